@@ -1,0 +1,162 @@
+"""Schedule maths: when is the next step of an enrollment due?
+
+Given where an enrollment stands (step, repeat occurrence, loop round), the instant the last
+step ran and the contact's calendar (time zone, country, date fields), these functions answer
+"what runs next, and when". They never read a clock: `reference` is always passed in, so the
+workflow (with `workflow.now()`) and the preview get the same answers as the tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from dateutil.rrule import rrule, rrulestr
+
+from cadence.calendar import UTC, add_business_days, from_local, to_local, zone
+from cadence.definition import CadenceDefinition, Wait, parse_clock
+
+DEFAULT_CLOCK = dt.time(9, 0)
+
+
+@dataclass(frozen=True)
+class ContactCalendar:
+    """The facts about a contact that timing depends on (no names, no addresses)."""
+
+    timezone: str | None = None
+    country: str | None = None
+    subdivision: str | None = None
+    dates: dict[str, dt.date] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Due:
+    """When a step is due, or why it will not run at all (its anchor date passed or is unknown)."""
+
+    at: dt.datetime | None
+    skip_reason: str | None = None
+
+
+def due_at(wait: Wait, *, reference: dt.datetime, rhythm_start: dt.datetime, calendar: ContactCalendar) -> Due:
+    """The instant a step with this wait is due, measured from `reference` (the previous step).
+
+    Day-based waits count in the contact's wall time, so "2 days at 09:00" stays at 09:00
+    local across a DST change. Business days skip the country's weekend and public holidays.
+    An anchored step whose date has passed is skipped rather than sent late.
+    """
+    tz = zone(calendar.timezone)
+    local = to_local(reference, tz)
+    at = parse_clock(wait.at) if wait.at else None
+    kind = wait.kind
+    if kind == "none":
+        return Due(reference)
+    if kind == "relative":
+        day = local.date() + dt.timedelta(days=wait.days or 0)
+        instant = from_local(day, at or local.time().replace(tzinfo=None), tz)
+        if at is not None and instant < reference:
+            instant = from_local(day + dt.timedelta(days=1), at, tz)
+        instant += dt.timedelta(hours=wait.hours or 0, minutes=wait.minutes or 0)
+        return Due(max(instant, reference))
+    if kind == "business_days":
+        assert wait.business_days is not None
+        day = add_business_days(local.date(), wait.business_days, calendar.country, calendar.subdivision)
+        instant = from_local(day, at or local.time().replace(tzinfo=None), tz)
+        if instant < reference:
+            day = add_business_days(day, 1, calendar.country, calendar.subdivision)
+            instant = from_local(day, at or local.time().replace(tzinfo=None), tz)
+        return Due(instant)
+    if kind == "anchor":
+        assert wait.anchor is not None
+        anchor = calendar.dates.get(wait.anchor)
+        if anchor is None:
+            return Due(None, f"the contact has no {wait.anchor}")
+        day = anchor + dt.timedelta(days=wait.offset_days)
+        if day < local.date():
+            offset = f" {wait.offset_days:+d} days" if wait.offset_days else ""
+            return Due(None, f"{wait.anchor}{offset} ({day.isoformat()}) has already passed")
+        return Due(max(from_local(day, at or DEFAULT_CLOCK, tz), reference))
+    assert wait.rrule is not None
+    start_local = to_local(rhythm_start, tz)
+    dtstart = dt.datetime.combine(start_local.date(), at or DEFAULT_CLOCK)
+    rule = rrulestr(wait.rrule, dtstart=dtstart)
+    assert isinstance(rule, rrule)
+    occurrence = rule.after(local.replace(tzinfo=None), inc=False)
+    if occurrence is None:
+        return Due(None, "the recurring rule has no further occurrences")
+    return Due(max(from_local(occurrence.date(), occurrence.time(), tz), reference))
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where an enrollment stands: which step, which repeat of it, which loop round."""
+
+    step: int = 0
+    occurrence: int = 0
+    round: int = 0
+
+
+def after(definition: CadenceDefinition, position: Position, *, end_repeat: bool = False) -> Position | None:
+    """The position after the current one has run: repeat, next step, loop back, or the end.
+
+    `end_repeat` leaves a repeating step even if its count allows more occurrences.
+    """
+    step = definition.steps[position.step]
+    if not end_repeat and step.repeat is not None and (step.repeat.count is None or position.occurrence + 1 < step.repeat.count):
+        return Position(position.step, position.occurrence + 1, position.round)
+    if position.step + 1 < len(definition.steps):
+        return Position(position.step + 1, 0, position.round)
+    loop = definition.loop
+    if loop is not None and (loop.times is None or position.round + 1 < loop.times):
+        return Position(definition.step_index(loop.from_step), 0, position.round + 1)
+    return None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The next step to run and when; `skipped` lists steps passed over on the way, with reasons."""
+
+    position: Position | None
+    at: dt.datetime | None
+    skipped: tuple[tuple[Position, str], ...] = ()
+
+
+def plan(
+    definition: CadenceDefinition,
+    position: Position | None,
+    *,
+    reference: dt.datetime,
+    rhythm_start: dt.datetime,
+    calendar: ContactCalendar,
+) -> Planned:
+    """Schedule `position`, skipping forward over steps that cannot run (anchor passed,
+    repeat past its `until`). Returns no position when the cadence has nothing left."""
+    skipped: list[tuple[Position, str]] = []
+    guard = 0
+    while position is not None:
+        guard += 1
+        if guard > 10 * len(definition.steps) + 10:
+            # A loop whose every step is skipped would spin forever; end the cadence instead.
+            return Planned(None, None, tuple(skipped))
+        step = definition.steps[position.step]
+        due = due_at(step.wait, reference=reference, rhythm_start=rhythm_start, calendar=calendar)
+        reason = due.skip_reason
+        if due.at is not None and step.repeat is not None and step.repeat.until is not None:
+            if to_local(due.at, zone(calendar.timezone)).date() > step.repeat.until:
+                if position.occurrence == 0:
+                    reason = f"the repeat ended on {step.repeat.until.isoformat()}"
+                else:
+                    # The rhythm ran its course: move to the next step without recording a skip.
+                    position = after(definition, position, end_repeat=True)
+                    continue
+        if reason is None and due.at is not None:
+            return Planned(position, due.at, tuple(skipped))
+        skipped.append((position, reason or "not schedulable"))
+        position = after(definition, position)
+    return Planned(None, None, tuple(skipped))
+
+
+def ensure_utc(instant: dt.datetime) -> dt.datetime:
+    """Normalise an aware instant to UTC; naive input is a programming error."""
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: every instant must carry a time zone")
+    return instant.astimezone(UTC)

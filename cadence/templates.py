@@ -1,0 +1,141 @@
+"""Message templates: the render context, strict rendering and load-time checks.
+
+Templates are jinja2 with StrictUndefined: a variable that does not exist is an error, never
+an empty string in front of a customer. Load-time checks catch syntax errors and unknown
+variables before a cadence version is stored, naming the template and the part.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import jinja2.sandbox
+
+from cadence.definition import CadenceBundle, DefinitionError, EmailStep, FieldProblem, SmsStep, TemplateSource
+
+# The top-level names a template may use. Each is a mapping; see `sample_context`.
+CONTEXT_ROOTS = frozenset({"contact", "account", "owner", "sender", "links", "step", "cadence", "dates"})
+
+
+def _longdate(value: dt.date | dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:%B} {value.day}, {value.year}"
+
+
+def environment(*, html: bool) -> jinja2.Environment:
+    """A sandboxed environment: strict undefined, autoescape for HTML parts only."""
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=html,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["longdate"] = _longdate
+    return env
+
+
+_TEXT = environment(html=False)
+_HTML = environment(html=True)
+
+
+def parts(template: TemplateSource) -> dict[str, str]:
+    """The template's parts by name (subject/html/text for email, body for SMS)."""
+    if template.channel == "email":
+        assert template.subject and template.html and template.text
+        return {"subject": template.subject, "html": template.html, "text": template.text}
+    assert template.body
+    return {"body": template.body}
+
+
+def render(template: TemplateSource, context: Mapping[str, Any]) -> dict[str, str]:
+    """Render every part; raises jinja2.UndefinedError naming the missing variable."""
+    out: dict[str, str] = {}
+    for name, source in parts(template).items():
+        env = _HTML if name == "html" else _TEXT
+        text = env.from_string(source).render(context)
+        out[name] = " ".join(text.split()) if name == "subject" else text.strip() + "\n"
+    return out
+
+
+def sample_context() -> dict[str, Any]:
+    """A complete context with every standard field filled, used for load-time checks."""
+    return {
+        "contact": {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "full_name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "phone": "+15555550100",
+            "title": "VP Operations",
+            "company": "Analytical Engines",
+            "persona": "executive",
+            "tier": "enterprise",
+            "industry": "software",
+            "timezone": "America/Chicago",
+            "fields": _AnyFields(),
+        },
+        "account": {"name": "Analytical Engines", "domain": "example.com", "tier": "enterprise", "industry": "software", "fields": _AnyFields()},
+        "owner": {"name": "Grace Hopper", "first_name": "Grace", "email": "grace@example.com", "title": "Account Executive", "phone": "+15555550101"},
+        "sender": {"name": "Grace Hopper", "email": "grace@example.com", "company": "Example Co.", "postal_address": "100 Main Street"},
+        "links": {"unsubscribe_url": "https://example.com/u/x", "preferences_url": "https://example.com/p/x", "meeting_url": "https://example.com/meet"},
+        "step": {"id": "step", "occurrence": 1, "round": 1},
+        "cadence": {"key": "cadence", "name": "Cadence"},
+        "dates": _AnyFields(default=dt.date(2027, 3, 31)),
+    }
+
+
+class _AnyFields(dict[str, Any]):
+    """Custom fields are open-ended: any key renders in the load-time check."""
+
+    def __init__(self, default: Any = "value") -> None:
+        super().__init__()
+        self._default = default
+
+    def __missing__(self, key: str) -> Any:
+        return self._default
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def check(template: TemplateSource) -> list[str]:
+    """Problems with one template: syntax errors, unknown top-level names, unknown fields."""
+    problems: list[str] = []
+    for name, source in parts(template).items():
+        env = _HTML if name == "html" else _TEXT
+        try:
+            ast = env.parse(source)
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append(f"{name}: syntax error at line {exc.lineno}: {exc.message}")
+            continue
+        unknown = sorted(jinja2.meta.find_undeclared_variables(ast) - CONTEXT_ROOTS)
+        if unknown:
+            problems.append(f"{name}: unknown variable(s) {', '.join(unknown)}; use {', '.join(sorted(CONTEXT_ROOTS))}")
+            continue
+        try:
+            env.from_string(source).render(sample_context())
+        except jinja2.UndefinedError as exc:
+            problems.append(f"{name}: {exc.message}")
+        except jinja2.TemplateError as exc:
+            problems.append(f"{name}: {exc}")
+    return problems
+
+
+def check_bundle_templates(bundle: CadenceBundle, source: str | None = None) -> None:
+    """Check every template a cadence uses; the error names the step, the template and the part."""
+    problems: list[FieldProblem] = []
+    by_template: dict[str, list[str]] = {name: check(t) for name, t in bundle.templates.items()}
+    for index, step in enumerate(bundle.definition.steps):
+        if not isinstance(step, EmailStep | SmsStep):
+            continue
+        for name in step.template_names():
+            for problem in by_template.get(name, []):
+                problems.append(FieldProblem(step=index, step_id=step.id, field="template", message=f"template {name!r} {problem}"))
+    if problems:
+        raise DefinitionError(problems, source)

@@ -1,0 +1,21 @@
+"""Engine and session factories built from settings (nothing is created at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlmodel import Session
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    """A pooled psycopg 3 engine; connections are checked before use after a restart."""
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, future=True)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session

@@ -1,0 +1,79 @@
+"""Settings from the environment and `.env` (every name is listed in `.env.example`)."""
+
+from __future__ import annotations
+
+import functools
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process configuration. Entry points (worker, API, CLI) build one and pass it down."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/cadence",
+        description="Postgres URL (postgresql:// is accepted and rewritten for psycopg 3)",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "cadence"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    mail_from_name: str = "Cadence"
+    mail_from_address: str = "cadence@example.com"
+    sender_company: str = "Example Co."
+    sender_postal_address: str = "100 Main Street, Springfield, IL 62701, USA"
+    message_id_domain: str = "cadence.example.com"
+    unsubscribe_mailto: str | None = None
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    link_secret: str = Field(default="dev-only-link-secret-change-me", min_length=16)
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base: str | None = Field(default=None, description="Send Twilio REST calls here (tests, local fakes)")
+    sms_outbox: bool = Field(default=False, description="Record texts to the dev outbox instead of Twilio")
+
+    worker_max_concurrent_activities: int = Field(default=50, ge=1)
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    worker_shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dev_mode: bool = False
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    bulk_starts_per_second: float = Field(default=20.0, gt=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg(cls, value: str) -> str:
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def twilio_enabled(self) -> bool:
+        """Whether texts go to Twilio (credentials set and the dev outbox not forced)."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token) and not self.sms_outbox
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process settings, read once."""
+    return Settings()

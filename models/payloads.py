@@ -1,0 +1,336 @@
+"""Temporal payload types: workflow input and state, signals, updates, queries, activity I/O.
+
+Plain pydantic models (never SQLModel tables), safe to pass through the workflow sandbox.
+Fields are only ever added with defaults, so histories already recorded keep replaying.
+No payload carries a message body, an email address or a phone number: activities load
+those from Postgres by id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from cadence.definition import CadenceDefinition, ReplyIntent
+from cadence.rules import Status
+from cadence.schedule import ContactCalendar, Position
+
+TASK_QUEUE = "cadence"
+WORKFLOW_TYPE = "Enrollment"
+
+
+class CalendarFacts(BaseModel):
+    """Time zone, country and date fields of the contact (and its account) at enrollment."""
+
+    timezone: str | None = None
+    country: str | None = None
+    subdivision: str | None = None
+    dates: dict[str, dt.date] = Field(default_factory=dict)
+
+    def calendar(self) -> ContactCalendar:
+        """As the schedule maths wants it."""
+        return ContactCalendar(self.timezone, self.country, self.subdivision, dict(self.dates))
+
+
+class EnrollmentParams(BaseModel):
+    """Everything an enrollment needs to run, fixed when it starts (the version is pinned)."""
+
+    enrollment_id: str
+    cadence_id: str
+    cadence_key: str
+    cadence_version_id: str
+    version_hash: str
+    contact_id: str
+    account_id: str | None = None
+    owner_id: str | None = None
+    definition: CadenceDefinition
+    calendar: CalendarFacts = Field(default_factory=CalendarFacts)
+    start_at: dt.datetime | None = None
+    history_cap: int = Field(default=1000, ge=10, description="Continue-as-new past this many events")
+
+
+class PauseInfo(BaseModel):
+    """Who paused the enrollment, why, until when, and how much of the wait was left."""
+
+    actor: str
+    reason: str
+    at: dt.datetime
+    until: dt.datetime | None = None
+    remaining_seconds: float | None = None
+
+
+class PendingTask(BaseModel):
+    """A rep task the enrollment is waiting on."""
+
+    task_id: str
+    step_id: str
+    created_at: dt.datetime
+    sla_at: dt.datetime | None = None
+    overdue: bool = False
+    on_overdue: Literal["wait", "continue"] = "wait"
+
+
+class Counters(BaseModel):
+    """What the enrollment has done so far."""
+
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    failed: int = 0
+    tasks: int = 0
+    events: int = 0
+    steps_run: int = 0
+
+
+class EnrollmentState(BaseModel):
+    """The whole state of an enrollment, carried across continue-as-new."""
+
+    status: Status = Status.active
+    position: Position | None = Field(default_factory=Position)
+    due_at: dt.datetime | None = None
+    rhythm_start: dt.datetime | None = None
+    waiting_reason: str = "starting"
+    pause: PauseInfo | None = None
+    task: PendingTask | None = None
+    awaiting_event: str | None = None
+    counters: Counters = Field(default_factory=Counters)
+    seen_event_ids: list[str] = Field(default_factory=list)
+    outcome_reason: str | None = None
+    ended_at: dt.datetime | None = None
+    switch_to: str | None = None
+    runs: int = 1
+
+
+class EnrollmentInput(BaseModel):
+    """The single workflow argument: the fixed parameters and, after continue-as-new, the state."""
+
+    params: EnrollmentParams
+    state: EnrollmentState | None = None
+
+
+# --- Signals: fire-and-forget events from the world. Each carries an id; repeats are ignored.
+
+
+class ReplySignal(BaseModel):
+    """The contact replied; `intent` decides whether the enrollment exits, switches or pauses."""
+
+    event_id: str = Field(min_length=1, max_length=200)
+    intent: ReplyIntent = ReplyIntent.neutral
+    return_date: dt.date | None = None
+    channel: str | None = None
+
+
+class ContactEventSignal(BaseModel):
+    """A meeting booked, a bounce or an opt-out, from a webhook or another service."""
+
+    event_id: str = Field(min_length=1, max_length=200)
+    channel: str | None = None
+    detail: str | None = Field(default=None, max_length=500)
+
+
+class NamedEventSignal(BaseModel):
+    """A business event by name ("renewal_signed"); may end the enrollment or wake a wait."""
+
+    event_id: str = Field(min_length=1, max_length=200)
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class TaskCompletedSignal(BaseModel):
+    """A rep finished (or skipped) the task the enrollment waits on."""
+
+    event_id: str = Field(min_length=1, max_length=200)
+    task_id: str
+    outcome: str = "completed"
+    skipped: bool = False
+
+
+# --- Updates: operator commands with validators; a rejected one leaves no trace in history.
+
+
+class PauseRequest(BaseModel):
+    """Pause the enrollment; with `until`, it resumes by itself then."""
+
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=1000)
+    until: dt.datetime | None = None
+
+
+class ActorRequest(BaseModel):
+    """An operator command that only needs to say who asked (resume, skip)."""
+
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class StopRequest(BaseModel):
+    """Stop the enrollment for good."""
+
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class StatusView(BaseModel):
+    """What the enrollment is doing now and why: the answer of the status query."""
+
+    enrollment_id: str
+    cadence_key: str
+    version_hash: str
+    status: Status
+    step_index: int | None
+    step_id: str | None
+    step_type: str | None
+    occurrence: int | None
+    round: int | None
+    next_due_at: dt.datetime | None
+    waiting_reason: str
+    pause: PauseInfo | None
+    task: PendingTask | None
+    counters: Counters
+    outcome_reason: str | None
+    ended_at: dt.datetime | None
+
+
+# --- Activity inputs and results.
+
+
+class MirrorHint(BaseModel):
+    """Where the enrollment goes if this step completes, so the activity can update the
+    Postgres status mirror in the same transaction (no extra round trip per step)."""
+
+    next_step_index: int | None
+    next_due_at: dt.datetime | None
+
+
+class TouchInput(BaseModel):
+    """One email or SMS to send: which enrollment, step, repeat and template."""
+
+    enrollment_id: str
+    cadence_version_id: str
+    contact_id: str
+    step_id: str
+    step_index: int
+    occurrence: int = 0
+    round: int = 0
+    channel: Literal["email", "sms"]
+    template: str
+    variant: str | None = None
+    topic: str = "sales"
+    scheduled_at: dt.datetime
+    mirror: MirrorHint | None = None
+
+
+class TouchResult(BaseModel):
+    """What happened to a touch: sent (or already sent), skipped, deferred to an instant, or
+    the enrollment must stop. `reason_code` is machine-readable, `reason` is for people."""
+
+    status: Literal["sent", "skipped", "deferred", "stopped"]
+    touch_key: str
+    touch_id: str | None = None
+    provider_id: str | None = None
+    template_version: str | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+    defer_until: dt.datetime | None = None
+    duplicate: bool = False
+
+
+class TaskInput(BaseModel):
+    """A rep task to create for a call, LinkedIn or manual step."""
+
+    enrollment_id: str
+    contact_id: str
+    owner_id: str | None
+    step_id: str
+    step_index: int
+    occurrence: int = 0
+    round: int = 0
+    kind: Literal["call", "linkedin", "task"]
+    title: str
+    instructions: str | None = None
+    due_hours: int
+    sla_hours: int | None = None
+    mirror: MirrorHint | None = None
+
+
+class TaskResult(BaseModel):
+    """The created (or already existing) task."""
+
+    status: Literal["created", "skipped", "stopped"]
+    task_id: str | None = None
+    due_at: dt.datetime | None = None
+    sla_at: dt.datetime | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+class CrmInput(BaseModel):
+    """Fields to write on the contact and an optional webhook to notify."""
+
+    enrollment_id: str
+    contact_id: str
+    step_id: str
+    occurrence: int = 0
+    round: int = 0
+    set_fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    webhook_url: str | None = None
+    mirror: MirrorHint | None = None
+
+
+class CrmResult(BaseModel):
+    """What the CRM step changed."""
+
+    fields_written: list[str] = Field(default_factory=list)
+    webhook_status: int | None = None
+
+
+class TransitionInput(BaseModel):
+    """A state change to mirror into Postgres and append to the audit log."""
+
+    enrollment_id: str
+    contact_id: str
+    action: str
+    actor: str = "system"
+    reason: str | None = None
+    status: Status
+    step_index: int | None = None
+    next_due_at: dt.datetime | None = None
+    waiting_reason: str | None = None
+    details: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    ended: bool = False
+
+
+class TransitionBatch(BaseModel):
+    """Transitions queued by message handlers, written in one activity call."""
+
+    items: list[TransitionInput]
+
+
+class SwitchInput(BaseModel):
+    """Enroll the contact in another cadence after a positive reply."""
+
+    from_enrollment_id: str
+    contact_id: str
+    cadence_key: str
+
+
+class SwitchResult(BaseModel):
+    """The new enrollment to start, or why none is started."""
+
+    params: EnrollmentParams | None = None
+    workflow_id: str | None = None
+    reason: str | None = None
+
+
+class TaskOverdueInput(BaseModel):
+    """A task passed its SLA: mark it overdue and tell the owner's manager."""
+
+    task_id: str
+    enrollment_id: str
+
+
+class TaskOverdueResult(BaseModel):
+    """Who the escalation went to (None when the owner has no manager on file)."""
+
+    escalated_to: str | None = None

@@ -1,0 +1,262 @@
+"""Postgres tables (SQLModel): the system of record next to Temporal's memory.
+
+Contacts and accounts are the CRM; cadence versions are immutable; enrollments mirror the
+workflows for queries and reports; touches are the send claims (the outbox); the audit log
+is append-only and hash-chained. SQLModel objects never cross into Temporal payloads.
+"""
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Column, Field, SQLModel
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _ts(nullable: bool = True, **kw: Any) -> Any:
+    return Field(default=None, sa_column=Column(sa.DateTime(timezone=True), nullable=nullable, **kw))
+
+
+def _created() -> Any:
+    return Field(default_factory=_now, sa_column=Column(sa.DateTime(timezone=True), nullable=False))
+
+
+def _json(default: Any = dict) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")))
+
+
+class Owner(SQLModel, table=True):
+    """A rep or CSM who owns contacts and receives tasks; `manager_id` gets escalations."""
+
+    __tablename__ = "owners"
+    id: str = Field(primary_key=True, max_length=100)
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    manager_id: str | None = Field(default=None, foreign_key="owners.id", max_length=100)
+    sms_from: str | None = Field(default=None, max_length=32, description="Twilio number used for this owner")
+    weekly_task_capacity: int | None = Field(default=None)
+    created_at: dt.datetime = _created()
+
+
+class Account(SQLModel, table=True):
+    """A company: prospect or customer. Its date fields (renewal_date) can anchor steps."""
+
+    __tablename__ = "accounts"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    external_id: str = Field(max_length=200, unique=True, index=True)
+    name: str = Field(max_length=300)
+    domain: str | None = Field(default=None, max_length=300)
+    industry: str | None = Field(default=None, max_length=100)
+    tier: str | None = Field(default=None, max_length=50)
+    owner_id: str | None = Field(default=None, foreign_key="owners.id", max_length=100)
+    dates: dict[str, Any] = _json()
+    fields: dict[str, Any] = _json()
+    created_at: dt.datetime = _created()
+    updated_at: dt.datetime = _created()
+
+
+class Contact(SQLModel, table=True):
+    """A person we may contact; consent and preferences are per channel."""
+
+    __tablename__ = "contacts"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    external_id: str = Field(max_length=200, unique=True, index=True)
+    account_id: uuid.UUID | None = Field(default=None, foreign_key="accounts.id", index=True)
+    email: str | None = Field(default=None, max_length=320, index=True)
+    phone: str | None = Field(default=None, max_length=32, index=True)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    title: str | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64)
+    country: str | None = Field(default=None, max_length=2)
+    region: str | None = Field(default=None, max_length=10, description="State or province code")
+    persona: str | None = Field(default=None, max_length=50)
+    industry: str | None = Field(default=None, max_length=100)
+    tier: str | None = Field(default=None, max_length=50)
+    owner_id: str | None = Field(default=None, foreign_key="owners.id", max_length=100, index=True)
+    consent: dict[str, Any] = _json()
+    preferences: dict[str, Any] = _json()
+    dates: dict[str, Any] = _json()
+    fields: dict[str, Any] = _json()
+    erased_at: dt.datetime | None = _ts()
+    created_at: dt.datetime = _created()
+    updated_at: dt.datetime = _created()
+
+
+class Cadence(SQLModel, table=True):
+    """A cadence by its stable key; its content lives in immutable versions."""
+
+    __tablename__ = "cadences"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    key: str = Field(max_length=63, unique=True, index=True)
+    name: str = Field(max_length=200)
+    created_at: dt.datetime = _created()
+
+
+class CadenceVersion(SQLModel, table=True):
+    """One immutable version of a cadence: definition and templates, named by content hash."""
+
+    __tablename__ = "cadence_versions"
+    __table_args__ = (
+        sa.UniqueConstraint("cadence_id", "content_hash", name="uq_cadence_versions_hash"),
+        sa.UniqueConstraint("cadence_id", "version", name="uq_cadence_versions_number"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    cadence_id: uuid.UUID = Field(foreign_key="cadences.id", index=True)
+    version: int
+    content_hash: str = Field(max_length=64)
+    definition: dict[str, Any] = _json()
+    templates: dict[str, Any] = _json()
+    source: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    created_by: str = Field(default="system", max_length=200)
+    created_at: dt.datetime = _created()
+
+
+class Enrollment(SQLModel, table=True):
+    """One contact in one cadence: the queryable mirror of its workflow.
+
+    A partial unique index allows a single open enrollment per contact and cadence, which is
+    what makes enrolling idempotent under concurrent requests.
+    """
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        sa.Index(
+            "uq_enrollments_open",
+            "cadence_id",
+            "contact_id",
+            unique=True,
+            postgresql_where=sa.text("status IN ('pending', 'active', 'paused')"),
+        ),
+        sa.Index("ix_enrollments_status_cadence", "status", "cadence_id"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    cadence_id: uuid.UUID = Field(foreign_key="cadences.id", index=True)
+    cadence_version_id: uuid.UUID = Field(foreign_key="cadence_versions.id", index=True)
+    contact_id: uuid.UUID = Field(foreign_key="contacts.id", index=True)
+    account_id: uuid.UUID | None = Field(default=None, foreign_key="accounts.id", index=True)
+    owner_id: str | None = Field(default=None, max_length=100, index=True)
+    workflow_id: str = Field(max_length=200, index=True)
+    run_id: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="pending", max_length=20)
+    current_step: int | None = None
+    next_step_at: dt.datetime | None = _ts()
+    waiting_reason: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    outcome_reason: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    touches_sent: int = Field(default=0)
+    enrolled_by: str = Field(default="system", max_length=200)
+    started_at: dt.datetime | None = _ts()
+    ended_at: dt.datetime | None = _ts()
+    created_at: dt.datetime = _created()
+    updated_at: dt.datetime = _created()
+
+
+class Touch(SQLModel, table=True):
+    """A send claim and its outcome (the outbox). The unique key is enrollment, step, repeat
+    and round, so a retried activity finds its own claim instead of sending twice."""
+
+    __tablename__ = "touches"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollments.id", index=True)
+    contact_id: uuid.UUID = Field(foreign_key="contacts.id", index=True)
+    step_id: str = Field(max_length=63)
+    channel: str = Field(max_length=10)
+    variant: str | None = Field(default=None, max_length=63)
+    template: str | None = Field(default=None, max_length=127)
+    template_version: str | None = Field(default=None, max_length=64)
+    sender: str | None = Field(default=None, max_length=320)
+    status: str = Field(default="claimed", max_length=20, index=True)
+    provider_id: str | None = Field(default=None, max_length=200, index=True)
+    attempts: int = Field(default=0)
+    error_code: str | None = Field(default=None, max_length=50)
+    error: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    scheduled_at: dt.datetime | None = _ts()
+    claimed_at: dt.datetime = _created()
+    sent_at: dt.datetime | None = _ts()
+    status_at: dt.datetime | None = _ts()
+
+
+class Task(SQLModel, table=True):
+    """Work for a rep (a call, a LinkedIn touch, QBR prep) created by a cadence step."""
+
+    __tablename__ = "tasks"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollments.id", index=True)
+    contact_id: uuid.UUID = Field(foreign_key="contacts.id", index=True)
+    owner_id: str | None = Field(default=None, max_length=100, index=True)
+    step_id: str = Field(max_length=63)
+    kind: str = Field(max_length=20)
+    title: str = Field(max_length=300)
+    instructions: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    status: str = Field(default="open", max_length=20, index=True)
+    outcome: str | None = Field(default=None, max_length=500)
+    due_at: dt.datetime | None = _ts()
+    sla_at: dt.datetime | None = _ts()
+    escalated_to: str | None = Field(default=None, max_length=100)
+    completed_by: str | None = Field(default=None, max_length=200)
+    completed_at: dt.datetime | None = _ts()
+    created_at: dt.datetime = _created()
+
+
+class Suppression(SQLModel, table=True):
+    """Do not contact: an address (or a whole contact) on a channel, and why.
+
+    Kept by address as well as by contact, so a re-imported contact with the same phone is
+    still suppressed. `lifted_at` records a re-opt-in (START) instead of deleting the row.
+    """
+
+    __tablename__ = "suppressions"
+    __table_args__ = (sa.Index("ix_suppressions_active", "channel", "address", postgresql_where=sa.text("lifted_at IS NULL")),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    contact_id: uuid.UUID | None = Field(default=None, foreign_key="contacts.id", index=True)
+    channel: str = Field(max_length=10, description="email, sms, call or all")
+    address: str | None = Field(default=None, max_length=320)
+    reason: str = Field(max_length=30)
+    source: str | None = Field(default=None, max_length=100)
+    created_at: dt.datetime = _created()
+    lifted_at: dt.datetime | None = _ts()
+
+
+class InboundEvent(SQLModel, table=True):
+    """Everything that came back from the world, written before it is acted on.
+
+    (source, event_id) is unique, so a duplicate delivery is recognised and processed once.
+    """
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (sa.UniqueConstraint("source", "event_id", name="uq_inbound_events_source_id"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    source: str = Field(max_length=30)
+    event_id: str = Field(max_length=200)
+    type: str = Field(max_length=30)
+    contact_id: uuid.UUID | None = Field(default=None, foreign_key="contacts.id", index=True)
+    status: str = Field(default="received", max_length=20, index=True)
+    payload: dict[str, Any] = _json()
+    received_at: dt.datetime = _created()
+    processed_at: dt.datetime | None = _ts()
+
+
+class AuditEntry(SQLModel, table=True):
+    """One line of the append-only audit log, hash-chained to the line before it.
+
+    Holds ids, actors, reasons and decisions; never message bodies, emails or phone numbers.
+    """
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, sa_column=Column(sa.BigInteger, primary_key=True, autoincrement=True))
+    at: dt.datetime = _created()
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=50, index=True)
+    enrollment_id: uuid.UUID | None = Field(default=None, index=True)
+    contact_id: uuid.UUID | None = Field(default=None, index=True)
+    reason: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    details: dict[str, Any] = _json()
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)

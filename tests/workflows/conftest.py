@@ -1,0 +1,120 @@
+"""Time-skipping test server fixtures and stand-in activities registered under real names."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from core.temporal import DATA_CONVERTER, binary, register_search_attributes
+from models.payloads import (
+    CrmInput,
+    CrmResult,
+    SwitchInput,
+    SwitchResult,
+    TaskInput,
+    TaskOverdueInput,
+    TaskOverdueResult,
+    TaskResult,
+    TouchInput,
+    TouchResult,
+    TransitionBatch,
+    TransitionInput,
+)
+from workflows.enrollment import EnrollmentWorkflow
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER,
+        test_server_existing_path=binary("temporal-test-server"),
+    )
+    await register_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@dataclasses.dataclass
+class Recorder:
+    """Stand-in activities: they record what the workflow asked for and answer as told."""
+
+    touches: list[TouchInput] = dataclasses.field(default_factory=list)
+    tasks: list[TaskInput] = dataclasses.field(default_factory=list)
+    crm: list[CrmInput] = dataclasses.field(default_factory=list)
+    transitions: list[TransitionInput] = dataclasses.field(default_factory=list)
+    switches: list[SwitchInput] = dataclasses.field(default_factory=list)
+    escalations: list[TaskOverdueInput] = dataclasses.field(default_factory=list)
+    touch_answers: dict[str, TouchResult] = dataclasses.field(default_factory=dict)
+    switch_answer: SwitchResult | None = None
+    times: list[object] = dataclasses.field(default_factory=list)
+
+    def activities(self) -> list[object]:
+        rec = self
+
+        @activity.defn(name="send_email")
+        async def send_email(touch: TouchInput) -> TouchResult:
+            return rec._touch(touch)
+
+        @activity.defn(name="send_sms")
+        async def send_sms(touch: TouchInput) -> TouchResult:
+            return rec._touch(touch)
+
+        @activity.defn(name="create_task")
+        async def create_task(task: TaskInput) -> TaskResult:
+            rec.tasks.append(task)
+            return TaskResult(status="created", task_id=f"task-{len(rec.tasks)}")
+
+        @activity.defn(name="crm_update")
+        async def crm_update(crm: CrmInput) -> CrmResult:
+            rec.crm.append(crm)
+            return CrmResult(fields_written=sorted(crm.set_fields))
+
+        @activity.defn(name="record_transition")
+        async def record_transition(batch: TransitionBatch) -> None:
+            rec.transitions.extend(batch.items)
+
+        @activity.defn(name="prepare_switch")
+        async def prepare_switch(switch: SwitchInput) -> SwitchResult:
+            rec.switches.append(switch)
+            return rec.switch_answer or SwitchResult(reason="no target in this test")
+
+        @activity.defn(name="escalate_task")
+        async def escalate_task(task: TaskOverdueInput) -> TaskOverdueResult:
+            rec.escalations.append(task)
+            return TaskOverdueResult(escalated_to="manager-1")
+
+        return [send_email, send_sms, create_task, crm_update, record_transition, prepare_switch, escalate_task]
+
+    def _touch(self, touch: TouchInput) -> TouchResult:
+        self.touches.append(touch)
+        self.times.append(activity.info().current_attempt_scheduled_time)
+        answer = self.touch_answers.pop(touch.step_id, None)
+        key = f"{touch.enrollment_id}:{touch.step_id}:{touch.round}.{touch.occurrence}"
+        return answer or TouchResult(status="sent", touch_key=key, provider_id=f"p-{len(self.touches)}")
+
+    def actions(self) -> list[str]:
+        return [t.action for t in self.transitions]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def worker(ts_env: WorkflowEnvironment, recorder: Recorder) -> AsyncIterator[Worker]:
+    async with Worker(
+        ts_env.client,
+        task_queue=f"tq-{uuid.uuid4()}",
+        workflows=[EnrollmentWorkflow],
+        activities=recorder.activities(),
+    ) as w:
+        yield w
