@@ -1,1 +1,69 @@
-"""activities"""
+"""Activities: thin adapters from the workflow to Postgres, SMTP, Twilio and webhooks.
+
+`build_activities` wires the real clients from settings; tests pass their own clients to
+the activity classes directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from activities.channels import OutboxSmsSender, SmsSender, SmtpConfig, SmtpMailer, TwilioSmsSender
+from activities.enrollments import EnrollmentActivities
+from activities.touches import TouchActivities
+from activities.work import WorkActivities
+from core.settings import Settings
+
+
+def sms_sender(settings: Settings, engine: Engine) -> SmsSender:
+    """Twilio when credentials are set; otherwise the dev outbox (texts are recorded, not sent)."""
+    if settings.twilio_enabled:
+        from activities.twilio_http import make_client
+
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        client = make_client(settings.twilio_account_sid, settings.twilio_auth_token, api_base=settings.twilio_api_base)
+        return TwilioSmsSender(
+            client, from_number=settings.twilio_from_number, messaging_service_sid=settings.twilio_messaging_service_sid
+        )
+    return OutboxSmsSender(engine, settings.twilio_from_number)
+
+
+def mailer(settings: Settings) -> SmtpMailer:
+    """The SMTP client described by settings."""
+    return SmtpMailer(
+        SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout_seconds,
+        )
+    )
+
+
+def build_activities(
+    engine: Engine,
+    settings: Settings,
+    *,
+    mail: SmtpMailer | None = None,
+    sms: SmsSender | None = None,
+    http: httpx.Client | None = None,
+) -> list[Callable[..., Any]]:
+    """Every activity the enrollment workflow calls, bound to its clients."""
+    touches = TouchActivities(engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine))
+    work = WorkActivities(engine, http or httpx.Client(timeout=30.0))
+    enrollments = EnrollmentActivities(engine)
+    return [
+        touches.send_email,
+        touches.send_sms,
+        work.create_task,
+        work.escalate_task,
+        work.crm_update,
+        enrollments.record_transition,
+        enrollments.prepare_switch,
+    ]

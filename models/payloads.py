@@ -291,6 +291,7 @@ class TransitionInput(BaseModel):
     enrollment_id: str
     contact_id: str
     action: str
+    at: dt.datetime | None = None
     actor: str = "system"
     reason: str | None = None
     status: Status

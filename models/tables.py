@@ -23,7 +23,10 @@ def _ts(nullable: bool = True, **kw: Any) -> Any:
 
 
 def _created() -> Any:
-    return Field(default_factory=_now, sa_column=Column(sa.DateTime(timezone=True), nullable=False))
+    return Field(
+        default_factory=_now,
+        sa_column=Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
 
 
 def _json(default: Any = dict) -> Any:
@@ -37,6 +40,9 @@ class Owner(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=100)
     name: str = Field(max_length=200)
     email: str | None = Field(default=None, max_length=320)
+    title: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=32)
+    meeting_url: str | None = Field(default=None, max_length=500)
     manager_id: str | None = Field(default=None, foreign_key="owners.id", max_length=100)
     sms_from: str | None = Field(default=None, max_length=32, description="Twilio number used for this owner")
     weekly_task_capacity: int | None = Field(default=None)
@@ -260,3 +266,16 @@ class AuditEntry(SQLModel, table=True):
     details: dict[str, Any] = _json()
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+
+
+class DevOutbox(SQLModel, table=True):
+    """Texts recorded instead of sent when no Twilio credentials are set (`cadence dev`)."""
+
+    __tablename__ = "dev_outbox"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    channel: str = Field(default="sms", max_length=10)
+    to: str = Field(max_length=32)
+    sender: str | None = Field(default=None, max_length=32)
+    body: str = Field(sa_column=Column(sa.Text, nullable=False))
+    touch_key: str | None = Field(default=None, max_length=200)
+    created_at: dt.datetime = _created()

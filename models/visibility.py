@@ -5,7 +5,9 @@ Values are opaque ids and statuses only; Temporal stores them unencrypted.
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from typing import Any
+
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 CADENCE_ID = SearchAttributeKey.for_keyword("CadenceId")
 CADENCE_VERSION = SearchAttributeKey.for_keyword("CadenceVersion")
@@ -37,3 +39,19 @@ def dev_server_flags() -> list[str]:
     for key in ALL_KEYS:
         flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
     return flags
+
+
+def start_attributes(params: Any) -> TypedSearchAttributes:
+    """The attributes an enrollment workflow starts with (from its EnrollmentParams)."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(CADENCE_ID, params.cadence_id),
+        SearchAttributePair(CADENCE_VERSION, params.version_hash[:12]),
+        SearchAttributePair(CONTACT_ID, params.contact_id),
+        SearchAttributePair(ENROLLMENT_ID, params.enrollment_id),
+        SearchAttributePair(ENROLLMENT_STATUS, "active"),
+    ]
+    if params.account_id:
+        pairs.append(SearchAttributePair(ACCOUNT_ID, params.account_id))
+    if params.owner_id:
+        pairs.append(SearchAttributePair(OWNER_ID, params.owner_id))
+    return TypedSearchAttributes(pairs)

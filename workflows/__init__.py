@@ -1,1 +1,7 @@
-"""workflows"""
+"""Workflows: orchestration only. `WORKFLOWS` is what every worker registers."""
+
+from workflows.enrollment import EnrollmentWorkflow
+
+WORKFLOWS = [EnrollmentWorkflow]
+
+__all__ = ["WORKFLOWS", "EnrollmentWorkflow"]

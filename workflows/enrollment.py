@@ -617,6 +617,7 @@ class EnrollmentWorkflow:
                 enrollment_id=self.params.enrollment_id,
                 contact_id=self.params.contact_id,
                 action=action,
+                at=workflow.now(),
                 actor=actor,
                 reason=reason,
                 status=self.s.status,
@@ -673,15 +674,7 @@ class EnrollmentWorkflow:
                 EnrollmentInput(params=new),
                 id=result.workflow_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        visibility.CADENCE_ID.value_set(new.cadence_id),
-                        visibility.CADENCE_VERSION.value_set(new.version_hash[:12]),
-                        visibility.CONTACT_ID.value_set(new.contact_id),
-                        visibility.ENROLLMENT_ID.value_set(new.enrollment_id),
-                        visibility.ENROLLMENT_STATUS.value_set(Status.active.value),
-                    ]
-                ),
+                search_attributes=visibility.start_attributes(new),
             )
             self._note("switched", reason=f"enrolled in {cadence_key}", details={"new_enrollment_id": new.enrollment_id})
         except WorkflowAlreadyStartedError:

@@ -1,0 +1,318 @@
+"""send_email and send_sms: the claim-then-send protocol that never sends twice.
+
+1. In one transaction, under a per-contact advisory lock: look for this touch's claim; run
+   the gate (suppression, consent, preferences); render; write the claim row. An opt-out
+   committed before this transaction always wins.
+2. Call the provider (never while holding the lock or a transaction).
+3. Mark the claim sent with the provider's id, and update the enrollment mirror.
+
+A retry that finds its claim already sent returns it without sending. A retry that finds
+its claim still "claimed" (the earlier attempt died mid-send) reconciles: for SMS it looks
+for the text at Twilio first; email is resent with the same deterministic Message-ID.
+Permanent provider errors are raised as non-retryable ApplicationErrors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.channels import PermanentSendError, SmsSender, SmtpMailer, TransientSendError, build_email
+from activities.gatekeeping import contact_facts, record_decision
+from activities.render import Rendered, context, links, render_email, render_sms
+from cadence.gate import GateDecision, check_contact
+from cadence.ids import message_id, touch_key
+from core.db import transaction
+from core.settings import Settings
+from models import audit
+from models.cadences import bundle_of
+from models.contacts import suppress
+from models.enrollments import update_mirror
+from models.payloads import TouchInput, TouchResult
+from models.tables import Account, Contact, Enrollment, Owner, Touch
+from workflows.policies import BOUNCED, SEND_REJECTED, TEMPLATE_ERROR
+
+import jinja2
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+
+def contact_lock(session: Session, contact_id: uuid.UUID) -> None:
+    """Serialise everything that decides about one contact (sends, opt-outs) for this transaction."""
+    key = int.from_bytes(contact_id.bytes[:8], "big", signed=True)
+    session.exec(sa.select(sa.func.pg_advisory_xact_lock(key)))  # type: ignore[call-overload]
+
+
+@dataclass
+class Claim:
+    """A claimed touch, ready to deliver."""
+
+    touch_id: uuid.UUID
+    key: str
+    address: str
+    rendered: Rendered
+    template_version: str
+    ambiguous: bool
+    claimed_at: dt.datetime
+    from_name: str
+    reply_to: str | None
+    sms_from: str | None
+    unsubscribe_url: str
+
+
+class TouchActivities:
+    """Email and SMS sends. Clients are injected; each activity is idempotent by touch key."""
+
+    def __init__(self, engine: Engine, settings: Settings, mailer: SmtpMailer, sms: SmsSender) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.mailer = mailer
+        self.sms = sms
+
+    @activity.defn(name="send_email")
+    def send_email(self, touch: TouchInput) -> TouchResult:
+        """Send one email of an enrollment step (at most once per touch key, gate permitting)."""
+        return self._send(touch, self._deliver_email)
+
+    @activity.defn(name="send_sms")
+    def send_sms(self, touch: TouchInput) -> TouchResult:
+        """Send one text of an enrollment step (at most once per touch key, gate permitting)."""
+        return self._send(touch, self._deliver_sms)
+
+    # --- protocol --------------------------------------------------------------------------
+
+    def _send(self, touch: TouchInput, deliver: Callable[[Claim], str]) -> TouchResult:
+        key = touch_key(touch.enrollment_id, touch.step_id, touch.occurrence, touch.round)
+        claim_or_result = self._claim(touch, key)
+        if isinstance(claim_or_result, TouchResult):
+            return claim_or_result
+        claim = claim_or_result
+        try:
+            provider_id = deliver(claim)
+        except PermanentSendError as err:
+            self._failed(touch, claim, err)
+            raise ApplicationError(
+                err.message, {"code": err.code}, type=BOUNCED if err.bounce else SEND_REJECTED, non_retryable=True
+            ) from None
+        except TransientSendError as err:
+            self._attempt_failed(claim, err)
+            raise ApplicationError(err.message, {"code": err.code}, type="TransientSendError", next_retry_delay=err.retry_after) from None
+        return self._sent(touch, claim, provider_id)
+
+    def _claim(self, touch: TouchInput, key: str) -> Claim | TouchResult:
+        contact_id = uuid.UUID(touch.contact_id)
+        with transaction(self.engine) as session:
+            contact_lock(session, contact_id)
+            existing = session.exec(select(Touch).where(Touch.key == key)).first()
+            if existing is not None and existing.status not in ("claimed",):
+                return self._result_of(existing)
+            contact = session.get(Contact, contact_id)
+            if contact is None:
+                raise ApplicationError(f"contact {contact_id} does not exist", type="InvalidInput", non_retryable=True)
+            decision = check_contact(contact_facts(session, contact), touch.channel, touch.topic)
+            if decision.action != "allow":
+                return self._refused(session, touch, key, contact, decision, existing)
+            bundle = bundle_of(session, touch.cadence_version_id)
+            template = bundle.templates[touch.template]
+            account = session.get(Account, contact.account_id) if contact.account_id else None
+            owner = session.get(Owner, contact.owner_id) if contact.owner_id else None
+            ctx = context(
+                self.settings,
+                contact=contact,
+                account=account,
+                owner=owner,
+                cadence_key=bundle.definition.key,
+                cadence_name=bundle.definition.name,
+                step_id=touch.step_id,
+                occurrence=touch.occurrence,
+                round_=touch.round,
+            )
+            try:
+                if touch.channel == "email":
+                    rendered = render_email(template, ctx, self.settings)
+                else:
+                    first = session.exec(
+                        select(Touch.id).where(Touch.contact_id == contact_id, Touch.channel == "sms", Touch.status != "skipped").limit(1)
+                    ).first() is None
+                    rendered = render_sms(template, ctx, first_text=first)
+            except jinja2.TemplateError as exc:
+                # Nothing is claimed for a message that cannot be rendered.
+                raise ApplicationError(f"template {touch.template} failed to render: {exc}", type=TEMPLATE_ERROR, non_retryable=True) from None
+            now = dt.datetime.now(dt.UTC)
+            if existing is None:
+                existing = Touch(
+                    key=key,
+                    enrollment_id=uuid.UUID(touch.enrollment_id),
+                    contact_id=contact_id,
+                    step_id=touch.step_id,
+                    channel=touch.channel,
+                    variant=touch.variant,
+                    template=touch.template,
+                    template_version=template.version,
+                    sender=(owner.sms_from if owner and touch.channel == "sms" else None),
+                    status="claimed",
+                    attempts=1,
+                    scheduled_at=touch.scheduled_at,
+                    claimed_at=now,
+                )
+                ambiguous = False
+            else:
+                existing.attempts += 1
+                ambiguous = True
+            session.add(existing)
+            session.flush()
+            address = contact.email if touch.channel == "email" else contact.phone
+            assert address is not None
+            return Claim(
+                touch_id=existing.id,
+                key=key,
+                address=address,
+                rendered=rendered,
+                template_version=template.version,
+                ambiguous=ambiguous,
+                claimed_at=existing.claimed_at,
+                from_name=owner.name if owner else self.settings.mail_from_name,
+                reply_to=owner.email if owner and owner.email else None,
+                sms_from=owner.sms_from if owner else None,
+                unsubscribe_url=links(self.settings, contact)["unsubscribe_url"],
+            )
+
+    def _refused(
+        self, session: Session, touch: TouchInput, key: str, contact: Contact, decision: GateDecision, existing: Touch | None
+    ) -> TouchResult:
+        """The gate said no: record the decision; a skip or stop also settles the touch key."""
+        record_decision(session, touch, decision)
+        if decision.action == "defer":
+            return TouchResult(status="deferred", touch_key=key, reason_code=decision.code, reason=decision.reason, defer_until=decision.until)
+        row = existing or Touch(
+            key=key,
+            enrollment_id=uuid.UUID(touch.enrollment_id),
+            contact_id=contact.id,
+            step_id=touch.step_id,
+            channel=touch.channel,
+            variant=touch.variant,
+            template=touch.template,
+            scheduled_at=touch.scheduled_at,
+        )
+        row.status = "skipped" if decision.action == "skip" else "stopped"
+        row.error_code = decision.code
+        row.error = decision.reason
+        row.status_at = dt.datetime.now(dt.UTC)
+        session.add(row)
+        if decision.action == "skip" and touch.mirror is not None:
+            update_mirror(
+                session,
+                touch.enrollment_id,
+                current_step=touch.mirror.next_step_index,
+                next_step_at=touch.mirror.next_due_at,
+            )
+        return self._result_of(row)
+
+    @staticmethod
+    def _result_of(row: Touch) -> TouchResult:
+        status = {"sent": "sent", "delivered": "sent", "undelivered": "sent", "failed": "sent", "skipped": "skipped", "stopped": "stopped"}
+        return TouchResult(
+            status=status.get(row.status, "sent"),  # type: ignore[arg-type]
+            touch_key=row.key,
+            touch_id=str(row.id),
+            provider_id=row.provider_id,
+            template_version=row.template_version,
+            reason_code=row.error_code,
+            reason=row.error,
+            duplicate=True,
+        )
+
+    def _sent(self, touch: TouchInput, claim: Claim, provider_id: str) -> TouchResult:
+        now = dt.datetime.now(dt.UTC)
+        with transaction(self.engine) as session:
+            row = session.get(Touch, claim.touch_id)
+            assert row is not None
+            row.status = "sent"
+            row.provider_id = provider_id
+            row.sent_at = now
+            row.status_at = now
+            row.error_code = None
+            row.error = None
+            session.add(row)
+            values: dict[str, object] = {"touches_sent": Enrollment.touches_sent + 1, "status": "active"}
+            if touch.mirror is not None:
+                values.update(current_step=touch.mirror.next_step_index, next_step_at=touch.mirror.next_due_at)
+            update_mirror(session, touch.enrollment_id, **values)
+        return TouchResult(
+            status="sent",
+            touch_key=claim.key,
+            touch_id=str(claim.touch_id),
+            provider_id=provider_id,
+            template_version=claim.template_version,
+        )
+
+    def _failed(self, touch: TouchInput, claim: Claim, err: PermanentSendError) -> None:
+        with transaction(self.engine) as session:
+            row = session.get(Touch, claim.touch_id)
+            contact = session.get(Contact, uuid.UUID(touch.contact_id))
+            assert row is not None and contact is not None
+            row.status = "failed"
+            row.error_code = err.code
+            row.error = err.message
+            row.status_at = dt.datetime.now(dt.UTC)
+            session.add(row)
+            if err.bounce:
+                suppress(session, contact, channel=touch.channel, reason="bounce", source=err.code)
+            if err.unsubscribed:
+                suppress(session, contact, channel=touch.channel, reason="stop", source=err.code)
+            audit.append(
+                session,
+                actor="system",
+                action="send_failed",
+                enrollment_id=touch.enrollment_id,
+                contact_id=touch.contact_id,
+                reason=err.message,
+                details={"step_id": touch.step_id, "channel": touch.channel, "code": err.code, "bounce": err.bounce},
+            )
+
+    def _attempt_failed(self, claim: Claim, err: TransientSendError) -> None:
+        with transaction(self.engine) as session:
+            row = session.get(Touch, claim.touch_id)
+            assert row is not None
+            row.error_code = err.code
+            row.error = err.message
+            session.add(row)
+
+    # --- delivery --------------------------------------------------------------------------
+
+    def _deliver_email(self, claim: Claim) -> str:
+        rendered = claim.rendered
+        assert rendered.subject and rendered.html and rendered.text
+        mid = message_id(claim.key, self.settings.message_id_domain)
+        self.mailer.send(
+            build_email(
+                from_name=claim.from_name,
+                from_address=self.settings.mail_from_address,
+                reply_to=claim.reply_to,
+                to=claim.address,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                message_id=mid,
+                unsubscribe_url=claim.unsubscribe_url,
+                unsubscribe_mailto=self.settings.unsubscribe_mailto,
+                touch_id=str(claim.touch_id),
+            )
+        )
+        return mid
+
+    def _deliver_sms(self, claim: Claim) -> str:
+        body = claim.rendered.body
+        assert body
+        if claim.ambiguous:
+            found = self.sms.find_sent(to=claim.address, body=body, since=claim.claimed_at - dt.timedelta(minutes=1))
+            if found is not None:
+                return found
+        callback = f"{self.settings.public_base_url.rstrip('/')}/webhooks/twilio/status"
+        return self.sms.send(to=claim.address, body=body, sender=claim.sms_from, status_callback=callback, touch_key=claim.key)

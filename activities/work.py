@@ -1,0 +1,147 @@
+"""Rep tasks and CRM writes created by cadence steps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.gatekeeping import contact_facts
+from cadence.gate import check_contact
+from cadence.ids import touch_key
+from core.db import transaction
+from models import audit
+from models.enrollments import update_mirror
+from models.payloads import CrmInput, CrmResult, TaskInput, TaskOverdueInput, TaskOverdueResult, TaskResult
+from models.tables import Contact, Owner, Task
+from workflows.policies import INVALID_INPUT
+
+# Standard contact columns a CRM step may set; anything else goes into custom fields.
+WRITABLE_COLUMNS = {"title", "persona", "industry", "tier", "owner_id"}
+
+
+class WorkActivities:
+    """create_task, escalate_task and crm_update. Idempotent by step key."""
+
+    def __init__(self, engine: Engine, http: httpx.Client) -> None:
+        self.engine = engine
+        self.http = http
+
+    @activity.defn(name="create_task")
+    def create_task(self, spec: TaskInput) -> TaskResult:
+        """Create the rep task for a call, LinkedIn or manual step (once per step key).
+
+        A call task for a contact without call consent, or suppressed, is skipped like a send.
+        """
+        key = touch_key(spec.enrollment_id, spec.step_id, spec.occurrence, spec.round)
+        contact_id = uuid.UUID(spec.contact_id)
+        with transaction(self.engine) as session:
+            existing = session.exec(select(Task).where(Task.key == key)).first()
+            if existing is not None:
+                return TaskResult(status="created", task_id=str(existing.id), due_at=existing.due_at, sla_at=existing.sla_at)
+            contact = session.get(Contact, contact_id)
+            if contact is None:
+                raise ApplicationError(f"contact {contact_id} does not exist", type=INVALID_INPUT, non_retryable=True)
+            if spec.kind == "call":
+                decision = check_contact(contact_facts(session, contact), "call", "sales")
+                if decision.action in ("skip", "stop"):
+                    audit.append(
+                        session,
+                        actor="gate",
+                        action=f"gate_{decision.action}",
+                        enrollment_id=spec.enrollment_id,
+                        contact_id=spec.contact_id,
+                        reason=decision.reason,
+                        details={"code": decision.code, "step_id": spec.step_id, "channel": "call"},
+                    )
+                    return TaskResult(status="skipped" if decision.action == "skip" else "stopped", reason_code=decision.code, reason=decision.reason)
+            now = dt.datetime.now(dt.UTC)
+            task = Task(
+                key=key,
+                enrollment_id=uuid.UUID(spec.enrollment_id),
+                contact_id=contact_id,
+                owner_id=spec.owner_id or contact.owner_id,
+                step_id=spec.step_id,
+                kind=spec.kind,
+                title=spec.title,
+                instructions=spec.instructions,
+                due_at=now + dt.timedelta(hours=spec.due_hours),
+                sla_at=now + dt.timedelta(hours=spec.sla_hours) if spec.sla_hours else None,
+            )
+            session.add(task)
+            session.flush()
+            if spec.mirror is not None:
+                update_mirror(session, spec.enrollment_id, current_step=spec.mirror.next_step_index, next_step_at=spec.mirror.next_due_at)
+            else:
+                update_mirror(session, spec.enrollment_id, waiting_reason=f"waiting for the rep to complete {spec.title!r}", next_step_at=None)
+            return TaskResult(status="created", task_id=str(task.id), due_at=task.due_at, sla_at=task.sla_at)
+
+    @activity.defn(name="escalate_task")
+    def escalate_task(self, request: TaskOverdueInput) -> TaskOverdueResult:
+        """Mark a task overdue and hand it to the owner's manager (recorded in the audit log)."""
+        with transaction(self.engine) as session:
+            task = session.get(Task, uuid.UUID(request.task_id))
+            if task is None:
+                raise ApplicationError(f"task {request.task_id} does not exist", type=INVALID_INPUT, non_retryable=True)
+            if task.status != "open":
+                return TaskOverdueResult(escalated_to=task.escalated_to)
+            owner = session.get(Owner, task.owner_id) if task.owner_id else None
+            task.status = "overdue"
+            task.escalated_to = owner.manager_id if owner else None
+            session.add(task)
+            audit.append(
+                session,
+                actor="system",
+                action="task_overdue",
+                enrollment_id=task.enrollment_id,
+                contact_id=task.contact_id,
+                reason=f"task passed its SLA; escalated to {task.escalated_to or 'nobody (no manager on file)'}",
+                details={"task_id": str(task.id), "owner_id": task.owner_id, "escalated_to": task.escalated_to},
+            )
+            return TaskOverdueResult(escalated_to=task.escalated_to)
+
+    @activity.defn(name="crm_update")
+    def crm_update(self, spec: CrmInput) -> CrmResult:
+        """Write fields on the contact, then POST the change to a webhook if one is set.
+
+        The field write is idempotent (same values again). The webhook gets an
+        Idempotency-Key header so the receiver can drop retried deliveries; 5xx and
+        connection errors are retried, 4xx is not.
+        """
+        contact_id = uuid.UUID(spec.contact_id)
+        written: list[str] = []
+        with transaction(self.engine) as session:
+            contact = session.get(Contact, contact_id)
+            if contact is None:
+                raise ApplicationError(f"contact {contact_id} does not exist", type=INVALID_INPUT, non_retryable=True)
+            custom = dict(contact.fields)
+            for name, value in spec.set_fields.items():
+                if name in WRITABLE_COLUMNS:
+                    setattr(contact, name, value)
+                else:
+                    custom[name] = value
+                written.append(name)
+            contact.fields = custom
+            contact.updated_at = dt.datetime.now(dt.UTC)
+            session.add(contact)
+            if spec.mirror is not None:
+                update_mirror(session, spec.enrollment_id, current_step=spec.mirror.next_step_index, next_step_at=spec.mirror.next_due_at)
+        status: int | None = None
+        if spec.webhook_url:
+            key = touch_key(spec.enrollment_id, spec.step_id, spec.occurrence, spec.round)
+            payload = {"enrollment_id": spec.enrollment_id, "contact_id": spec.contact_id, "step_id": spec.step_id, "fields": spec.set_fields}
+            try:
+                response = self.http.post(spec.webhook_url, json=payload, headers={"Idempotency-Key": key})
+            except httpx.HTTPError as exc:
+                raise ApplicationError(f"CRM webhook unreachable: {type(exc).__name__}", type="TransientWebhookError") from None
+            status = response.status_code
+            if status >= 500:
+                raise ApplicationError(f"CRM webhook answered {status}", type="TransientWebhookError")
+            if status >= 400:
+                raise ApplicationError(f"CRM webhook refused the update ({status})", type=INVALID_INPUT, non_retryable=True)
+        return CrmResult(fields_written=sorted(written), webhook_status=status)

@@ -1,0 +1,100 @@
+"""Cadences and their immutable versions in Postgres."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from cadence.definition import CadenceBundle
+from models import audit
+from models.contacts import as_uuid
+from models.tables import Cadence, CadenceVersion
+
+
+def save_bundle(session: Session, bundle: CadenceBundle, *, source: str | None = None, actor: str = "system") -> tuple[Cadence, CadenceVersion, bool]:
+    """Store a bundle as the newest version of its cadence; returns (cadence, version, created).
+
+    The same content twice is one version (matched by hash), so loading playbooks again is
+    harmless. A cadence row is locked while its next version number is chosen.
+    """
+    definition = bundle.definition
+    digest = bundle.version_hash
+    session.exec(
+        sa.dialects.postgresql.insert(Cadence)  # type: ignore[attr-defined,call-overload]
+        .values(id=uuid.uuid4(), key=definition.key, name=definition.name)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    cadence = session.exec(select(Cadence).where(Cadence.key == definition.key).with_for_update()).one()
+    existing = session.exec(
+        select(CadenceVersion).where(CadenceVersion.cadence_id == cadence.id, CadenceVersion.content_hash == digest)
+    ).first()
+    if existing is not None:
+        return cadence, existing, False
+    latest = session.exec(select(sa.func.max(CadenceVersion.version)).where(CadenceVersion.cadence_id == cadence.id)).one()  # type: ignore[call-overload]
+    dumped = bundle.model_dump(mode="json")
+    version = CadenceVersion(
+        cadence_id=cadence.id,
+        version=(latest or 0) + 1,
+        content_hash=digest,
+        definition=dumped["definition"],
+        templates=dumped["templates"],
+        source=source,
+        created_by=actor,
+    )
+    cadence.name = definition.name
+    session.add(cadence)
+    session.add(version)
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action="cadence_version_created",
+        reason=f"{definition.key} v{version.version}",
+        details={"cadence_id": str(cadence.id), "version_id": str(version.id), "hash": digest},
+    )
+    return cadence, version, True
+
+
+def find_cadence(session: Session, ref: str) -> Cadence | None:
+    """A cadence by id or by key."""
+    as_id = as_uuid(ref)
+    if as_id is not None:
+        found = session.get(Cadence, as_id)
+        if found is not None:
+            return found
+    return session.exec(select(Cadence).where(Cadence.key == ref)).first()
+
+
+def latest_version(session: Session, cadence: Cadence) -> CadenceVersion | None:
+    """The newest version: what new enrollments pin."""
+    return session.exec(
+        select(CadenceVersion).where(CadenceVersion.cadence_id == cadence.id).order_by(CadenceVersion.version.desc())  # type: ignore[attr-defined]
+    ).first()
+
+
+def versions(session: Session, cadence: Cadence) -> list[CadenceVersion]:
+    """Every version of a cadence, newest first."""
+    return list(
+        session.exec(
+            select(CadenceVersion).where(CadenceVersion.cadence_id == cadence.id).order_by(CadenceVersion.version.desc())  # type: ignore[attr-defined]
+        ).all()
+    )
+
+
+# Versions are immutable, so a parsed bundle never goes stale.
+_by_id: dict[uuid.UUID, CadenceBundle] = {}
+
+
+def bundle_of(session: Session, version_id: uuid.UUID | str) -> CadenceBundle:
+    """The bundle a version pins. Versions never change, so each is parsed once per process."""
+    key = uuid.UUID(str(version_id))
+    found = _by_id.get(key)
+    if found is None:
+        row = session.get(CadenceVersion, key)
+        if row is None:
+            raise LookupError(f"cadence version {key} does not exist")
+        found = CadenceBundle.model_validate({"definition": row.definition, "templates": row.templates})
+        _by_id[key] = found
+    return found

