@@ -34,6 +34,11 @@ log = logging.getLogger("cadence.worker")
 PASSTHROUGH = ("cadence", "models", "holidays", "dateutil", "yaml", "jinja2", "markupsafe")
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox with the pure domain modules passed through."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+
+
 def build_worker(client: Client, settings: Settings, activities: list[object], executor: concurrent.futures.Executor) -> Worker:
     """The worker with every workflow and activity registered."""
     return Worker(
@@ -45,9 +50,7 @@ def build_worker(client: Client, settings: Settings, activities: list[object], e
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_cached_workflows=settings.worker_max_cached_workflows,
         graceful_shutdown_timeout=datetime.timedelta(seconds=settings.worker_shutdown_grace_seconds),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(),
     )
 
 
@@ -57,7 +60,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     await register_search_attributes(client)
     engine = make_engine(settings.database_url, settings.db_pool_size)
     with concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_max_concurrent_activities) as executor:
-        worker = build_worker(client, settings, build_activities(engine, settings), executor)
+        worker = build_worker(client, settings, build_activities(engine, settings, temporal=client), executor)
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
             await stop.wait()

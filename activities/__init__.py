@@ -11,12 +11,14 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine
+from temporalio.client import Client
 
 from activities.channels import OutboxSmsSender, SmsSender, SmtpConfig, SmtpMailer, TwilioSmsSender
 from activities.enrollments import EnrollmentActivities
 from activities.touches import TouchActivities
 from activities.work import WorkActivities
 from core.settings import Settings
+from starter.client import CadenceClient
 
 
 def sms_sender(settings: Settings, engine: Engine) -> SmsSender:
@@ -53,11 +55,16 @@ def build_activities(
     mail: SmtpMailer | None = None,
     sms: SmsSender | None = None,
     http: httpx.Client | None = None,
+    temporal: Client | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity the enrollment workflow calls, bound to its clients."""
+    """Every activity the enrollment workflow calls, bound to its clients.
+
+    `temporal` lets the switch activity enroll the contact in a follow-up cadence.
+    """
     touches = TouchActivities(engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine))
     work = WorkActivities(engine, http or httpx.Client(timeout=30.0))
-    enrollments = EnrollmentActivities(engine)
+    starter = CadenceClient(temporal, engine, task_queue=settings.task_queue) if temporal is not None else None
+    enrollments = EnrollmentActivities(engine, starter)
     return [
         touches.send_email,
         touches.send_sms,
@@ -65,5 +72,5 @@ def build_activities(
         work.escalate_task,
         work.crm_update,
         enrollments.record_transition,
-        enrollments.prepare_switch,
+        enrollments.switch_cadence,
     ]

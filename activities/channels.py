@@ -216,7 +216,7 @@ class TwilioSmsSender:
 
     def find_sent(self, *, to: str, body: str, since: dt.datetime) -> str | None:
         try:
-            messages = self.client.messages.list(to=to, date_sent_after=since, limit=50)
+            messages = self.client.messages.list(to=to, date_sent_after=since.astimezone(dt.UTC), limit=50)
         except (TwilioException, OSError) as exc:
             raise TransientSendError("twilio_connection", f"Twilio lookup failed: {type(exc).__name__}") from None
         for message in messages:

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import Engine
 from temporalio import activity
 
+from temporalio.exceptions import ApplicationError
+
 from core.db import transaction
 from models import audit
-from models.cadences import find_cadence, latest_version
-from models.enrollments import create_or_get, params_for, update_mirror
+from models.enrollments import update_mirror
 from models.payloads import SwitchInput, SwitchResult, TransitionBatch
-from models.tables import Contact
+from starter.client import CadenceClient
+from starter.errors import Conflict, NotFound
+from workflows.policies import INVALID_INPUT
 
 
 class EnrollmentActivities:
-    """record_transition and prepare_switch."""
+    """record_transition and switch_cadence."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, starter: CadenceClient | None = None) -> None:
         self.engine = engine
+        self.starter = starter
 
     @activity.defn(name="record_transition")
     def record_transition(self, batch: TransitionBatch) -> None:
@@ -49,25 +51,19 @@ class EnrollmentActivities:
                 values.update(outcome_reason=last.reason, ended_at=last.at)
             update_mirror(session, last.enrollment_id, **values)
 
-    @activity.defn(name="prepare_switch")
-    def prepare_switch(self, request: SwitchInput) -> SwitchResult:
-        """Create the enrollment in the follow-up cadence after a positive reply.
+    @activity.defn(name="switch_cadence")
+    async def switch_cadence(self, request: SwitchInput) -> SwitchResult:
+        """Enroll the contact in the follow-up cadence after a positive reply.
 
-        Returns the parameters for the new workflow, or why none is started (unknown
-        cadence, or the contact is already enrolled in it).
+        Goes through the same idempotent enroll as every other caller, so a retry (or a
+        contact already enrolled there) never starts a second workflow.
         """
-        with transaction(self.engine) as session:
-            cadence = find_cadence(session, request.cadence_key)
-            version = latest_version(session, cadence) if cadence else None
-            if cadence is None or version is None:
-                return SwitchResult(reason=f"cadence {request.cadence_key!r} is not loaded")
-            contact = session.get(Contact, uuid.UUID(request.contact_id))
-            if contact is None:
-                return SwitchResult(reason="the contact no longer exists")
-            enrollment, created = create_or_get(
-                session, cadence=cadence, version=version, contact=contact, actor=f"switch:{request.from_enrollment_id}"
-            )
-            if not created:
-                return SwitchResult(reason=f"already enrolled in {cadence.key}")
-            update_mirror(session, enrollment.id, status="active")
-            return SwitchResult(params=params_for(session, enrollment), workflow_id=enrollment.workflow_id)
+        if self.starter is None:
+            raise ApplicationError("this worker cannot start enrollments (no Temporal client)", type=INVALID_INPUT, non_retryable=True)
+        try:
+            info = await self.starter.enroll(request.cadence_key, request.contact_id, actor=f"switch:{request.from_enrollment_id}")
+        except NotFound as err:
+            return SwitchResult(reason=err.message)
+        except Conflict as err:
+            return SwitchResult(reason=err.message)
+        return SwitchResult(enrollment_id=info.id, workflow_id=info.workflow_id, created=info.created)

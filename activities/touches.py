@@ -36,7 +36,7 @@ from models.contacts import suppress
 from models.enrollments import update_mirror
 from models.payloads import TouchInput, TouchResult
 from models.tables import Account, Contact, Enrollment, Owner, Touch
-from workflows.policies import BOUNCED, SEND_REJECTED, TEMPLATE_ERROR
+from workflows.policies import BOUNCED, INVALID_INPUT, SEND_REJECTED, TEMPLATE_ERROR
 
 import jinja2
 import sqlalchemy as sa
@@ -114,12 +114,18 @@ class TouchActivities:
                 return self._result_of(existing)
             contact = session.get(Contact, contact_id)
             if contact is None:
-                raise ApplicationError(f"contact {contact_id} does not exist", type="InvalidInput", non_retryable=True)
+                raise ApplicationError(f"contact {contact_id} does not exist", type=INVALID_INPUT, non_retryable=True)
             decision = check_contact(contact_facts(session, contact), touch.channel, touch.topic)
             if decision.action != "allow":
                 return self._refused(session, touch, key, contact, decision, existing)
             bundle = bundle_of(session, touch.cadence_version_id)
-            template = bundle.templates[touch.template]
+            template = bundle.templates.get(touch.template)
+            if template is None:
+                raise ApplicationError(
+                    f"template {touch.template!r} is not part of cadence version {touch.cadence_version_id}",
+                    type=INVALID_INPUT,
+                    non_retryable=True,
+                )
             account = session.get(Account, contact.account_id) if contact.account_id else None
             owner = session.get(Owner, contact.owner_id) if contact.owner_id else None
             ctx = context(
@@ -138,7 +144,9 @@ class TouchActivities:
                     rendered = render_email(template, ctx, self.settings)
                 else:
                     first = session.exec(
-                        select(Touch.id).where(Touch.contact_id == contact_id, Touch.channel == "sms", Touch.status != "skipped").limit(1)
+                        select(Touch.id)
+                        .where(Touch.contact_id == contact_id, Touch.channel == "sms", Touch.key != key, Touch.status != "skipped")
+                        .limit(1)
                     ).first() is None
                     rendered = render_sms(template, ctx, first_text=first)
             except jinja2.TemplateError as exc:

@@ -39,7 +39,7 @@ def weekend(country: str | None) -> frozenset[int]:
     if not country:
         return frozenset({5, 6})
     try:
-        return frozenset(holidays.country_holidays(country, years=2026).weekend)
+        return frozenset(holidays.country_holidays(country.upper(), years=2026).weekend)
     except NotImplementedError:
         return frozenset({5, 6})
 
@@ -54,7 +54,7 @@ def is_holiday(day: dt.date, country: str | None, subdiv: str | None = None) -> 
     if not country:
         return False
     try:
-        return day in _holiday_dates(country, subdiv, day.year)
+        return day in _holiday_dates(country.upper(), subdiv.upper() if subdiv else None, day.year)
     except NotImplementedError:
         return False
 

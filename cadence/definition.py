@@ -18,9 +18,10 @@ import zoneinfo
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from dateutil.rrule import rrulestr
+from dateutil.rrule import rrule, rrulestr
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -56,6 +57,16 @@ class ReplyIntent(StrEnum):
     out_of_office = "out_of_office"
 
 
+def _clock_text(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted 10:30 as the number 630; say so instead of a type error."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(f'write the time of day in quotes, e.g. "10:30" (unquoted, YAML reads it as the number {value})')
+    return value
+
+
+ClockText = Annotated[str, BeforeValidator(_clock_text)]
+
+
 def parse_clock(value: str) -> dt.time:
     """Parse "HH:MM" (24-hour) into a time; used by waits and send windows."""
     match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value)
@@ -89,7 +100,7 @@ class Wait(_Model):
     anchor: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
     offset_days: int = Field(default=0, ge=-3660, le=3660)
     rrule: str | None = Field(default=None, max_length=500)
-    at: str | None = None
+    at: ClockText | None = None
 
     @field_validator("at")
     @classmethod
@@ -106,9 +117,11 @@ class Wait(_Model):
         if "DTSTART" in value.upper():
             raise ValueError("leave DTSTART out of the rule: it is anchored to the enrollment")
         try:
-            rrulestr(value, dtstart=dt.datetime(2024, 1, 1))
+            parsed = rrulestr(value, dtstart=dt.datetime(2024, 1, 1))
         except (ValueError, TypeError) as exc:
             raise ValueError(f"not a valid RRULE: {exc}") from exc
+        if not isinstance(parsed, rrule):
+            raise ValueError("give a single RRULE (no EXDATE, RDATE or second rule)")
         return value
 
     @model_validator(mode="after")
@@ -211,6 +224,12 @@ class TaskSpec(_Model):
     on_overdue: Literal["wait", "continue"] = "wait"
     wait_for_completion: bool = True
 
+    @model_validator(mode="after")
+    def _sla_needs_wait(self) -> TaskSpec:
+        if not self.wait_for_completion and (self.sla_hours is not None or self.on_overdue != "wait"):
+            raise ValueError("sla_hours and on_overdue apply only when the enrollment waits for the task (wait_for_completion: true)")
+        return self
+
 
 class TaskStep(_StepBase):
     """A rep task: a call, a LinkedIn touch or any manual work; the enrollment can wait for it."""
@@ -254,8 +273,8 @@ class SendWindow(_Model):
     """Contact-local hours in which touches may go out (enforced by the gate)."""
 
     days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
-    start: str = "09:00"
-    end: str = "17:00"
+    start: ClockText = "09:00"
+    end: ClockText = "17:00"
 
     @model_validator(mode="after")
     def _ordered(self) -> SendWindow:
@@ -291,32 +310,32 @@ BUILTIN_EXITS = ("reply", "meeting_booked", "bounce", "opt_out")
 
 
 class ReplyAction(_Model):
-    """What a reply of one intent does: exit, continue, pause, or switch cadence."""
+    """What a reply of one intent does: exit, continue, pause, or switch cadence.
+
+    A pause lasts `pause_days` business days, or until someone resumes it when unset. An
+    out-of-office pause lasts until the return date plus one business day.
+    """
 
     action: Literal["exit", "continue", "pause", "switch"]
     switch_to: str | None = Field(default=None, pattern=KEY_PATTERN)
+    pause_days: int | None = Field(default=None, ge=1, le=365)
 
     @model_validator(mode="after")
     def _target(self) -> ReplyAction:
         if (self.action == "switch") != (self.switch_to is not None):
             raise ValueError("'switch' needs 'switch_to' (a cadence key), and only 'switch' takes one")
+        if self.pause_days is not None and self.action != "pause":
+            raise ValueError("'pause_days' only applies to the 'pause' action")
         return self
-
-
-def _default_on_reply() -> dict[ReplyIntent, ReplyAction]:
-    return {
-        ReplyIntent.positive: ReplyAction(action="exit"),
-        ReplyIntent.negative: ReplyAction(action="exit"),
-        ReplyIntent.neutral: ReplyAction(action="exit"),
-        ReplyIntent.out_of_office: ReplyAction(action="pause"),
-    }
 
 
 class Loop(_Model):
     """After the last step, start again from `from_step` (a customer rhythm that never ends)."""
 
     from_step: str = Field(pattern=KEY_PATTERN)
-    times: int | None = Field(default=None, ge=1, le=1000, description="None: until an exit")
+    times: int | None = Field(
+        default=None, ge=1, le=1000, description="Total rounds, the first included; unset: until an exit"
+    )
 
 
 class CadenceDefinition(_Model):
@@ -325,12 +344,16 @@ class CadenceDefinition(_Model):
     key: str = Field(pattern=KEY_PATTERN, description="Stable identifier, e.g. renewal-90-60-30")
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=4000)
-    audience: Literal["prospect", "customer"] = "prospect"
+    audience: Literal["prospect", "customer", "internal"] = "prospect"
     steps: list[Step] = Field(min_length=1, max_length=200)
     exit_on: list[str] = Field(
         default_factory=lambda: ["reply", "meeting_booked", "bounce", "opt_out"]
     )
-    on_reply: dict[ReplyIntent, ReplyAction] = Field(default_factory=_default_on_reply)
+    on_reply: dict[ReplyIntent, ReplyAction] = Field(
+        default_factory=dict,
+        description="Explicit reply branches; without one, out-of-office pauses and other replies exit "
+        "(or continue, when 'reply' is not in exit_on)",
+    )
     loop: Loop | None = None
     policy: Policy = Field(default_factory=Policy)
 
@@ -348,11 +371,6 @@ class CadenceDefinition(_Model):
             # An opt-out always ends every enrollment; saying otherwise would be a compliance bug.
             value = [*value, "opt_out"]
         return value
-
-    @field_validator("on_reply")
-    @classmethod
-    def _fill_on_reply(cls, value: dict[ReplyIntent, ReplyAction]) -> dict[ReplyIntent, ReplyAction]:
-        return {**_default_on_reply(), **value}
 
     @model_validator(mode="after")
     def _consistent(self) -> CadenceDefinition:
@@ -378,6 +396,15 @@ class CadenceDefinition(_Model):
             if isinstance(step, EmailStep | SmsStep):
                 names.extend(n for n in step.template_names() if n not in names)
         return names
+
+    def reply_action(self, intent: ReplyIntent) -> ReplyAction:
+        """The effective branch for a reply: the author's, or the default for the intent."""
+        explicit = self.on_reply.get(intent)
+        if explicit is not None:
+            return explicit
+        if intent == ReplyIntent.out_of_office:
+            return ReplyAction(action="pause")
+        return ReplyAction(action="exit" if self.exits_on("reply") else "continue")
 
     def exits_on(self, rule: str) -> bool:
         """Whether an event of this kind ("reply", "event:renewal_signed") ends the enrollment."""

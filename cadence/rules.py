@@ -84,17 +84,26 @@ def decide(
             return Decision("exit", f"event {name!r} ends this cadence", Status.exited)
         return Decision("continue", f"event {name!r} recorded")
     intent = intent or ReplyIntent.neutral
-    action = definition.on_reply[intent]
-    if action.action == "pause" or (intent == ReplyIntent.out_of_office and action.action != "continue"):
-        until = out_of_office_until(return_date, now=now, calendar=calendar)
-        return Decision("pause", f"out of office until {until.date().isoformat()}", pause_until=until)
-    if not definition.exits_on("reply"):
-        return Decision("continue", f"{intent.value} reply recorded; this cadence does not exit on replies")
+    action = definition.reply_action(intent)
+    if action.action == "pause":
+        if intent == ReplyIntent.out_of_office:
+            until = out_of_office_until(return_date, now=now, calendar=calendar)
+            return Decision("pause", f"out of office until {until.date().isoformat()}", pause_until=until)
+        if action.pause_days is None:
+            return Decision("pause", f"{intent.value} reply: paused until someone resumes it")
+        until = _business_days_later(action.pause_days, now=now, calendar=calendar)
+        return Decision("pause", f"{intent.value} reply: paused until {until.date().isoformat()}", pause_until=until)
     if action.action == "switch":
         return Decision("switch", f"{intent.value} reply: switching to {action.switch_to}", Status.switched, action.switch_to)
     if action.action == "continue":
         return Decision("continue", f"{intent.value} reply recorded; the cadence continues")
     return Decision("exit", f"the contact replied ({intent.value})", Status.replied)
+
+
+def _business_days_later(days: int, *, now: dt.datetime, calendar: ContactCalendar) -> dt.datetime:
+    tz = zone(calendar.timezone)
+    day = add_business_days(to_local(now, tz).date(), days, calendar.country, calendar.subdivision)
+    return max(from_local(day, DEFAULT_CLOCK, tz), now)
 
 
 def out_of_office_until(return_date: dt.date | None, *, now: dt.datetime, calendar: ContactCalendar) -> dt.datetime:
@@ -103,7 +112,6 @@ def out_of_office_until(return_date: dt.date | None, *, now: dt.datetime, calend
     tz = zone(calendar.timezone)
     today = to_local(now, tz).date()
     if return_date is None or return_date < today:
-        day = add_business_days(today, OOO_DEFAULT_BUSINESS_DAYS, calendar.country, calendar.subdivision)
-    else:
-        day = add_business_days(return_date, 1, calendar.country, calendar.subdivision)
+        return _business_days_later(OOO_DEFAULT_BUSINESS_DAYS, now=now, calendar=calendar)
+    day = add_business_days(return_date, 1, calendar.country, calendar.subdivision)
     return max(from_local(day, DEFAULT_CLOCK, tz), now)

@@ -9,6 +9,7 @@ workflow (with `workflow.now()`) and the preview get the same answers as the tes
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass, field
 
 from dateutil.rrule import rrule, rrulestr
@@ -51,19 +52,24 @@ def due_at(wait: Wait, *, reference: dt.datetime, rhythm_start: dt.datetime, cal
     if kind == "none":
         return Due(reference)
     if kind == "relative":
+        span = dt.timedelta(hours=wait.hours or 0, minutes=wait.minutes or 0)
+        if not wait.days and at is None:
+            # Pure durations are elapsed time, whatever the wall clock does meanwhile.
+            return Due(reference + span)
         day = local.date() + dt.timedelta(days=wait.days or 0)
-        instant = from_local(day, at or local.time().replace(tzinfo=None), tz)
+        instant = _wall(day, at, local, tz)
         if at is not None and instant < reference:
             instant = from_local(day + dt.timedelta(days=1), at, tz)
-        instant += dt.timedelta(hours=wait.hours or 0, minutes=wait.minutes or 0)
-        return Due(max(instant, reference))
+        return Due(max(instant + span, reference))
     if kind == "business_days":
         assert wait.business_days is not None
         day = add_business_days(local.date(), wait.business_days, calendar.country, calendar.subdivision)
-        instant = from_local(day, at or local.time().replace(tzinfo=None), tz)
+        if at is None and day == local.date():
+            return Due(reference)  # "0 business days" on a business day means now
+        instant = _wall(day, at, local, tz)
         if instant < reference:
             day = add_business_days(day, 1, calendar.country, calendar.subdivision)
-            instant = from_local(day, at or local.time().replace(tzinfo=None), tz)
+            instant = _wall(day, at, local, tz)
         return Due(instant)
     if kind == "anchor":
         assert wait.anchor is not None
@@ -80,10 +86,25 @@ def due_at(wait: Wait, *, reference: dt.datetime, rhythm_start: dt.datetime, cal
     dtstart = dt.datetime.combine(start_local.date(), at or DEFAULT_CLOCK)
     rule = rrulestr(wait.rrule, dtstart=dtstart)
     assert isinstance(rule, rrule)
-    occurrence = rule.after(local.replace(tzinfo=None), inc=False)
-    if occurrence is None:
-        return Due(None, "the recurring rule has no further occurrences")
-    return Due(max(from_local(occurrence.date(), occurrence.time(), tz), reference))
+    # Match on wall time, then check the real instant: in a DST fold the same wall time
+    # happens twice, and an occurrence is only due if it is strictly after the reference.
+    occurrence = rule.after(local.replace(tzinfo=None), inc=True)
+    for _ in range(1000):
+        if occurrence is None:
+            return Due(None, "the recurring rule has no further occurrences")
+        instant = from_local(occurrence.date(), occurrence.time(), tz)
+        if instant > reference:
+            return Due(instant)
+        occurrence = rule.after(occurrence, inc=False)
+    return Due(None, "the recurring rule has no occurrence after this instant")
+
+
+def _wall(day: dt.date, at: dt.time | None, local: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """`day` at `at`, or at the reference's own wall time (keeping which pass of a fold it was)."""
+    if at is not None:
+        return from_local(day, at, tz)
+    naive = dt.datetime.combine(day, local.time().replace(tzinfo=None))
+    return naive.replace(tzinfo=tz, fold=local.fold).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -140,6 +161,13 @@ def plan(
         step = definition.steps[position.step]
         due = due_at(step.wait, reference=reference, rhythm_start=rhythm_start, calendar=calendar)
         reason = due.skip_reason
+        if reason is not None and step.repeat is not None:
+            # A repeating step that cannot be scheduled again (its rule ran out, its anchor
+            # passed) is finished. Only a step that never ran at all counts as skipped.
+            if position.occurrence == 0:
+                skipped.append((position, reason))
+            position = after(definition, position, end_repeat=True)
+            continue
         if due.at is not None and step.repeat is not None and step.repeat.until is not None:
             if to_local(due.at, zone(calendar.timezone)).date() > step.repeat.until:
                 if position.occurrence == 0:

@@ -111,20 +111,47 @@ def check(template: TemplateSource) -> list[str]:
         env = _HTML if name == "html" else _TEXT
         try:
             ast = env.parse(source)
+            declared = jinja2.meta.find_undeclared_variables(ast)
         except jinja2.TemplateSyntaxError as exc:
             problems.append(f"{name}: syntax error at line {exc.lineno}: {exc.message}")
             continue
-        unknown = sorted(jinja2.meta.find_undeclared_variables(ast) - CONTEXT_ROOTS)
+        except jinja2.TemplateError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        unknown = sorted(declared - CONTEXT_ROOTS)
         if unknown:
             problems.append(f"{name}: unknown variable(s) {', '.join(unknown)}; use {', '.join(sorted(CONTEXT_ROOTS))}")
             continue
+        compiled = env.from_string(source)
         try:
-            env.from_string(source).render(sample_context())
+            compiled.render(sample_context())
         except jinja2.UndefinedError as exc:
             problems.append(f"{name}: {exc.message}")
+            continue
         except jinja2.TemplateError as exc:
             problems.append(f"{name}: {exc}")
+            continue
+        # Real contacts often lack a first name or a custom field: the template must still
+        # render, and must not print "None" in front of a customer.
+        try:
+            sparse = compiled.render(sparse_context())
+        except jinja2.UndefinedError as exc:
+            problems.append(f"{name}: fails for contacts missing a field ({exc.message}); add a fallback such as | default('')")
+            continue
+        if "None" in sparse.split():
+            problems.append(f"{name}: prints None for contacts missing a field; add a fallback such as {{{{ contact.first_name or 'there' }}}}")
     return problems
+
+
+def sparse_context() -> dict[str, Any]:
+    """The sample context with every optional fact missing, as for a bare imported contact."""
+    ctx = sample_context()
+    for key in ("first_name", "last_name", "full_name", "title", "company", "persona", "tier", "industry", "timezone"):
+        ctx["contact"][key] = None
+    ctx["contact"]["fields"] = {}
+    ctx["account"] = {"name": None, "domain": None, "tier": None, "industry": None, "fields": {}}
+    ctx["owner"].update(title=None, phone=None)
+    return ctx
 
 
 def check_bundle_templates(bundle: CadenceBundle, source: str | None = None) -> None:

@@ -26,7 +26,8 @@ def describe_wait(wait: Wait) -> str:
         return f"{n} business day{'s' if n != 1 else ''} after the previous step{at}"
     if kind == "anchor":
         offset = wait.offset_days
-        when = "on" if offset == 0 else f"{abs(offset)} days {'before' if offset < 0 else 'after'}"
+        days = f"{abs(offset)} day{'s' if abs(offset) != 1 else ''}"
+        when = "on" if offset == 0 else f"{days} {'before' if offset < 0 else 'after'}"
         return f"{when} the contact's {wait.anchor}{at}"
     return f"on the rhythm {wait.rrule}{at}"
 

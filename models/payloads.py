@@ -190,6 +190,7 @@ class StatusView(BaseModel):
     counters: Counters
     outcome_reason: str | None
     ended_at: dt.datetime | None
+    runs: int = 1
 
 
 # --- Activity inputs and results.
@@ -317,10 +318,11 @@ class SwitchInput(BaseModel):
 
 
 class SwitchResult(BaseModel):
-    """The new enrollment to start, or why none is started."""
+    """The enrollment in the follow-up cadence, or why none was started."""
 
-    params: EnrollmentParams | None = None
+    enrollment_id: str | None = None
     workflow_id: str | None = None
+    created: bool = False
     reason: str | None = None
 
 

@@ -16,12 +16,12 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from cadence.definition import CrmUpdateStep, EmailStep, SmsStep, TaskStep, WaitEventStep
     from cadence.rules import Decision, EventKind, Status, decide
-    from cadence.schedule import Position, after, plan
+    from cadence.schedule import Planned, Position, after, plan
     from cadence.variants import choose
     from cadence.waiting import describe_step
     from models import visibility
@@ -309,11 +309,12 @@ class EnrollmentWorkflow:
             return
         self.s.counters.tasks += 1
         if spec.wait_for_completion and result.task_id is not None:
+            now = workflow.now()
             self.s.task = PendingTask(
                 task_id=result.task_id,
                 step_id=step.id,
-                created_at=workflow.now(),
-                sla_at=result.sla_at,
+                created_at=now,
+                sla_at=now + timedelta(hours=spec.sla_hours) if spec.sla_hours else None,
                 on_overdue=spec.on_overdue,
             )
             self.s.due_at = None
@@ -327,7 +328,7 @@ class EnrollmentWorkflow:
         kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         if kind == policies.BOUNCED and not self.s.status.terminal:
-            self._apply(decide(self.definition, "bounce", now=workflow.now(), calendar=self.calendar), "system")
+            self._apply(self._decide("bounce"), "system")
             if self.s.status.terminal:
                 return
         self.s.counters.failed += 1
@@ -336,13 +337,7 @@ class EnrollmentWorkflow:
             self._advance()
 
     def _hint_after(self, position: Position) -> MirrorHint:
-        planned = plan(
-            self.definition,
-            after(self.definition, position),
-            reference=workflow.now(),
-            rhythm_start=self._rhythm_start(),
-            calendar=self.calendar,
-        )
+        planned = self._plan(after(self.definition, position), reference=workflow.now())
         return MirrorHint(
             next_step_index=planned.position.step if planned.position else None,
             next_due_at=planned.at,
@@ -359,9 +354,7 @@ class EnrollmentWorkflow:
         self._schedule(after(self.definition, position), reference=workflow.now())
 
     def _schedule(self, position: Position | None, *, reference: datetime) -> None:
-        planned = plan(
-            self.definition, position, reference=reference, rhythm_start=self._rhythm_start(), calendar=self.calendar
-        )
+        planned = self._plan(position, reference=reference)
         for skipped, reason in planned.skipped:
             self.s.counters.skipped += 1
             self._note("step_skipped", reason=reason, details={"step_id": self.definition.steps[skipped.step].id})
@@ -375,6 +368,16 @@ class EnrollmentWorkflow:
         if self.s.status == Status.paused and self.s.pause is not None and planned.at is not None:
             self.s.pause.remaining_seconds = max((planned.at - workflow.now()).total_seconds(), 0.0)
         self._upsert_visibility()
+
+    def _plan(self, position: Position | None, *, reference: datetime) -> Planned:
+        # Public-holiday tables are package data read through gettext, which the sandbox
+        # forbids; the result depends only on the pinned package, so it stays deterministic.
+        with workflow.unsafe.sandbox_unrestricted():
+            return plan(self.definition, position, reference=reference, rhythm_start=self._rhythm_start(), calendar=self.calendar)
+
+    def _decide(self, kind: EventKind, **kwargs: Any) -> Decision:
+        with workflow.unsafe.sandbox_unrestricted():
+            return decide(self.definition, kind, now=workflow.now(), calendar=self.calendar, **kwargs)
 
     def _rhythm_start(self) -> datetime:
         return self.s.rhythm_start or workflow.now()
@@ -400,7 +403,7 @@ class EnrollmentWorkflow:
             return
         if self.s.status.terminal:
             return
-        decision = decide(self.definition, kind, now=workflow.now(), calendar=self.calendar, **kwargs)
+        decision = self._decide(kind, **kwargs)
         self._apply(decision, "contact", event_id=event_id, event=kind)
 
     @workflow.signal(name="reply")
@@ -429,7 +432,7 @@ class EnrollmentWorkflow:
         wait_event step waiting for it."""
         if not self._first_time(signal.event_id) or self.s.status.terminal:
             return
-        decision = decide(self.definition, "event", now=workflow.now(), calendar=self.calendar, name=signal.name)
+        decision = self._decide("event", name=signal.name)
         if decision.action == "continue" and self.s.awaiting_event == signal.name and self.s.position is not None:
             self.s.awaiting_event = None
             self._note("event_arrived", actor="contact", reason=f"{signal.name} arrived", details={"event_id": signal.event_id})
@@ -605,6 +608,7 @@ class EnrollmentWorkflow:
             counters=self.s.counters,
             outcome_reason=self.s.outcome_reason,
             ended_at=self.s.ended_at,
+            runs=self.s.runs,
         )
 
     # --- bookkeeping -----------------------------------------------------------------------
@@ -658,27 +662,16 @@ class EnrollmentWorkflow:
 
     async def _switch(self, cadence_key: str) -> None:
         result: SwitchResult = await workflow.execute_activity(
-            policies.PREPARE_SWITCH,
+            policies.SWITCH_CADENCE,
             SwitchInput(from_enrollment_id=self.params.enrollment_id, contact_id=self.params.contact_id, cadence_key=cadence_key),
             result_type=SwitchResult,
             **policies.DATABASE,
         )
-        if result.params is None or result.workflow_id is None:
+        if result.enrollment_id is None:
             self._note("switch_skipped", reason=result.reason or "no enrollment started")
-            await self._flush_transitions()
-            return
-        new = result.params
-        try:
-            await workflow.start_child_workflow(
-                WORKFLOW_TYPE,
-                EnrollmentInput(params=new),
-                id=result.workflow_id,
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=visibility.start_attributes(new),
-            )
-            self._note("switched", reason=f"enrolled in {cadence_key}", details={"new_enrollment_id": new.enrollment_id})
-        except WorkflowAlreadyStartedError:
-            self._note("switch_skipped", reason=f"the contact is already enrolled in {cadence_key}")
+        else:
+            already = "" if result.created else " (already enrolled there)"
+            self._note("switched", reason=f"enrolled in {cadence_key}{already}", details={"new_enrollment_id": result.enrollment_id})
         await self._flush_transitions()
 
 

@@ -17,10 +17,10 @@ SEND_SMS = "send_sms"
 CREATE_TASK = "create_task"
 CRM_UPDATE = "crm_update"
 RECORD_TRANSITION = "record_transition"
-PREPARE_SWITCH = "prepare_switch"
+SWITCH_CADENCE = "switch_cadence"
 ESCALATE_TASK = "escalate_task"
 
-ALL_ACTIVITIES = (SEND_EMAIL, SEND_SMS, CREATE_TASK, CRM_UPDATE, RECORD_TRANSITION, PREPARE_SWITCH, ESCALATE_TASK)
+ALL_ACTIVITIES = (SEND_EMAIL, SEND_SMS, CREATE_TASK, CRM_UPDATE, RECORD_TRANSITION, SWITCH_CADENCE, ESCALATE_TASK)
 
 # Error types raised by activities that must never be retried.
 BOUNCED = "Bounced"

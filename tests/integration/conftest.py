@@ -85,7 +85,7 @@ async def stack(dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settin
     smtp.sink.messages.clear()
     smtp.sink.fail.clear()
     with concurrent.futures.ThreadPoolExecutor(max_workers=local.worker_max_concurrent_activities) as executor:
-        worker = build_worker(dev_env.client, local, build_activities(clean_db, local), executor)
+        worker = build_worker(dev_env.client, local, build_activities(clean_db, local, temporal=dev_env.client), executor)
         async with worker:
             yield Stack(CadenceClient(dev_env.client, clean_db, task_queue=queue), dev_env, clean_db, local, smtp, twilio)
 

@@ -31,12 +31,12 @@ steps:
 templates:
   hello:
     channel: email
-    subject: "Hello {{ contact.first_name }}"
-    html: "<html><body><p>Hi {{ contact.first_name }}, from {{ owner.name }}.</p></body></html>"
-    text: "Hi {{ contact.first_name }}, from {{ owner.name }}."
+    subject: "Hello {{ contact.first_name or 'there' }}"
+    html: "<html><body><p>Hi {{ contact.first_name or 'there' }}, from {{ owner.name }}.</p></body></html>"
+    text: "Hi {{ contact.first_name or 'there' }}, from {{ owner.name }}."
   nudge:
     channel: sms
-    body: "Hi {{ contact.first_name }}, quick question from {{ owner.name }}."
+    body: "Hi {{ contact.first_name or 'there' }}, quick question from {{ owner.name }}."
 """
 
 

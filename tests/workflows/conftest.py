@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from temporalio import activity
@@ -26,6 +26,7 @@ from models.payloads import (
     TransitionBatch,
     TransitionInput,
 )
+from worker import workflow_runner
 from workflows.enrollment import EnrollmentWorkflow
 
 
@@ -53,7 +54,7 @@ class Recorder:
     switches: list[SwitchInput] = dataclasses.field(default_factory=list)
     escalations: list[TaskOverdueInput] = dataclasses.field(default_factory=list)
     touch_answers: dict[str, TouchResult] = dataclasses.field(default_factory=dict)
-    switch_answer: SwitchResult | None = None
+    on_switch: Callable[[SwitchInput], Awaitable[SwitchResult]] | None = None
     times: list[object] = dataclasses.field(default_factory=list)
 
     def activities(self) -> list[object]:
@@ -81,17 +82,19 @@ class Recorder:
         async def record_transition(batch: TransitionBatch) -> None:
             rec.transitions.extend(batch.items)
 
-        @activity.defn(name="prepare_switch")
-        async def prepare_switch(switch: SwitchInput) -> SwitchResult:
+        @activity.defn(name="switch_cadence")
+        async def switch_cadence(switch: SwitchInput) -> SwitchResult:
             rec.switches.append(switch)
-            return rec.switch_answer or SwitchResult(reason="no target in this test")
+            if rec.on_switch is not None:
+                return await rec.on_switch(switch)
+            return SwitchResult(reason="no target in this test")
 
         @activity.defn(name="escalate_task")
         async def escalate_task(task: TaskOverdueInput) -> TaskOverdueResult:
             rec.escalations.append(task)
             return TaskOverdueResult(escalated_to="manager-1")
 
-        return [send_email, send_sms, create_task, crm_update, record_transition, prepare_switch, escalate_task]
+        return [send_email, send_sms, create_task, crm_update, record_transition, switch_cadence, escalate_task]
 
     def _touch(self, touch: TouchInput) -> TouchResult:
         self.touches.append(touch)
@@ -116,5 +119,6 @@ async def worker(ts_env: WorkflowEnvironment, recorder: Recorder) -> AsyncIterat
         task_queue=f"tq-{uuid.uuid4()}",
         workflows=[EnrollmentWorkflow],
         activities=recorder.activities(),
+        workflow_runner=workflow_runner(),
     ) as w:
         yield w

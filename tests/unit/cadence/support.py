@@ -43,7 +43,7 @@ class Transition:
         return (self.at + self.after).replace(tzinfo=None)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def transitions(zone_name: str) -> tuple[Transition, ...]:
     """Offset changes of a zone between 2024 and 2030, to the minute (weekly scan + bisection)."""
     tz = zoneinfo.ZoneInfo(zone_name)
