@@ -87,12 +87,13 @@ def check_timezone(value: str) -> str:
 class Wait(_Model):
     """How long to wait before a step runs, measured from the previous step (or the start).
 
-    Exactly one kind: a relative delay (minutes/hours/days, which may be combined, or
+    Exactly one kind: a relative delay (seconds/minutes/hours/days, which may be combined, or
     business days), an anchor on a date field of the contact or account (renewal date minus
     90 days), or the next occurrence of an RRULE ("first Tuesday of each quarter"). `at`
     pins the contact-local time of day for day-based, anchored and RRULE waits.
     """
 
+    seconds: int | None = Field(default=None, ge=0, le=86_400, description="For tests and benchmarks")
     minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 366)
     hours: int | None = Field(default=None, ge=0, le=24 * 366)
     days: int | None = Field(default=None, ge=0, le=3660)
@@ -126,7 +127,7 @@ class Wait(_Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Wait:
-        relative = any(v is not None for v in (self.minutes, self.hours, self.days))
+        relative = any(v is not None for v in (self.seconds, self.minutes, self.hours, self.days))
         kinds = [relative, self.business_days is not None, self.anchor is not None, self.rrule is not None]
         if sum(kinds) > 1:
             raise ValueError(
@@ -134,8 +135,8 @@ class Wait(_Model):
             )
         if self.offset_days and self.anchor is None:
             raise ValueError("offset_days only applies to an anchor wait")
-        if self.at is not None and (self.minutes or self.hours):
-            raise ValueError("'at' pins a time of day; it cannot be combined with minutes or hours")
+        if self.at is not None and (self.seconds or self.minutes or self.hours):
+            raise ValueError("'at' pins a time of day; it cannot be combined with seconds, minutes or hours")
         return self
 
     @property
@@ -147,7 +148,7 @@ class Wait(_Model):
             return "rrule"
         if self.business_days is not None:
             return "business_days"
-        if any(v is not None for v in (self.minutes, self.hours, self.days)) or self.at:
+        if any(v is not None for v in (self.seconds, self.minutes, self.hours, self.days)) or self.at:
             return "relative"
         return "none"
 

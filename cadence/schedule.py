@@ -52,7 +52,7 @@ def due_at(wait: Wait, *, reference: dt.datetime, rhythm_start: dt.datetime, cal
     if kind == "none":
         return Due(reference)
     if kind == "relative":
-        span = dt.timedelta(hours=wait.hours or 0, minutes=wait.minutes or 0)
+        span = dt.timedelta(hours=wait.hours or 0, minutes=wait.minutes or 0, seconds=wait.seconds or 0)
         if not wait.days and at is None:
             # Pure durations are elapsed time, whatever the wall clock does meanwhile.
             return Due(reference + span)

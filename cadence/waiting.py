@@ -15,7 +15,7 @@ def describe_wait(wait: Wait) -> str:
     if kind == "relative":
         parts = [
             f"{n} {unit}{'s' if n != 1 else ''}"
-            for n, unit in ((wait.days, "day"), (wait.hours, "hour"), (wait.minutes, "minute"))
+            for n, unit in ((wait.days, "day"), (wait.hours, "hour"), (wait.minutes, "minute"), (wait.seconds, "second"))
             if n
         ]
         if not parts:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -54,6 +57,7 @@ class Recorder:
     switches: list[SwitchInput] = dataclasses.field(default_factory=list)
     escalations: list[TaskOverdueInput] = dataclasses.field(default_factory=list)
     touch_answers: dict[str, TouchResult] = dataclasses.field(default_factory=dict)
+    started: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
     on_switch: Callable[[SwitchInput], Awaitable[SwitchResult]] | None = None
     times: list[object] = dataclasses.field(default_factory=list)
 
@@ -112,8 +116,11 @@ def recorder() -> Recorder:
     return Recorder()
 
 
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+
 @pytest.fixture
-async def worker(ts_env: WorkflowEnvironment, recorder: Recorder) -> AsyncIterator[Worker]:
+async def worker(ts_env: WorkflowEnvironment, recorder: Recorder, request: pytest.FixtureRequest) -> AsyncIterator[Worker]:
     async with Worker(
         ts_env.client,
         task_queue=f"tq-{uuid.uuid4()}",
@@ -122,3 +129,13 @@ async def worker(ts_env: WorkflowEnvironment, recorder: Recorder) -> AsyncIterat
         workflow_runner=workflow_runner(),
     ) as w:
         yield w
+        if os.environ.get("CADENCE_RECORD_HISTORIES") == "1":
+            # Refresh the replay corpus: every run of every enrollment this test started.
+            name = request.node.name.removeprefix("test_")
+            for index, (workflow_id, first_run) in enumerate(recorder.started):
+                first = (await ts_env.client.get_workflow_handle(workflow_id, run_id=first_run).fetch_history()).to_json()
+                latest = (await ts_env.client.get_workflow_handle(workflow_id).fetch_history()).to_json()
+                same = json.loads(latest) == json.loads(first)
+                for run_no, text in enumerate([first] if same else [first, latest]):
+                    suffix = "".join(f"-{n}" for n in (index, run_no) if n)
+                    (HISTORIES / f"{name}{suffix}.json").write_text(text)

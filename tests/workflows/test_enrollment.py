@@ -62,14 +62,17 @@ def make_params(definition: dict[str, Any], **overrides: Any) -> EnrollmentParam
     return EnrollmentParams(**values)
 
 
-async def start(env: WorkflowEnvironment, worker: Worker, params: EnrollmentParams) -> WorkflowHandle[Any, StatusView]:
-    return await env.client.start_workflow(
+async def start(env: WorkflowEnvironment, worker: Worker, params: EnrollmentParams, recorder: Recorder | None = None) -> WorkflowHandle[Any, StatusView]:
+    handle = await env.client.start_workflow(
         "Enrollment",
         EnrollmentInput(params=params),
         id=f"enr-{uuid.uuid4()}",
         task_queue=worker.task_queue,
         result_type=StatusView,
     )
+    if recorder is not None:
+        recorder.started.append((handle.id, handle.result_run_id))
+    return handle
 
 
 async def status(handle: WorkflowHandle[Any, Any]) -> StatusView:
@@ -83,7 +86,7 @@ def offsets(recorder: Recorder, start: dt.datetime) -> list[float]:
 
 async def test_full_cadence_runs_every_step_on_time(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
     begin = await ts_env.get_current_time()
-    handle = await start(ts_env, worker, make_params(THREE_EMAILS))
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
     result = await handle.result()
     assert result.status == "completed"
     assert [t.step_id for t in recorder.touches] == ["first", "second", "third"]
@@ -93,7 +96,7 @@ async def test_full_cadence_runs_every_step_on_time(ts_env: WorkflowEnvironment,
 
 
 async def test_reply_ends_the_enrollment(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
-    handle = await start(ts_env, worker, make_params(THREE_EMAILS))
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
     await ts_env.sleep(DAY)
     await handle.signal("reply", ReplySignal(event_id="r1", intent="negative"))
     result = await handle.result()
@@ -103,7 +106,7 @@ async def test_reply_ends_the_enrollment(ts_env: WorkflowEnvironment, worker: Wo
 
 async def test_opt_out_ends_it_and_duplicate_events_are_ignored(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
     definition = {**THREE_EMAILS, "exit_on": ["reply"]}  # opt_out is added whatever the author says
-    handle = await start(ts_env, worker, make_params(definition))
+    handle = await start(ts_env, worker, make_params(definition), recorder)
     await ts_env.sleep(DAY)
     await handle.signal("bounce", ContactEventSignal(event_id="b1"))  # bounce is not an exit here
     await handle.signal("bounce", ContactEventSignal(event_id="b1"))
@@ -116,7 +119,7 @@ async def test_opt_out_ends_it_and_duplicate_events_are_ignored(ts_env: Workflow
 
 async def test_pause_and_resume_keep_the_remaining_delay(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
     begin = await ts_env.get_current_time()
-    handle = await start(ts_env, worker, make_params(THREE_EMAILS))
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
     await ts_env.sleep(2 * DAY)  # 2 of the 3 days before "second" have passed
     paused = await handle.execute_update("pause", PauseRequest(actor="cs-lead@acme", reason="customer asked for a break"), result_type=StatusView)
     assert paused.status == "paused"
@@ -134,7 +137,7 @@ async def test_pause_and_resume_keep_the_remaining_delay(ts_env: WorkflowEnviron
 
 
 async def test_pause_until_resumes_by_itself(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
-    handle = await start(ts_env, worker, make_params(THREE_EMAILS))
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
     await ts_env.sleep(DAY)
     until = await ts_env.get_current_time() + 5 * DAY
     await handle.execute_update("pause", PauseRequest(actor="lead", reason="holiday", until=until))
@@ -145,7 +148,7 @@ async def test_pause_until_resumes_by_itself(ts_env: WorkflowEnvironment, worker
 
 
 async def test_reply_while_paused_still_ends_it(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
-    handle = await start(ts_env, worker, make_params(THREE_EMAILS))
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
     await ts_env.sleep(DAY)
     await handle.execute_update("pause", PauseRequest(actor="lead", reason="on hold"))
     await handle.signal("reply", ReplySignal(event_id="r-paused", intent="neutral"))
@@ -155,7 +158,7 @@ async def test_reply_while_paused_still_ends_it(ts_env: WorkflowEnvironment, wor
 
 
 async def test_illegal_transitions_are_rejected_without_trace(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
-    handle = await start(ts_env, worker, make_params(THREE_EMAILS))
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
     await ts_env.sleep(DAY)
     with pytest.raises(WorkflowUpdateFailedError) as not_paused:
         await handle.execute_update("resume", ActorRequest(actor="lead"))
@@ -173,7 +176,7 @@ async def test_illegal_transitions_are_rejected_without_trace(ts_env: WorkflowEn
 
 
 async def test_skip_moves_to_the_next_step(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
-    handle = await start(ts_env, worker, make_params(THREE_EMAILS))
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
     await ts_env.sleep(DAY)
     view = await handle.execute_update("skip_step", ActorRequest(actor="lead", reason="already covered on a call"), result_type=StatusView)
     assert view.step_id == "third"
@@ -189,7 +192,7 @@ async def test_gate_deferral_skip_and_stop(ts_env: WorkflowEnvironment, worker: 
         status="deferred", touch_key="k", reason_code="window", reason="deferred to 09:00: outside the send window", defer_until=later
     )
     recorder.touch_answers["second"] = TouchResult(status="skipped", touch_key="k2", reason_code="no_consent", reason="skipped: no SMS consent")
-    handle = await start(ts_env, worker, make_params(THREE_EMAILS))
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
     await ts_env.sleep(dt.timedelta(hours=1))
     view = await status(handle)
     assert view.waiting_reason == "deferred to 09:00: outside the send window"
@@ -209,7 +212,7 @@ async def test_continue_as_new_carries_all_state(ts_env: WorkflowEnvironment, wo
         "exit_on": ["reply"],
         "steps": [{"id": "weekly", "type": "email", "template": "t", "wait": {"days": 7}, "repeat": {"count": 12}}],
     }
-    handle = await start(ts_env, worker, make_params(definition, history_cap=10))
+    handle = await start(ts_env, worker, make_params(definition, history_cap=10), recorder)
     await handle.signal("meeting_booked", ContactEventSignal(event_id="m-1"))
     await ts_env.sleep(5 * 7 * DAY + DAY)
     before = await status(handle)
@@ -240,7 +243,7 @@ async def test_positive_reply_switches_cadence(ts_env: WorkflowEnvironment, work
 
     recorder.on_switch = enroll_follow_up
     params = make_params(definition)
-    handle = await start(ts_env, worker, params)
+    handle = await start(ts_env, worker, params, recorder)
     await ts_env.sleep(DAY)
     await handle.signal("reply", ReplySignal(event_id="r+", intent="positive"))
     result = await handle.result()
@@ -264,7 +267,7 @@ async def test_ab_assignment_is_stable_per_enrollment(ts_env: WorkflowEnvironmen
         ],
     }
     params = make_params(definition)
-    await (await start(ts_env, worker, params)).result()
+    await (await start(ts_env, worker, params, recorder)).result()
     parsed = params.definition
     expected = [choose(params.enrollment_id, s.id, s.variants).id for s in parsed.steps for _ in range(1 if s.id == "cold" else 2)]  # type: ignore[union-attr,arg-type]
     assert [t.variant for t in recorder.touches] == expected
@@ -283,7 +286,7 @@ async def test_renewal_cadence_anchored_to_a_date(ts_env: WorkflowEnvironment, w
         ],
     }
     params = make_params(definition, calendar=CalendarFacts(timezone="America/Chicago", country="US", dates={"renewal_date": renewal}))
-    handle = await start(ts_env, worker, params)
+    handle = await start(ts_env, worker, params, recorder)
     await ts_env.sleep(60 * DAY)  # past r60, r30, r14 (day 56)
     await handle.signal("event", NamedEventSignal(event_id="signed-1", name="renewal_signed"))
     result = await handle.result()
@@ -309,7 +312,7 @@ async def test_task_step_waits_for_completion_and_escalates(ts_env: WorkflowEnvi
             {"id": "recap", "type": "email", "template": "t", "wait": {"hours": 1}},
         ],
     }
-    handle = await start(ts_env, worker, make_params(definition))
+    handle = await start(ts_env, worker, make_params(definition), recorder)
     await ts_env.sleep(2 * DAY)
     view = await status(handle)
     assert view.task is not None and view.task.overdue
@@ -324,7 +327,7 @@ async def test_task_step_waits_for_completion_and_escalates(ts_env: WorkflowEnvi
 
 async def test_out_of_office_pauses_until_return_plus_a_business_day(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
     params = make_params(THREE_EMAILS, calendar=CalendarFacts(timezone="America/Chicago", country="US"))
-    handle = await start(ts_env, worker, params)
+    handle = await start(ts_env, worker, params, recorder)
     await ts_env.sleep(DAY)
     today = (await ts_env.get_current_time()).date()
     back = today + dt.timedelta(days=10)
@@ -346,7 +349,7 @@ async def test_wait_for_event_step(ts_env: WorkflowEnvironment, worker: Worker, 
             {"id": "thanks", "type": "email", "template": "t"},
         ],
     }
-    handle = await start(ts_env, worker, make_params(definition))
+    handle = await start(ts_env, worker, make_params(definition), recorder)
     await ts_env.sleep(2 * DAY)
     assert recorder.touches == []
     await handle.signal("event", NamedEventSignal(event_id="e1", name="webinar_attended"))

@@ -17,6 +17,7 @@ from cadence.definition import (
     BUILTIN_EXITS,
     CadenceBundle,
     DefinitionError,
+    ReplyAction,
     ReplyIntent,
     TemplateSource,
     Wait,
@@ -139,6 +140,9 @@ def test_step_without_usable_id_still_names_its_position() -> None:
         ({"id": "a", "type": "email", "template": "t", "wait": {"rrule": "DTSTART:20260101T090000\nRRULE:FREQ=DAILY"}}, "wait.rrule", "DTSTART"),
         ({"id": "a", "type": "email", "template": "t", "wait": {"anchor": "Renewal Date"}}, "wait.anchor", "pattern"),
         ({"id": "a", "type": "email", "template": "t", "repeat": {"count": 0}}, "repeat.count", "greater than"),
+        ({"id": "a", "type": "call", "task": {"title": "x", "wait_for_completion": False, "sla_hours": 4}}, "task", "only when the enrollment waits"),
+        ({"id": "a", "type": "task", "task": {"title": "x", "wait_for_completion": False, "on_overdue": "continue"}}, "task", "only when the enrollment waits"),
+        ({"id": "a", "type": "call", "task": {"title": "x", "on_overdue": "later"}}, "task.on_overdue", "Input should be"),
     ],
 )
 def test_step_problems_name_the_field(step: dict[str, Any], field: str, fragment: str) -> None:
@@ -147,6 +151,16 @@ def test_step_problems_name_the_field(step: dict[str, Any], field: str, fragment
     assert problem.field == field, str(err)
     assert fragment in problem.message
     assert f"step 2 {problem.step_id!r}: field '{field}'" in str(err)
+
+
+def test_task_sla_and_overdue_apply_to_tasks_the_enrollment_waits_for() -> None:
+    d = definition(
+        {"id": "a", "type": "call", "task": {"title": "Call", "sla_hours": 4, "on_overdue": "continue"}},
+        {"id": "b", "type": "task", "task": {"title": "Note", "wait_for_completion": False}},
+    )
+    first, second = d.steps[0].task, d.steps[1].task  # type: ignore[union-attr]
+    assert (first.wait_for_completion, first.sla_hours, first.on_overdue) == (True, 4, "continue")
+    assert (second.wait_for_completion, second.sla_hours, second.on_overdue) == (False, None, "wait")
 
 
 def test_wait_kinds() -> None:
@@ -175,19 +189,35 @@ def test_parse_clock_rejects_other_forms(value: str) -> None:
         parse_clock(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: YAML 1.1 reads an unquoted `at: 10:30` as the integer 630; the error only says "
-    "'Input should be a valid string' instead of asking for an HH:MM time (or accepting it)",
-)
-def test_unquoted_yaml_time_of_day_gets_a_helpful_error_or_works() -> None:
+def test_unquoted_yaml_time_of_day_asks_for_quotes() -> None:
     raw = parse_yaml("key: demo\nname: Demo\nsteps:\n  - {id: a, type: email, template: t, wait: {days: 1, at: 10:30}}\n")
-    try:
-        d = parse_definition(raw, SOURCE)
-    except DefinitionError as err:
-        assert "HH:MM" in str(err) or "quote" in str(err)
-    else:
-        assert d.steps[0].wait.at == "10:30"
+    assert raw["steps"][0]["wait"]["at"] == 630  # YAML 1.1 reads 10:30 as a base-60 number
+    err, problem = only_problem(raw)
+    assert (problem.step, problem.field) == (0, "wait.at")
+    assert problem.message == 'write the time of day in quotes, e.g. "10:30" (unquoted, YAML reads it as the number 630)'
+    assert str(err).startswith(f"{SOURCE}: step 1 'a': field 'wait.at': write the time of day in quotes")
+
+
+@pytest.mark.parametrize(("window", "field", "number"), [("{start: 10:00, end: '17:00'}", "start", 600), ("{start: '09:00', end: 17:30}", "end", 1050)])
+def test_unquoted_send_window_times_ask_for_quotes(window: str, field: str, number: int) -> None:
+    raw = parse_yaml(f"key: demo\nname: Demo\nsteps: [{{id: a, type: email, template: t}}]\npolicy: {{send_window: {window}}}\n")
+    _, problem = only_problem(raw)
+    assert problem.field == f"policy.send_window.{field}"
+    assert "write the time of day in quotes" in problem.message
+    assert f"the number {number}" in problem.message
+
+
+def test_unquoted_times_that_yaml_keeps_as_text_still_work() -> None:
+    # A leading zero is not a base-60 number in YAML 1.1, so 09:00 stays a string.
+    raw = parse_yaml("key: demo\nname: Demo\nsteps:\n  - {id: a, type: email, template: t, wait: {days: 1, at: 09:00}}\n")
+    assert parse_definition(raw).steps[0].wait.at == "09:00"
+
+
+@pytest.mark.parametrize("value", [True, 9.5, ["09:00"]])
+def test_other_non_text_times_are_type_errors(value: Any) -> None:
+    _, problem = only_problem(doc(email("a", wait={"at": value})))
+    assert problem.field == "wait.at"
+    assert "quotes" not in problem.message
 
 
 def test_not_a_mapping_is_rejected_with_source() -> None:
@@ -211,6 +241,24 @@ def test_loop_must_point_at_a_step() -> None:
     assert "'zz'" in problem.message
     d = definition(email("a"), email("b"), loop={"from_step": "b", "times": 2})
     assert d.loop is not None and d.loop.from_step == "b"
+
+
+@pytest.mark.parametrize("audience", ["prospect", "customer", "internal"])
+def test_audiences(audience: str) -> None:
+    assert definition(audience=audience).audience == audience
+    assert definition().audience == "prospect"
+
+
+def test_unknown_audience_is_rejected() -> None:
+    _, problem = only_problem(doc(email("a"), audience="partner"))
+    assert problem.field == "audience"
+    assert "'internal'" in problem.message
+
+
+def test_loop_times_is_documented_as_total_rounds() -> None:
+    # The schedule counts the first pass as a round (see test_loop_times_counts_rounds_including_the_first).
+    times = definition_json_schema()["$defs"]["Loop"]["properties"]["times"]
+    assert "first included" in times["description"]
 
 
 # --- A/B variants ---------------------------------------------------------------------------
@@ -276,21 +324,51 @@ def test_unknown_exit_rules_are_rejected(rule: str) -> None:
     assert repr(rule) in problem.message
 
 
-def test_on_reply_defaults_exit_and_pause_for_out_of_office() -> None:
+def test_on_reply_holds_only_explicit_branches() -> None:
+    assert definition().on_reply == {}
+    assert definition().model_dump(mode="json")["on_reply"] == {}  # so no filled-in defaults in the version hash
+    d = definition(on_reply={"positive": {"action": "switch", "switch_to": "handoff"}})
+    assert set(d.on_reply) == {ReplyIntent.positive}
+
+
+def test_reply_action_defaults_exit_and_pause_for_out_of_office() -> None:
     d = definition()
-    assert {i: a.action for i, a in d.on_reply.items()} == {
-        ReplyIntent.positive: "exit",
-        ReplyIntent.negative: "exit",
-        ReplyIntent.neutral: "exit",
+    assert {i: d.reply_action(i) for i in ReplyIntent} == {
+        ReplyIntent.positive: ReplyAction(action="exit"),
+        ReplyIntent.negative: ReplyAction(action="exit"),
+        ReplyIntent.neutral: ReplyAction(action="exit"),
+        ReplyIntent.out_of_office: ReplyAction(action="pause"),
+    }
+
+
+def test_reply_action_defaults_continue_when_replies_are_not_exits() -> None:
+    d = definition(exit_on=["meeting_booked"])
+    assert {i: d.reply_action(i).action for i in ReplyIntent} == {
+        ReplyIntent.positive: "continue",
+        ReplyIntent.negative: "continue",
+        ReplyIntent.neutral: "continue",
         ReplyIntent.out_of_office: "pause",
     }
 
 
-def test_on_reply_override_keeps_the_other_defaults() -> None:
-    d = definition(on_reply={"positive": {"action": "switch", "switch_to": "handoff"}})
-    assert d.on_reply[ReplyIntent.positive].switch_to == "handoff"
-    assert d.on_reply[ReplyIntent.negative].action == "exit"
-    assert d.on_reply[ReplyIntent.out_of_office].action == "pause"
+@pytest.mark.parametrize("exit_on", [["reply"], ["meeting_booked"]])
+def test_reply_action_prefers_the_explicit_branch_and_keeps_the_other_defaults(exit_on: list[str]) -> None:
+    d = definition(
+        exit_on=exit_on,
+        on_reply={
+            "positive": {"action": "switch", "switch_to": "handoff"},
+            "negative": {"action": "exit"},
+            "neutral": {"action": "pause", "pause_days": 3},
+            "out_of_office": {"action": "continue"},
+        },
+    )
+    assert d.reply_action(ReplyIntent.positive) == ReplyAction(action="switch", switch_to="handoff")
+    assert d.reply_action(ReplyIntent.negative) == ReplyAction(action="exit")
+    assert d.reply_action(ReplyIntent.neutral) == ReplyAction(action="pause", pause_days=3)
+    assert d.reply_action(ReplyIntent.out_of_office) == ReplyAction(action="continue")
+    partial = definition(exit_on=exit_on, on_reply={"positive": {"action": "switch", "switch_to": "handoff"}})
+    assert partial.reply_action(ReplyIntent.negative).action == ("exit" if "reply" in exit_on else "continue")
+    assert partial.reply_action(ReplyIntent.out_of_office).action == "pause"
 
 
 @pytest.mark.parametrize(
@@ -300,12 +378,23 @@ def test_on_reply_override_keeps_the_other_defaults() -> None:
         ({"positive": {"action": "exit", "switch_to": "x"}}, "on_reply.positive", "only 'switch' takes one"),
         ({"positive": {"action": "celebrate"}}, "on_reply.positive.action", "Input should be"),
         ({"angry": {"action": "exit"}}, "on_reply.angry.[key]", "'positive'"),
+        ({"neutral": {"action": "exit", "pause_days": 3}}, "on_reply.neutral", "'pause_days' only applies to the 'pause' action"),
+        ({"neutral": {"action": "continue", "pause_days": 3}}, "on_reply.neutral", "'pause_days' only applies"),
+        ({"positive": {"action": "switch", "switch_to": "x", "pause_days": 3}}, "on_reply.positive", "'pause_days' only applies"),
+        ({"neutral": {"action": "pause", "pause_days": 0}}, "on_reply.neutral.pause_days", "greater than or equal to 1"),
+        ({"neutral": {"action": "pause", "pause_days": 366}}, "on_reply.neutral.pause_days", "less than or equal to 365"),
     ],
 )
 def test_on_reply_problems(on_reply: dict[str, Any], field: str, fragment: str) -> None:
     _, problem = only_problem(doc(email("a"), on_reply=on_reply))
     assert problem.field == field
     assert fragment in problem.message
+
+
+def test_pause_days_is_accepted_on_a_pause() -> None:
+    d = definition(on_reply={"neutral": {"action": "pause", "pause_days": 365}, "negative": {"action": "pause"}})
+    assert d.on_reply[ReplyIntent.neutral].pause_days == 365
+    assert d.on_reply[ReplyIntent.negative].pause_days is None  # until someone resumes it
 
 
 def test_switching_to_the_same_cadence_is_rejected() -> None:
@@ -459,7 +548,7 @@ def test_version_hash_is_stable_across_key_order_and_explicit_defaults() -> None
     explicit = {
         "policy": {},
         "exit_on": ["reply", "meeting_booked", "bounce", "opt_out"],
-        "on_reply": {"out_of_office": {"action": "pause"}},
+        "on_reply": {},
         "audience": "prospect",
         **{k: raw[k] for k in reversed(list(raw))},
     }
@@ -468,6 +557,14 @@ def test_version_hash_is_stable_across_key_order_and_explicit_defaults() -> None
     b = bundle(explicit, welcome=email_template("welcome"))
     assert a.version_hash == b.version_hash
     assert re.fullmatch(r"[0-9a-f]{64}", a.version_hash)
+
+
+def test_an_explicit_branch_is_part_of_the_version_even_when_it_matches_the_default() -> None:
+    # on_reply stores what the author wrote; the defaults are applied when a reply arrives.
+    plain = bundle(doc(email("a")))
+    explicit = bundle(doc(email("a"), on_reply={"out_of_office": {"action": "pause"}}))
+    assert plain.definition.reply_action(ReplyIntent.out_of_office) == explicit.definition.reply_action(ReplyIntent.out_of_office)
+    assert plain.version_hash != explicit.version_hash
 
 
 def test_opt_out_added_implicitly_hashes_like_writing_it() -> None:
@@ -483,6 +580,8 @@ def test_opt_out_added_implicitly_hashes_like_writing_it() -> None:
         lambda raw: raw.update(name="Other name"),
         lambda raw: raw["steps"].append(email("second")),
         lambda raw: raw.update(exit_on=["reply", "opt_out"]),
+        lambda raw: raw.update(on_reply={"neutral": {"action": "continue"}}),
+        lambda raw: raw.update(audience="internal"),
     ],
 )
 def test_any_definition_change_gives_a_new_version(change: Any) -> None:

@@ -95,24 +95,70 @@ def test_replies_do_not_end_a_cadence_that_does_not_exit_on_replies() -> None:
         assert decision.outcome is None
 
 
-def test_reply_configured_to_pause_pauses_five_business_days() -> None:
+def test_reply_configured_to_pause_waits_until_someone_resumes_it() -> None:
     d = definition(on_reply={"neutral": {"action": "pause"}})
     decision = decide(d, "reply", intent=ReplyIntent.neutral, now=NOW, calendar=CHICAGO)
-    assert decision.action == "pause"
-    assert decision.outcome is None
-    assert decision.pause_until == chicago(2026, 11, 23, 9, 0)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/rules.py:88-90 - every pause is explained as 'out of office until ...', "
-    "also when a neutral (or any other) reply is configured to pause; the audit trail misstates why",
-)
-def test_pause_reason_for_a_non_out_of_office_reply_does_not_claim_out_of_office() -> None:
-    d = definition(on_reply={"neutral": {"action": "pause"}})
-    decision = decide(d, "reply", intent=ReplyIntent.neutral, now=NOW, calendar=CHICAGO)
+    assert decision == Decision("pause", "neutral reply: paused until someone resumes it")
+    assert decision.pause_until is None
     assert "out of office" not in decision.reason
-    assert "2026-11-23" in decision.reason
+
+
+def test_reply_paused_for_some_business_days_resumes_at_nine_local() -> None:
+    d = definition(on_reply={"neutral": {"action": "pause", "pause_days": 5}, "negative": {"action": "pause", "pause_days": 1}})
+    decision = decide(d, "reply", intent=ReplyIntent.neutral, now=NOW, calendar=CHICAGO)
+    assert decision == Decision("pause", "neutral reply: paused until 2026-11-23", pause_until=chicago(2026, 11, 23, 9, 0))
+    negative = decide(d, "reply", intent=ReplyIntent.negative, now=NOW, calendar=CHICAGO)
+    assert negative == Decision("pause", "negative reply: paused until 2026-11-17", pause_until=chicago(2026, 11, 17, 9, 0))
+
+
+def test_pause_days_skip_weekends_and_holidays_of_the_contacts_calendar() -> None:
+    d = definition(on_reply={"positive": {"action": "pause", "pause_days": 8}})
+    # Mon 16 + 8 business days: 17, 18, 19, 20, 23, 24, 25, (Thanksgiving 26) 27
+    decision = decide(d, "reply", intent=ReplyIntent.positive, now=NOW, calendar=CHICAGO)
+    assert decision.pause_until == chicago(2026, 11, 27, 9, 0)
+    assert decision.reason == "positive reply: paused until 2026-11-27"
+    # Thursday evening in Israel: the next business day is Sunday.
+    thursday_evening = dt.datetime(2026, 1, 8, 18, 0, tzinfo=UTC)
+    one_day = definition(on_reply={"positive": {"action": "pause", "pause_days": 1}})
+    israel = decide(one_day, "reply", intent=ReplyIntent.positive, now=thursday_evening, calendar=ISRAEL)
+    assert israel.pause_until == dt.datetime(2026, 1, 11, 7, 0, tzinfo=UTC)  # Sunday 09:00 IST
+
+
+def test_pause_days_counts_from_the_contacts_local_date() -> None:
+    # 03:00Z on Tuesday is still Monday evening in Chicago: one business day later is Tuesday 09:00.
+    d = definition(on_reply={"neutral": {"action": "pause", "pause_days": 1}})
+    late_monday = dt.datetime(2026, 11, 17, 3, 0, tzinfo=UTC)
+    decision = decide(d, "reply", intent=ReplyIntent.neutral, now=late_monday, calendar=CHICAGO)
+    assert decision.pause_until == chicago(2026, 11, 17, 9, 0)
+    assert decision.pause_until > late_monday
+
+
+@pytest.mark.parametrize(
+    ("branch", "expected"),
+    [
+        ({"action": "switch", "switch_to": "nurture"}, Decision("switch", "positive reply: switching to nurture", Status.switched, "nurture")),
+        ({"action": "exit"}, Decision("exit", "the contact replied (positive)", Status.replied)),
+        ({"action": "pause"}, Decision("pause", "positive reply: paused until someone resumes it")),
+        ({"action": "continue"}, Decision("continue", "positive reply recorded; the cadence continues")),
+    ],
+)
+def test_explicit_branches_apply_even_when_replies_are_not_exits(branch: dict[str, str], expected: Decision) -> None:
+    d = definition(exit_on=["meeting_booked"], on_reply={"positive": branch})
+    assert not d.exits_on("reply")
+    assert decide(d, "reply", intent=ReplyIntent.positive, now=NOW, calendar=CHICAGO) == expected
+    # Intents without a branch still follow exit_on.
+    assert decide(d, "reply", intent=ReplyIntent.negative, now=NOW, calendar=CHICAGO).action == "continue"
+
+
+def test_out_of_office_pauses_even_when_replies_are_not_exits() -> None:
+    d = definition(exit_on=["meeting_booked"])
+    decision = decide(d, "reply", intent=ReplyIntent.out_of_office, return_date=dt.date(2026, 11, 20), now=NOW, calendar=CHICAGO)
+    assert decision == Decision("pause", "out of office until 2026-11-23", pause_until=chicago(2026, 11, 23, 9, 0))
+
+
+def test_a_reply_without_intent_is_neutral() -> None:
+    d = definition(on_reply={"neutral": {"action": "switch", "switch_to": "nurture"}})
+    assert decide(d, "reply", now=NOW, calendar=CHICAGO).switch_to == "nurture"
 
 
 # --- out of office -------------------------------------------------------------------------------
@@ -166,8 +212,21 @@ def test_out_of_office_configured_to_continue_is_recorded_only() -> None:
     assert (decision.action, decision.pause_until) == ("continue", None)
 
 
+def test_out_of_office_configured_to_exit_or_switch() -> None:
+    d = definition(on_reply={"out_of_office": {"action": "exit"}})
+    assert decide(d, "reply", intent=ReplyIntent.out_of_office, now=NOW, calendar=CHICAGO) == Decision(
+        "exit", "the contact replied (out_of_office)", Status.replied
+    )
+    d = definition(on_reply={"out_of_office": {"action": "switch", "switch_to": "later"}})
+    assert decide(d, "reply", intent=ReplyIntent.out_of_office, now=NOW, calendar=CHICAGO).action == "switch"
+
+
 def test_out_of_office_pause_is_never_before_now() -> None:
+    paused = definition(on_reply={"neutral": {"action": "pause", "pause_days": 1}})
     for days in range(10):
-        now = NOW + dt.timedelta(days=days, hours=7)
-        decision = decide(definition(), "reply", intent=ReplyIntent.out_of_office, now=now, calendar=CHICAGO)
-        assert decision.pause_until is not None and decision.pause_until > now
+        for hours in (0, 7, 14, 20):
+            now = NOW + dt.timedelta(days=days, hours=hours)
+            decision = decide(definition(), "reply", intent=ReplyIntent.out_of_office, now=now, calendar=CHICAGO)
+            assert decision.pause_until is not None and decision.pause_until > now
+            decision = decide(paused, "reply", intent=ReplyIntent.neutral, now=now, calendar=CHICAGO)
+            assert decision.pause_until is not None and decision.pause_until > now
