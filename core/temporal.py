@@ -23,9 +23,13 @@ _INDEXED = {
 }
 
 
-async def connect(address: str, namespace: str = "default") -> Client:
-    """A client with the pydantic data converter (workers, API, CLI and tests all use it)."""
-    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+async def connect(address: str, namespace: str = "default", *, lazy: bool = False) -> Client:
+    """A client with the pydantic data converter (workers, API, CLI and tests all use it).
+
+    `lazy` defers the connection to the first call, so the API can start (and report the
+    outage on /healthz) while Temporal is down.
+    """
+    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER, lazy=lazy)
 
 
 async def register_search_attributes(client: Client) -> list[str]:

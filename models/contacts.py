@@ -7,11 +7,12 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
 from models.payloads import CalendarFacts
 from models.schemas import AccountIn, ContactIn
-from models.tables import Account, Contact, Suppression
+from models.tables import Account, Contact, Owner, Suppression
 
 
 def _now() -> dt.datetime:
@@ -30,6 +31,8 @@ def as_uuid(value: str | uuid.UUID) -> uuid.UUID | None:
 
 def upsert_account(session: Session, data: AccountIn) -> Account:
     """Create the account or update the fields given."""
+    if data.owner_id:
+        ensure_owner(session, data.owner_id)
     account = session.exec(select(Account).where(Account.external_id == data.external_id)).first()
     values = data.model_dump(exclude_unset=True, mode="json")
     if account is None:
@@ -59,6 +62,8 @@ def upsert_contact(session: Session, data: ContactIn) -> tuple[Contact, bool]:
                 AccountIn(external_id=data.account_external_id, name=data.account_name or data.account_external_id),
             )
         values["account_id"] = account.id
+    if data.owner_id:
+        ensure_owner(session, data.owner_id)
     contact = session.exec(select(Contact).where(Contact.external_id == data.external_id).with_for_update()).first()
     created = contact is None
     if contact is None:
@@ -72,6 +77,13 @@ def upsert_contact(session: Session, data: ContactIn) -> tuple[Contact, bool]:
     session.add(contact)
     session.flush()
     return contact, created
+
+
+def ensure_owner(session: Session, owner_id: str) -> None:
+    """Make sure an owner row exists (a contact may name its owner before the owner is set up)."""
+    session.exec(
+        insert(Owner).values(id=owner_id, name=owner_id).on_conflict_do_nothing(index_elements=["id"])  # type: ignore[call-overload]
+    )
 
 
 def find_contact(session: Session, ref: str | uuid.UUID) -> Contact | None:

@@ -269,13 +269,29 @@ class AuditEntry(SQLModel, table=True):
 
 
 class DevOutbox(SQLModel, table=True):
-    """Texts recorded instead of sent when no Twilio credentials are set (`cadence dev`)."""
+    """What `cadence dev` captured: texts recorded instead of sent (no Twilio credentials) and
+    emails received by its local SMTP sink (`body` holds the whole RFC 5322 message)."""
 
     __tablename__ = "dev_outbox"
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     channel: str = Field(default="sms", max_length=10)
-    to: str = Field(max_length=32)
-    sender: str | None = Field(default=None, max_length=32)
+    to: str = Field(max_length=320)
+    sender: str | None = Field(default=None, max_length=320)
+    subject: str | None = Field(default=None, max_length=1000)
     body: str = Field(sa_column=Column(sa.Text, nullable=False))
     touch_key: str | None = Field(default=None, max_length=200)
     created_at: dt.datetime = _created()
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: shown once at creation, stored only as a SHA-256 hash, with one role."""
+
+    __tablename__ = "api_keys"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    prefix: str = Field(max_length=16, index=True, description="First characters, to recognise a key in lists")
+    hash: str = Field(max_length=64, unique=True)
+    created_at: dt.datetime = _created()
+    last_used_at: dt.datetime | None = _ts()
+    revoked_at: dt.datetime | None = _ts()

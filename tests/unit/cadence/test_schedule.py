@@ -7,8 +7,9 @@ import zoneinfo
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from cadence.definition import Wait
+from cadence.definition import DefinitionError, Wait
 from cadence.schedule import (
     ContactCalendar,
     Due,
@@ -72,12 +73,6 @@ def test_minutes_in_the_first_pass_of_a_fold_are_elapsed_time() -> None:
     assert due({"minutes": 30}, ref, ContactCalendar(timezone="America/New_York")).at == ref + dt.timedelta(minutes=30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/schedule.py:53-59 rebuilds the reference from its wall time with fold=0, so a "
-    "reference in the second pass of a DST fold is moved an hour back and minute/hour waits shrink "
-    "(a 30-minute wait from 01:30 EST on 2026-11-01 in New York is due at once)",
-)
 def test_minutes_and_hours_from_the_second_pass_of_every_fold_are_elapsed_time() -> None:
     wrong: list[str] = []
     for t in all_transitions():
@@ -92,16 +87,37 @@ def test_minutes_and_hours_from_the_second_pass_of_every_fold_are_elapsed_time()
     assert not wrong, f"{len(wrong)} wrong, e.g. {wrong[:3]}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/schedule.py:60-68 - same fold=0 round trip: `business_days: 0` from the second "
-    "01:30 of Israel's fall-back night (a Sunday, a working day) is pushed to Monday, a day late",
-)
 def test_zero_business_days_from_the_second_pass_of_a_fold_is_now() -> None:
     israel = ContactCalendar(timezone="Asia/Jerusalem", country="IL")
     second_pass = dt.datetime(2026, 10, 24, 23, 30, tzinfo=UTC)  # Sunday 2026-10-25 01:30 IST, the second 01:30
     assert wall(second_pass, "Asia/Jerusalem") == dt.datetime(2026, 10, 25, 1, 30)
     assert due({"business_days": 0}, second_pass, israel).at == second_pass
+
+
+def test_days_from_the_second_pass_of_a_fold_keep_the_wall_time() -> None:
+    second_pass = dt.datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST, the second 01:30 in New York
+    result = due({"days": 1}, second_pass, ContactCalendar(timezone="America/New_York")).at
+    assert result == dt.datetime(2026, 11, 2, 6, 30, tzinfo=UTC)  # 01:30 EST the next night
+    business = due({"business_days": 1}, second_pass, ContactCalendar(timezone="America/New_York", country="US")).at
+    assert business == dt.datetime(2026, 11, 2, 6, 30, tzinfo=UTC)  # Monday
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: cadence/schedule.py:102-107 (_wall) keeps fold=1 from a second-pass reference even when the "
+    "target wall time falls in a DST gap, where fold=1 means the offset after the change: the step lands an "
+    "hour *before* the gap (01:30) instead of moving forward past it (03:30) as from_local does",
+)
+def test_days_from_the_second_pass_of_a_fold_into_a_gap_move_forward() -> None:
+    # Casablanca falls back 03:00 -> 02:00 on 2026-02-15 and springs forward 02:00 -> 03:00 on 2026-03-22.
+    zone_name = "Africa/Casablanca"
+    first, second = occurrences(dt.datetime(2026, 2, 15, 2, 30), zone_name)
+    calendar = ContactCalendar(timezone=zone_name)
+    from_first = due({"days": 35}, first, calendar).at
+    assert from_first is not None and wall(from_first, zone_name) == dt.datetime(2026, 3, 22, 3, 30)
+    from_second = due({"days": 35}, second, calendar).at
+    assert from_second is not None
+    assert wall(from_second, zone_name) == dt.datetime(2026, 3, 22, 3, 30)
 
 
 # --- days with and without `at` --------------------------------------------------------------------
@@ -194,6 +210,16 @@ def test_zero_business_days_is_today_if_still_possible() -> None:
     assert holiday.date() == dt.date(2026, 11, 27)
 
 
+def test_zero_business_days_without_at_is_now_on_a_business_day_else_the_next_one() -> None:
+    late_tuesday = local("America/Chicago", 2026, 11, 24, 23, 59)
+    assert due({"business_days": 0}, late_tuesday).at == late_tuesday
+    saturday = local("America/Chicago", 2026, 11, 28, 10, 15)
+    monday = due_local({"business_days": 0}, saturday)
+    assert (monday.date(), monday.time()) == (dt.date(2026, 11, 30), dt.time(10, 15))
+    thanksgiving = due_local({"business_days": 0}, local("America/Chicago", 2026, 11, 26, 8, 0))
+    assert (thanksgiving.date(), thanksgiving.time()) == (dt.date(2026, 11, 27), dt.time(8, 0))
+
+
 # --- anchors ------------------------------------------------------------------------------------------
 
 
@@ -274,34 +300,50 @@ def test_rrule_with_no_more_occurrences_is_skipped() -> None:
     assert result == Due(None, "the recurring rule has no further occurrences")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/schedule.py:79-86 compares the RRULE against the naive wall time and resolves "
-    "the occurrence with fold=0; from the second pass of a DST fold the step is due at the reference "
-    "itself (01:30 EST) instead of at the rule's 01:45",
-)
 def test_rrule_from_the_second_pass_of_a_fold_is_after_the_reference_at_the_rule_time() -> None:
     ref = dt.datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST, the second 01:30 in New York
     result = due({"rrule": "FREQ=DAILY", "at": "01:45"}, ref, ContactCalendar(timezone="America/New_York"), rhythm_start=dt.datetime(2026, 10, 1, tzinfo=UTC))
     assert result.at is not None
     assert result.at > ref
     assert wall(result.at, "America/New_York").time() == dt.time(1, 45)
+    # 01:45 means its first pass (05:45Z), already behind the reference: the next day's 01:45.
+    assert result.at == dt.datetime(2026, 11, 2, 6, 45, tzinfo=UTC)
+
+
+def test_rrule_from_the_first_pass_of_a_fold_is_later_that_night() -> None:
+    ref = dt.datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT, the first 01:30
+    result = due({"rrule": "FREQ=DAILY", "at": "01:45"}, ref, ContactCalendar(timezone="America/New_York"), rhythm_start=dt.datetime(2026, 10, 1, tzinfo=UTC))
+    assert result.at == dt.datetime(2026, 11, 1, 5, 45, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "RRULE:FREQ=WEEKLY;BYDAY=MO\nEXDATE:20260105T090000",
+        "RRULE:FREQ=WEEKLY;BYDAY=MO\nRDATE:20260107T090000",
+        "RRULE:FREQ=MONTHLY;BYMONTHDAY=1\nRRULE:FREQ=MONTHLY;BYMONTHDAY=15",
+    ],
+)
+def test_a_rule_set_is_rejected_at_load_time(rule: str) -> None:
+    with pytest.raises(ValidationError, match="give a single RRULE"):
+        Wait(rrule=rule)
+    with pytest.raises(DefinitionError) as info:
+        definition(email("a", wait={"rrule": rule}))
+    assert [(p.step, p.field) for p in info.value.problems] == [(0, "wait.rrule")]
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: cadence/definition.py:101-112 (Wait._valid_rrule) accepts a multi-line rule (RRULE + EXDATE, or two RRULEs), "
-    "which rrulestr turns into an rruleset; cadence/schedule.py:82 then fails with a bare AssertionError",
+    reason="BUG: cadence/schedule.py:91 starts the RRULE search at the reference's wall time, so an occurrence "
+    "inside a DST gap (02:30, which from_local moves to 03:30) is passed over when the reference lies between "
+    "the end of the gap and the moved time; `days: 0, at: 02:30` gives 03:30 that day, the RRULE the next day",
 )
-@pytest.mark.parametrize("rule", ["RRULE:FREQ=WEEKLY;BYDAY=MO\nEXDATE:20260105T090000", "RRULE:FREQ=MONTHLY;BYMONTHDAY=1\nRRULE:FREQ=MONTHLY;BYMONTHDAY=15"])
-def test_a_rule_set_is_rejected_at_load_time_or_scheduled(rule: str) -> None:
-    try:
-        wait = Wait(rrule=rule)
-    except ValueError:
-        return  # rejected with a validation error: fine
-    start = local("America/Chicago", 2026, 1, 1, 8, 0)
-    result = due_at(wait, reference=start, rhythm_start=start, calendar=CHICAGO)
-    assert result.at is not None and result.at > start
+def test_rrule_occurrence_moved_forward_by_a_gap_is_not_lost() -> None:
+    start = local("America/Chicago", 2026, 3, 1, 12, 0)
+    ref = local("America/Chicago", 2026, 3, 8, 3, 10)  # just after the spring-forward gap (02:00-03:00)
+    assert due_local({"days": 0, "at": "02:30"}, ref).time() == dt.time(3, 30)
+    result = due_local({"rrule": "FREQ=DAILY", "at": "02:30"}, ref, rhythm_start=start)
+    assert (result.date(), result.time()) == (dt.date(2026, 3, 8), dt.time(3, 30))
 
 
 def test_ensure_utc() -> None:
@@ -389,6 +431,48 @@ def test_plan_ends_a_loop_whose_every_step_is_skipped() -> None:
     assert planned.skipped  # the reasons are kept
 
 
+def test_plan_skips_a_repeating_step_that_cannot_run_even_once() -> None:
+    d = definition(
+        email("monthly", wait={"rrule": "FREQ=MONTHLY;COUNT=2", "at": "10:00"}, repeat={}),
+        email("final", wait={"days": 1, "at": "10:00"}),
+    )
+    start = local("America/Chicago", 2026, 1, 5, 8, 0)
+    ref = local("America/Chicago", 2026, 4, 1, 12, 0)  # both occurrences are behind us
+    planned = plan(d, Position(), reference=ref, rhythm_start=start, calendar=CHICAGO)
+    assert planned.position == Position(1, 0, 0)
+    assert planned.at == local("America/Chicago", 2026, 4, 2, 10, 0)
+    assert planned.skipped == ((Position(0, 0, 0), "the recurring rule has no further occurrences"),)
+
+
+def test_plan_moves_past_a_repeating_anchored_step_once_its_date_passed() -> None:
+    d = definition(email("renewal", wait={"anchor": "renewal_date", "at": "10:00"}, repeat={"count": 3}), email("after", wait={"days": 1, "at": "10:00"}))
+    ref = local("America/Chicago", 2027, 1, 1, 12, 0)  # the day after the renewal
+    quiet = plan(d, Position(0, 1), reference=ref, rhythm_start=ref, calendar=RENEWAL)
+    assert (quiet.position, quiet.skipped) == (Position(1, 0, 0), ())
+    never_ran = plan(d, Position(), reference=ref, rhythm_start=ref, calendar=RENEWAL)
+    assert never_ran.position == Position(1, 0, 0)
+    assert never_ran.skipped == ((Position(0, 0, 0), "renewal_date (2026-12-31) has already passed"),)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: cadence/definition.py:172-176 (_StepBase) accepts `repeat` with a wait that does not move time forward "
+    "(no wait, an anchor, zero minutes, `business_days: 0`); cadence/schedule.py plan() then makes every "
+    "further occurrence due at the very instant the previous one ran, a burst of duplicate touches",
+)
+@pytest.mark.parametrize("wait", [{}, {"anchor": "renewal_date", "at": "10:00"}, {"minutes": 0}, {"business_days": 0}])
+def test_a_repeating_step_is_never_due_again_at_the_instant_it_ran(wait: dict[str, Any]) -> None:
+    raw = email("again", wait=wait, repeat={"count": 5})
+    try:
+        d = definition(raw, email("after", wait={"days": 1}))
+    except DefinitionError:
+        return  # rejected at load time: fine
+    ran = local("America/Chicago", 2026, 12, 31, 10, 0)  # a Thursday, the renewal date
+    planned = plan(d, Position(0, 1), reference=ran, rhythm_start=ran, calendar=RENEWAL)
+    assert planned.at is not None
+    assert planned.at > ran or planned.position == Position(1, 0, 0)
+
+
 def weekly_until() -> Any:
     return definition(
         email("weekly", wait={"rrule": "FREQ=WEEKLY;BYDAY=MO", "at": "09:00"}, repeat={"until": "2026-02-01"}),
@@ -420,12 +504,6 @@ def test_repeat_whose_first_occurrence_is_already_past_until_is_skipped_with_a_r
     assert planned.skipped == ((Position(0, 0, 0), "the repeat ended on 2026-02-01"),)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/schedule.py:151-154 - when a repeating step cannot be scheduled (RRULE COUNT "
-    "exhausted, anchor passed) plan() calls after() which repeats the same step again; with an open "
-    "or large repeat it spins until the guard and ends the whole cadence, skipping every later step",
-)
 def test_plan_moves_past_a_repeating_step_whose_rule_ran_out() -> None:
     d = definition(
         email("monthly", wait={"rrule": "FREQ=MONTHLY;COUNT=3", "at": "10:00"}, repeat={}),
@@ -436,4 +514,4 @@ def test_plan_moves_past_a_repeating_step_whose_rule_ran_out() -> None:
     planned = plan(d, Position(0, 3), reference=ref, rhythm_start=start, calendar=CHICAGO)
     assert planned.position == Position(1, 0, 0)
     assert planned.at == local("America/Chicago", 2026, 3, 6, 10, 0)
-    assert len(planned.skipped) <= 1
+    assert planned.skipped == ()  # the rhythm ran its course; nothing was skipped

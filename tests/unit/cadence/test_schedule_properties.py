@@ -1,8 +1,8 @@
 """Property tests for due_at over every IANA zone and instants between 2024 and 2030.
 
 The expected instants come from the brute-force oracle in `support.py`, never from the code
-under test. References in the second pass of a DST fold are left out here on purpose: that
-region is covered by the xfailed fold tests in test_schedule.py (a known bug).
+under test. References in the second pass of a DST fold (the same wall time, an offset later)
+are drawn on purpose as well: the schedule must treat them as the real instants they are.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import holidays
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cadence.definition import Wait
@@ -24,7 +24,6 @@ from tests.unit.cadence.support import (
     all_transitions,
     expected_local_instant,
     gap_containing,
-    in_fold,
     occurrences,
     wall,
 )
@@ -44,9 +43,13 @@ def hhmm(clock: dt.time) -> str:
     return f"{clock:%H:%M}"
 
 
-def second_pass_of_fold(instant: dt.datetime, zone_name: str) -> bool:
-    found = occurrences(wall(instant, zone_name), zone_name)
-    return len(found) > 1 and instant == found[1]
+@st.composite
+def in_a_fold(draw: st.DrawFn, second_pass: bool = True) -> tuple[dt.datetime, str]:
+    """An instant whose wall time happens twice, and its zone; by default the later pass."""
+    t = draw(st.sampled_from([t for t in all_transitions() if not t.is_gap]))
+    minutes = draw(st.integers(0, int(t.size.total_seconds() // 60) - 1))
+    first, second = occurrences(t.wall_start + dt.timedelta(minutes=minutes), t.zone)
+    return (second if second_pass or draw(st.booleans()) else first), t.zone
 
 
 @st.composite
@@ -60,11 +63,20 @@ def at_transition(draw: st.DrawFn) -> tuple[dt.datetime, str, int, dt.time]:
     return reference, t.zone, days, target.time()
 
 
+@st.composite
+def from_a_fold(draw: st.DrawFn) -> tuple[dt.datetime, str, int, dt.time]:
+    """A reference in either pass of a DST fold, with a target wall time in or near that fold."""
+    reference, zone_name = draw(in_a_fold(second_pass=False))
+    local = wall(reference, zone_name)
+    clock = (local + dt.timedelta(minutes=draw(st.integers(-90, 90)))).time()
+    return reference, zone_name, draw(st.integers(0, 2)), clock
+
+
 random_case = st.tuples(instants, zones, st.integers(0, 60), clocks)
 
 
 @PROPERTY
-@given(case=random_case | at_transition())
+@given(case=random_case | at_transition() | from_a_fold())
 def test_days_at_lands_on_the_right_date_at_the_right_wall_time(case: tuple[dt.datetime, str, int, dt.time]) -> None:
     reference, zone_name, days, clock = case
     result = due_at(Wait(days=days, at=hhmm(clock)), reference=reference, rhythm_start=reference, calendar=ContactCalendar(timezone=zone_name)).at
@@ -97,9 +109,9 @@ def test_days_without_at_keep_the_reference_wall_time(reference: dt.datetime, zo
 
 
 @PROPERTY
-@given(reference=instants, zone_name=zones, minutes=st.integers(0, 3000), hours=st.integers(0, 72))
-def test_minutes_and_hours_wait_exactly_that_long(reference: dt.datetime, zone_name: str, minutes: int, hours: int) -> None:
-    assume(not second_pass_of_fold(reference, zone_name))  # known bug, see test_schedule.py
+@given(place=st.tuples(instants, zones) | in_a_fold(), minutes=st.integers(0, 3000), hours=st.integers(0, 72))
+def test_minutes_and_hours_wait_exactly_that_long(place: tuple[dt.datetime, str], minutes: int, hours: int) -> None:
+    reference, zone_name = place
     wait = Wait(minutes=minutes, hours=hours)
     result = due_at(wait, reference=reference, rhythm_start=reference, calendar=ContactCalendar(timezone=zone_name)).at
     assert result == reference + dt.timedelta(hours=hours, minutes=minutes)
@@ -171,17 +183,16 @@ RULES: dict[str, Predicate] = {
 
 @settings(max_examples=200, deadline=None)
 @given(
-    rhythm_start=instants,
-    ahead=st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=800)),
-    zone_name=zones,
+    place=st.tuples(instants, zones) | in_a_fold(second_pass=False),
+    behind=st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=800)),
     rule=st.sampled_from(sorted(RULES)),
     clock=st.none() | clocks,
 )
 def test_rrule_occurrences_are_strictly_after_the_reference_and_match_the_rule(
-    rhythm_start: dt.datetime, ahead: dt.timedelta, zone_name: str, rule: str, clock: dt.time | None
+    place: tuple[dt.datetime, str], behind: dt.timedelta, rule: str, clock: dt.time | None
 ) -> None:
-    reference = rhythm_start + ahead
-    assume(not in_fold(reference, zone_name))  # known bug, see test_schedule.py
+    reference, zone_name = place
+    rhythm_start = reference - behind
     wait = Wait(rrule=rule, at=None if clock is None else hhmm(clock))
     result = due_at(wait, reference=reference, rhythm_start=rhythm_start, calendar=ContactCalendar(timezone=zone_name)).at
     assert result is not None
@@ -195,6 +206,19 @@ def test_rrule_occurrences_are_strictly_after_the_reference_and_match_the_rule(
     assert result == expected_local_instant(landed, clock or dt.time(9, 0), zone_name)
     skipped = [ref_day + dt.timedelta(days=i) for i in range(1, (landed - ref_day).days)]
     assert not [d for d in skipped if d >= start_day and matches(d, start_day)], "an occurrence was skipped"
+
+
+@PROPERTY
+@given(case=from_a_fold())
+def test_daily_rrule_from_a_fold_is_the_first_occurrence_after_the_reference(case: tuple[dt.datetime, str, int, dt.time]) -> None:
+    reference, zone_name, _, clock = case
+    rhythm_start = reference - dt.timedelta(days=30)
+    result = due_at(Wait(rrule="FREQ=DAILY", at=hhmm(clock)), reference=reference, rhythm_start=rhythm_start, calendar=ContactCalendar(timezone=zone_name)).at
+    day = wall(reference, zone_name).date()
+    expected = expected_local_instant(day, clock, zone_name)
+    if expected <= reference:
+        expected = expected_local_instant(day + dt.timedelta(days=1), clock, zone_name)
+    assert result == expected
 
 
 # --- every zone, once -------------------------------------------------------------------------------

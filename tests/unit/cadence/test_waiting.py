@@ -34,9 +34,16 @@ def test_describe_wait(wait: dict[str, Any], sentence: str) -> None:
     assert describe_wait(Wait(**wait)) == sentence
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cadence/waiting.py:29 says '1 days before' (no singular for anchor offsets of ±1)")
-@pytest.mark.parametrize(("offset", "sentence"), [(-1, "1 day before the contact's webinar_date"), (1, "1 day after the contact's webinar_date")])
-def test_describe_wait_one_day_from_an_anchor_is_singular(offset: int, sentence: str) -> None:
+@pytest.mark.parametrize(
+    ("offset", "sentence"),
+    [
+        (-1, "1 day before the contact's webinar_date"),
+        (1, "1 day after the contact's webinar_date"),
+        (-2, "2 days before the contact's webinar_date"),
+        (0, "on the contact's webinar_date"),
+    ],
+)
+def test_describe_wait_anchor_offsets_singular_and_plural(offset: int, sentence: str) -> None:
     assert describe_wait(Wait(anchor="webinar_date", offset_days=offset)) == sentence
 
 

@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from cadence.definition import DefinitionError, TemplateSource
-from models.catalog import bundle_from_document, folder_lookup, load_file, parse_text
+from models.catalog import (
+    bundle_from_document,
+    folder_lookup,
+    load_file,
+    parse_text,
+    playbook_files,
+)
 
 SOURCE = "playbooks/welcome.yaml"
 
@@ -29,12 +35,12 @@ steps:
 templates:
   welcome-email:
     channel: email
-    subject: "Welcome, {{ contact.first_name }}"
-    html: "<p>Hi {{ contact.first_name }}</p>"
-    text: "Hi {{ contact.first_name }}"
+    subject: "Welcome, {{ contact.first_name or 'friend' }}"
+    html: "<p>Hi {{ contact.first_name or 'there' }}</p>"
+    text: "Hi {{ contact.first_name or 'there' }}"
   nudge-sms:
     channel: sms
-    body: "Hi {{ contact.first_name }}, reply STOP to opt out"
+    body: "Hi {{ contact.first_name or 'there' }}, reply STOP to opt out"
 """
 
 
@@ -110,7 +116,7 @@ def test_template_for_the_wrong_channel_names_the_step() -> None:
 
 
 def test_invalid_inline_template_names_the_template_and_part() -> None:
-    err = raises(WELCOME_YAML.replace('    text: "Hi {{ contact.first_name }}"\n', ""))
+    err = raises(WELCOME_YAML.replace('    text: "Hi {{ contact.first_name or \'there\' }}"\n', ""))
     assert str(err) == f"{SOURCE}: field 'templates.welcome-email': an email template needs subject, html and text parts"
     err = raises(WELCOME_YAML.replace("    channel: sms\n", "    channel: fax\n"))
     assert err.problems[0].field == "templates.nudge-sms.channel"
@@ -124,20 +130,34 @@ def test_inline_template_that_is_not_a_mapping() -> None:
 
 
 def test_template_with_an_unknown_variable_fails_at_load_time() -> None:
-    err = raises(WELCOME_YAML.replace("body: \"Hi {{ contact.first_name }}", "body: \"Hi {{ contact.nickname }}"))
+    err = raises(WELCOME_YAML.replace("body: \"Hi {{ contact.first_name or 'there' }}", "body: \"Hi {{ contact.nickname }}"))
     assert len(err.problems) == 1
     assert str(err).startswith(f"{SOURCE}: step 2 'nudge': field 'template': template 'nudge-sms' body: ")
     assert "nickname" in str(err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/templates.py:117 - an unknown filter escapes check() as jinja2.TemplateAssertionError, "
-    "so loading the playbook fails without naming the file, step or template",
-)
 def test_template_with_an_unknown_filter_fails_with_a_definition_error() -> None:
-    err = raises(WELCOME_YAML.replace("{{ contact.first_name }}, reply", "{{ contact.first_name | shout }}, reply"))
-    assert "nudge-sms" in str(err)
+    err = raises(WELCOME_YAML.replace("{{ contact.first_name or 'there' }}, reply", "{{ contact.first_name | shout }}, reply"))
+    assert str(err) == f"{SOURCE}: step 2 'nudge': field 'template': template 'nudge-sms' body: syntax error at line 1: No filter named 'shout'."
+
+
+def test_template_that_prints_none_for_a_sparse_contact_fails_at_load_time() -> None:
+    err = raises(WELCOME_YAML.replace("Welcome, {{ contact.first_name or 'friend' }}", "Welcome {{ contact.first_name }}"))
+    assert [p.describe() for p in err.problems] == [
+        (
+            "step 1 'hello': field 'template': template 'welcome-email' subject: prints None for contacts missing a field; "
+            "add a fallback such as {{ contact.first_name or 'there' }}"
+        )
+    ]
+
+
+def test_template_using_a_custom_field_without_a_fallback_fails_at_load_time() -> None:
+    err = raises(WELCOME_YAML.replace(", reply STOP", " on {{ contact.fields.plan }}, reply STOP"))
+    assert len(err.problems) == 1
+    assert str(err).startswith(f"{SOURCE}: step 2 'nudge': field 'template': template 'nudge-sms' body: fails for contacts missing a field")
+    assert "'plan'" in str(err)
+    guarded = WELCOME_YAML.replace(", reply STOP", " on {{ contact.fields.plan | default('your plan') }}, reply STOP")
+    assert "default('your plan')" in (parse_text(guarded, source=SOURCE).templates["nudge-sms"].body or "")
 
 
 # --- templates from a folder --------------------------------------------------------------------
@@ -146,7 +166,7 @@ def test_template_with_an_unknown_filter_fails_with_a_definition_error() -> None
 def write_templates(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "welcome-email.yaml").write_text(
-        'channel: email\nsubject: "Hello"\nhtml: "<p>Hello {{ contact.first_name }}</p>"\ntext: "Hello"\n', encoding="utf-8"
+        'channel: email\nsubject: "Hello"\nhtml: "<p>Hello {{ contact.first_name or \'there\' }}</p>"\ntext: "Hello"\n', encoding="utf-8"
     )
     (folder / "nudge-sms.yaml").write_text('channel: sms\nbody: "Folder nudge"\n', encoding="utf-8")
 
@@ -165,7 +185,7 @@ def test_templates_are_looked_up_in_a_folder(tmp_path: Path) -> None:
 def test_inline_templates_win_over_the_folder(tmp_path: Path) -> None:
     write_templates(tmp_path / "templates")
     bundle = parse_text(WELCOME_YAML, source=SOURCE, lookup=folder_lookup(tmp_path / "templates"))
-    assert bundle.templates["nudge-sms"].body == "Hi {{ contact.first_name }}, reply STOP to opt out"
+    assert bundle.templates["nudge-sms"].body == "Hi {{ contact.first_name or 'there' }}, reply STOP to opt out"
 
 
 def test_template_missing_from_the_folder(tmp_path: Path) -> None:
@@ -206,6 +226,14 @@ def test_load_file_uses_the_templates_folder_beside_it(tmp_path: Path) -> None:
     path.write_text(without_inline(WELCOME_YAML).replace("days: 2", "days: -2"), encoding="utf-8")
     with pytest.raises(DefinitionError, match=re.escape(f"{path}: step 2 'nudge'")):
         load_file(path)
+
+
+def test_every_shipped_playbook_loads_with_its_templates() -> None:
+    files = playbook_files()
+    assert len(files) >= 10, files
+    for path in files:
+        bundle = load_file(path)
+        assert set(bundle.definition.template_names()) <= set(bundle.templates), path
 
 
 def test_bundle_from_document_does_not_mutate_its_input() -> None:

@@ -1,0 +1,96 @@
+"""Dependencies shared by the routes: the client, the engine, settings and the caller."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import Engine
+
+from core.db import transaction
+from core.settings import Settings
+from models.keys import Role, authenticate
+from starter.client import CadenceClient
+
+
+def get_client(request: Request) -> CadenceClient:
+    """The CadenceClient the app was started with."""
+    client: CadenceClient = request.app.state.client
+    return client
+
+
+def get_engine(request: Request) -> Engine:
+    """The database engine."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was started with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ClientDep = Annotated[CadenceClient, Depends(get_client)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the key's name (recorded as the actor) and its role."""
+
+    name: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        """The actor recorded in the audit trail."""
+        return self.name
+
+
+def _secret(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+async def current_caller(request: Request) -> Caller:
+    """Authenticate the API key (Authorization: Bearer or X-API-Key); 401 otherwise."""
+    secret = _secret(request)
+    if not secret:
+        raise HTTPException(401, "an API key is required (Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"})
+    engine = get_engine(request)
+
+    def lookup() -> Caller | None:
+        with transaction(engine) as session:
+            row = authenticate(session, secret)
+            return Caller(row.name, Role(row.role)) if row else None
+
+    caller = await asyncio.to_thread(lookup)
+    if caller is None:
+        raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+    return caller
+
+
+def allow(*roles: Role) -> Callable[..., object]:
+    """A dependency that admits these roles (and admin) and refuses others with a 403."""
+
+    async def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+        if caller.role != Role.admin and caller.role not in roles:
+            allowed = ", ".join(sorted({r.value for r in roles} | {"admin"}))
+            raise HTTPException(403, f"the {caller.role.value} role may not do this (allowed: {allowed})")
+        return caller
+
+    return check
+
+
+ANY_ROLE = (Role.service, Role.cs_lead, Role.auditor)
+Reader = Annotated[Caller, Depends(allow(*ANY_ROLE))]
+Service = Annotated[Caller, Depends(allow(Role.service))]
+Operator = Annotated[Caller, Depends(allow(Role.cs_lead))]
+Admin = Annotated[Caller, Depends(allow())]
