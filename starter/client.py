@@ -39,6 +39,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from cadence.rules import Status
+from cadence.schedule import Position, plan
+from cadence.waiting import describe_step
 from core.db import make_engine, transaction
 from core.temporal import connect
 from models import visibility
@@ -51,6 +53,7 @@ from models.payloads import (
     ActorRequest,
     ContactEventSignal,
     EnrollmentInput,
+    EnrollmentParams,
     NamedEventSignal,
     PauseRequest,
     ReplySignal,
@@ -219,12 +222,13 @@ class CadenceClient:
             # a crash between the insert and the start attach instead of starting twice.
             handle = await self._start(params, row.workflow_id)
             run_id = handle.result_run_id or handle.first_execution_run_id
+            first = _first_step(params)
 
             def started(session: Session) -> None:
                 session.exec(
                     Enrollment.__table__.update()  # type: ignore[attr-defined,call-overload]
                     .where(Enrollment.id == row.id, Enrollment.status == "pending")
-                    .values(status="active", run_id=run_id, updated_at=dt.datetime.now(dt.UTC))
+                    .values(status="active", run_id=run_id, updated_at=dt.datetime.now(dt.UTC), **first)
                 )
 
             await self._db(started)
@@ -443,6 +447,17 @@ class CadenceClient:
             return Page(items=[_info(session, r) for r in rows], total=total, limit=limit, offset=offset)
 
         return await self._db(load)
+
+
+def _first_step(params: EnrollmentParams) -> dict[str, Any]:
+    """The mirror columns for a fresh enrollment: its first step, when, and why it waits."""
+    now = dt.datetime.now(dt.UTC)
+    start = max(params.start_at or now, now)
+    planned = plan(params.definition, Position(), reference=start, rhythm_start=start, calendar=params.calendar.calendar())
+    if planned.position is None:
+        return {"waiting_reason": "no step can run for this contact"}
+    step = params.definition.steps[planned.position.step]
+    return {"current_step": planned.position.step, "next_step_at": planned.at, "waiting_reason": describe_step(step, planned.position)}
 
 
 def _signal_for(type: EventType, event_id: str, **kw: Any) -> tuple[str, BaseModel]:

@@ -136,6 +136,10 @@ def test_step_without_usable_id_still_names_its_position() -> None:
         ({"id": "a", "type": "email", "template": "t", "wait": {"offset_days": 3}}, "wait", "offset_days only applies"),
         ({"id": "a", "type": "email", "template": "t", "wait": {"minutes": 30, "at": "09:00"}}, "wait", "'at' pins"),
         ({"id": "a", "type": "email", "template": "t", "wait": {"hours": 2, "at": "09:00"}}, "wait", "'at' pins"),
+        ({"id": "a", "type": "email", "template": "t", "wait": {"seconds": 5, "at": "09:00"}}, "wait", "cannot be combined with seconds"),
+        ({"id": "a", "type": "email", "template": "t", "wait": {"seconds": 5, "business_days": 1}}, "wait", "one kind"),
+        ({"id": "a", "type": "email", "template": "t", "wait": {"seconds": 86_401}}, "wait.seconds", "less than or equal to 86400"),
+        ({"id": "a", "type": "email", "template": "t", "wait": {"seconds": -1}}, "wait.seconds", "greater than or equal to 0"),
         ({"id": "a", "type": "email", "template": "t", "wait": {"rrule": "FREQ=SOMETIMES"}}, "wait.rrule", "not a valid RRULE"),
         ({"id": "a", "type": "email", "template": "t", "wait": {"rrule": "DTSTART:20260101T090000\nRRULE:FREQ=DAILY"}}, "wait.rrule", "DTSTART"),
         ({"id": "a", "type": "email", "template": "t", "wait": {"anchor": "Renewal Date"}}, "wait.anchor", "pattern"),
@@ -167,6 +171,8 @@ def test_wait_kinds() -> None:
     assert Wait().kind == "none"
     assert Wait(at="09:00").kind == "relative"
     assert Wait(days=2).kind == "relative"
+    assert Wait(seconds=5).kind == "relative"
+    assert Wait(seconds=0).kind == "relative"
     assert Wait(business_days=0).kind == "business_days"
     assert Wait(anchor="renewal_date", offset_days=-90).kind == "anchor"
     assert Wait(rrule="FREQ=WEEKLY;INTERVAL=2").kind == "rrule"

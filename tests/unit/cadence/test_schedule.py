@@ -23,6 +23,7 @@ from tests.unit.cadence.support import (
     all_transitions,
     definition,
     email,
+    in_fold,
     occurrences,
     wall,
 )
@@ -55,7 +56,17 @@ def test_no_wait_is_due_at_the_reference() -> None:
     assert due({}, ref) == Due(ref)
 
 
-@pytest.mark.parametrize(("wait", "elapsed"), [({"minutes": 90}, dt.timedelta(minutes=90)), ({"hours": 2}, dt.timedelta(hours=2)), ({"hours": 1, "minutes": 15}, dt.timedelta(minutes=75))])
+@pytest.mark.parametrize(
+    ("wait", "elapsed"),
+    [
+        ({"minutes": 90}, dt.timedelta(minutes=90)),
+        ({"hours": 2}, dt.timedelta(hours=2)),
+        ({"hours": 1, "minutes": 15}, dt.timedelta(minutes=75)),
+        ({"seconds": 45}, dt.timedelta(seconds=45)),
+        ({"minutes": 1, "seconds": 30}, dt.timedelta(seconds=90)),
+        ({"seconds": 0}, dt.timedelta(0)),
+    ],
+)
 def test_minutes_and_hours_are_elapsed_time(wait: dict[str, Any], elapsed: dt.timedelta) -> None:
     ref = dt.datetime(2026, 5, 4, 14, 7, 13, tzinfo=UTC)
     assert due(wait, ref).at == ref + elapsed
@@ -80,7 +91,7 @@ def test_minutes_and_hours_from_the_second_pass_of_every_fold_are_elapsed_time()
             continue
         inside = (t.wall_start + t.size / 2).replace(second=0, microsecond=0)
         second_pass = occurrences(inside, t.zone)[1]
-        for wait, elapsed in (({"minutes": 30}, dt.timedelta(minutes=30)), ({"hours": 1}, dt.timedelta(hours=1))):
+        for wait, elapsed in (({"minutes": 30}, dt.timedelta(minutes=30)), ({"hours": 1}, dt.timedelta(hours=1)), ({"seconds": 90}, dt.timedelta(seconds=90))):
             got = due(wait, second_pass, ContactCalendar(timezone=t.zone)).at
             if got != second_pass + elapsed:
                 wrong.append(f"{t.zone} {inside} {wait}: waited {got - second_pass if got else None}")
@@ -96,6 +107,7 @@ def test_zero_business_days_from_the_second_pass_of_a_fold_is_now() -> None:
 
 def test_days_from_the_second_pass_of_a_fold_keep_the_wall_time() -> None:
     second_pass = dt.datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST, the second 01:30 in New York
+    assert in_fold(second_pass, "America/New_York")
     result = due({"days": 1}, second_pass, ContactCalendar(timezone="America/New_York")).at
     assert result == dt.datetime(2026, 11, 2, 6, 30, tzinfo=UTC)  # 01:30 EST the next night
     business = due({"business_days": 1}, second_pass, ContactCalendar(timezone="America/New_York", country="US")).at
@@ -128,6 +140,12 @@ def test_days_at_keeps_the_local_wall_time_across_dst() -> None:
     result = due_local({"days": 2, "at": "09:00"}, ref)
     assert (result.date(), result.time()) == (dt.date(2026, 3, 8), dt.time(9, 0))
     assert result.utcoffset() == dt.timedelta(hours=-5)  # CDT by then
+
+
+def test_days_with_hours_and_seconds_add_elapsed_time_to_the_wall_day() -> None:
+    ref = local("America/Chicago", 2026, 3, 7, 10, 45)
+    result = due_local({"days": 1, "hours": 2, "seconds": 30}, ref)
+    assert (result.date(), result.time()) == (dt.date(2026, 3, 8), dt.time(12, 45, 30))
 
 
 def test_days_without_at_keep_the_time_of_day_of_the_reference() -> None:

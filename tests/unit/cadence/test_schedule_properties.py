@@ -109,12 +109,12 @@ def test_days_without_at_keep_the_reference_wall_time(reference: dt.datetime, zo
 
 
 @PROPERTY
-@given(place=st.tuples(instants, zones) | in_a_fold(), minutes=st.integers(0, 3000), hours=st.integers(0, 72))
-def test_minutes_and_hours_wait_exactly_that_long(place: tuple[dt.datetime, str], minutes: int, hours: int) -> None:
+@given(place=st.tuples(instants, zones) | in_a_fold(), minutes=st.integers(0, 3000), hours=st.integers(0, 72), seconds=st.none() | st.integers(0, 86_400))
+def test_minutes_and_hours_wait_exactly_that_long(place: tuple[dt.datetime, str], minutes: int, hours: int, seconds: int | None) -> None:
     reference, zone_name = place
-    wait = Wait(minutes=minutes, hours=hours)
+    wait = Wait(minutes=minutes, hours=hours, seconds=seconds)
     result = due_at(wait, reference=reference, rhythm_start=reference, calendar=ContactCalendar(timezone=zone_name)).at
-    assert result == reference + dt.timedelta(hours=hours, minutes=minutes)
+    assert result == reference + dt.timedelta(hours=hours, minutes=minutes, seconds=seconds or 0)
 
 
 # --- business days ------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from tests.unit.cadence.support import definition, email
         ({"hours": 2}, "2 hours after the previous step"),
         ({"minutes": 1}, "1 minute after the previous step"),
         ({"days": 1, "hours": 2, "minutes": 30}, "1 day 2 hours 30 minutes after the previous step"),
+        ({"seconds": 1}, "1 second after the previous step"),
+        ({"minutes": 2, "seconds": 5}, "2 minutes 5 seconds after the previous step"),
         ({"at": "10:30"}, "next at 10:30"),
         ({"business_days": 1}, "1 business day after the previous step"),
         ({"business_days": 3, "at": "09:00"}, "3 business days after the previous step at 09:00"),

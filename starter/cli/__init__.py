@@ -1,0 +1,53 @@
+"""The `cadence` command line.
+
+    cadence dev                      # the whole system on this machine
+    cadence cadences load playbooks/ # store cadence versions
+    cadence enroll inbound crm-42    # enroll a contact
+    cadence status <enrollment-id>   # what it is doing and why
+    cadence pause <id> --reason "…"  # CS leads: pause, resume, stop, skip
+
+Tables for people by default, `--json` for machines. Exit codes: 0 ok, 1 failure, 2 usage,
+3 not found, 4 conflict (illegal transition), 5 invalid input, 6 a dependency is down.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from starter.cli import cadences, contacts, enrollments, keys, services
+from starter.cli.common import Context, finish
+
+app = typer.Typer(
+    name="cadence",
+    help="Durable sales and customer cadences on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    json_output: bool = typer.Option(False, "--json", help="Machine-readable JSON output."),
+) -> None:
+    """Options shared by every command."""
+    ctx.obj = Context(json=json_output)
+
+
+services.register(app)
+enrollments.register(app)
+app.add_typer(cadences.app, name="cadences", help="Load, list, show and validate cadence definitions.")
+app.add_typer(contacts.app, name="contacts", help="Import contacts.")
+app.add_typer(enrollments.events_app, name="events", help="Send events (replies, opt-outs, meetings...) to enrollments.")
+app.add_typer(keys.app, name="keys", help="Create, list and revoke API keys.")
+
+
+def main() -> None:
+    """Entry point of the `cadence` script."""
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        finish(code)
+    finish(0)

@@ -1,0 +1,206 @@
+"""Enrollment commands: enroll (one or a CSV), list, status, pause, resume, stop, skip, events."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from models.payloads import StatusView
+from starter.cli.common import INVALID, NOT_FOUND, Context, actor, emit, fail, guarded, make_table, out, run
+from starter.client import BulkRow, CadenceClient, EnrollmentDetail, EnrollmentInfo
+
+events_app = typer.Typer(no_args_is_help=True)
+
+
+def _when(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{value!r} is not an ISO 8601 date-time (e.g. 2026-12-01T09:00:00+00:00)", code=INVALID)
+    if parsed.tzinfo is None:
+        fail(f"{value!r} has no time zone; add one, e.g. {value}+00:00", code=INVALID)
+    return parsed
+
+
+def _info_table(info: EnrollmentInfo) -> Any:
+    rows = [
+        ("enrollment", info.id), ("workflow", info.workflow_id), ("cadence", f"{info.cadence_key} v{info.cadence_version}"),
+        ("contact", info.contact_id), ("status", info.status), ("next step", info.next_step_id), ("due", info.next_step_at),
+        ("why", info.waiting_reason), ("touches sent", info.touches_sent), ("outcome", info.outcome_reason),
+    ]
+    return make_table(None, ["", ""], [r for r in rows if r[1] is not None])
+
+
+def _status_table(view: StatusView) -> Any:
+    rows: list[tuple[str, Any]] = [
+        ("status", view.status.value), ("step", f"{(view.step_index or 0) + 1} {view.step_id} ({view.step_type})" if view.step_id else None),
+        ("next due", view.next_due_at), ("why", view.waiting_reason), ("sent / skipped / deferred", f"{view.counters.sent} / {view.counters.skipped} / {view.counters.deferred}"),
+    ]
+    if view.pause:
+        rows.append(("paused by", f"{view.pause.actor}: {view.pause.reason}" + (f" (until {view.pause.until})" if view.pause.until else "")))
+    if view.outcome_reason:
+        rows.append(("outcome", view.outcome_reason))
+    return make_table(None, ["", ""], [r for r in rows if r[1] is not None])
+
+
+def register(app: typer.Typer) -> None:
+    """Add the enrollment commands to the top-level app."""
+
+    @app.command("enroll")
+    @guarded
+    def enroll(
+        ctx: typer.Context,
+        cadence: str = typer.Argument(..., help="Cadence key or id"),
+        contact: str | None = typer.Argument(None, help="Contact id or external id"),
+        csv_file: Path | None = typer.Option(None, "--csv", help="Enroll every contact in a CSV (column external_id or contact_id)"),
+        start_at: str | None = typer.Option(None, "--start-at", help="ISO 8601 with a time zone"),
+        rate: float | None = typer.Option(None, help="Starts per second for --csv (default BULK_STARTS_PER_SECOND)"),
+    ) -> None:
+        """Enroll one contact, or every contact of a CSV with a progress bar."""
+        obj: Context = ctx.obj
+        when = _when(start_at)
+        if (contact is None) == (csv_file is None):
+            fail("give a contact or --csv FILE (not both)", code=INVALID, as_json=obj.json)
+        if contact is not None:
+            info = run(lambda c: c.enroll(cadence, contact, start_at=when, actor=actor()), obj.settings)
+            emit(info, as_json=obj.json, table=lambda: _info_table(info))
+            if not obj.json:
+                out.print("[green]enrolled[/]" if info.created else "[yellow]already enrolled[/] (returned the open enrollment)")
+            return
+        assert csv_file is not None
+        refs = _csv_contacts(csv_file)
+        rows = _bulk(obj, cadence, refs, when, rate or obj.settings.bulk_starts_per_second)
+        failed = [r for r in rows if not r.ok]
+        emit(rows, as_json=obj.json, table=lambda: make_table(
+            f"enrolled {sum(r.ok and r.created for r in rows)}, already enrolled {sum(r.ok and not r.created for r in rows)}, failed {len(failed)}",
+            ["row", "contact", "problem"], [(r.row + 1, r.contact, r.error) for r in failed],
+        ))
+        if failed:
+            raise typer.Exit(INVALID)
+
+    @app.command("list")
+    @guarded
+    def list_enrollments(
+        ctx: typer.Context,
+        cadence: str | None = typer.Option(None, help="Cadence key or id"),
+        contact: str | None = typer.Option(None, help="Contact id or external id"),
+        status: str | None = typer.Option(None, help="active, paused, completed, replied, ..."),
+        owner: str | None = typer.Option(None),
+        limit: int = typer.Option(50, min=1, max=500),
+        offset: int = typer.Option(0, min=0),
+    ) -> None:
+        """Enrollments, newest first."""
+        obj: Context = ctx.obj
+        page = run(lambda c: c.list(cadence=cadence, contact=contact, status=status, owner=owner, limit=limit, offset=offset), obj.settings)
+        emit(page, as_json=obj.json, table=lambda: make_table(
+            f"{page.total} enrollment(s), showing {offset + 1}-{offset + len(page.items)}", ["id", "cadence", "contact", "status", "next due", "why"],
+            [(i.id, i.cadence_key, i.contact_id, i.status, i.next_step_at, i.waiting_reason) for i in page.items],
+        ))
+
+    @app.command("status")
+    @guarded
+    def status(ctx: typer.Context, enrollment: str = typer.Argument(..., help="Enrollment id")) -> None:
+        """What the enrollment is doing now, what comes next and why, and its touches."""
+        obj: Context = ctx.obj
+        detail: EnrollmentDetail = run(lambda c: c.status(enrollment), obj.settings)
+
+        def table() -> Any:
+            if detail.live:
+                out.print(_status_table(detail.live))
+            else:
+                out.print(_info_table(detail))
+                out.print(f"[yellow]{detail.live_error}[/]")
+            return make_table("touches", ["step", "channel", "status", "sent", "template"],
+                              [(t.step_id, t.channel, t.status, t.sent_at, f"{t.template}@{t.template_version}") for t in detail.touches])
+
+        emit(detail, as_json=obj.json, table=table)
+
+    def command(verb: str, call: Any, needs_reason: bool) -> None:
+        @app.command(verb, help=f"{verb.capitalize()} an enrollment (recorded with your name and reason).")
+        @guarded
+        def handler(
+            ctx: typer.Context,
+            enrollment: str = typer.Argument(..., help="Enrollment id"),
+            reason: str | None = typer.Option(None, help="Why (required for pause and stop)"),
+            until: str | None = typer.Option(None, help="pause only: resume by itself at this ISO 8601 time"),
+        ) -> None:
+            obj: Context = ctx.obj
+            if needs_reason and not reason:
+                fail(f"{verb} needs --reason", code=INVALID, as_json=obj.json)
+            if until is not None and verb != "pause":
+                fail("--until only applies to pause", code=INVALID, as_json=obj.json)
+            when = _when(until)
+            view: StatusView = run(lambda c: call(c, enrollment, reason, when), obj.settings)
+            emit(view, as_json=obj.json, table=lambda: _status_table(view))
+
+    command("pause", lambda c, e, r, u: c.pause(e, actor=actor(), reason=r, until=u), True)
+    command("resume", lambda c, e, r, u: c.resume(e, actor=actor(), reason=r), False)
+    command("stop", lambda c, e, r, u: c.stop(e, actor=actor(), reason=r), True)
+    command("skip", lambda c, e, r, u: c.skip(e, actor=actor(), reason=r), False)
+
+
+def _csv_contacts(path: Path) -> list[str]:
+    if not path.is_file():
+        fail(f"{path}: no such file", code=NOT_FOUND)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        column = next((c for c in ("external_id", "contact_id", "contact") if c in (reader.fieldnames or [])), None)
+        if column is None:
+            fail(f"{path}: needs a column named external_id or contact_id", code=INVALID)
+        refs = [(row.get(column) or "").strip() for row in reader]
+    blank = [i + 2 for i, ref in enumerate(refs) if not ref]
+    if blank:
+        fail(f"{path}: row(s) {', '.join(map(str, blank[:10]))} have no {column}", code=INVALID)
+    return refs
+
+
+def _bulk(obj: Context, cadence: str, refs: list[str], when: dt.datetime | None, rate: float) -> list[BulkRow]:
+    async def go(client: CadenceClient) -> list[BulkRow]:
+        if obj.json:
+            return await client.bulk_enroll(cadence, refs, actor=actor(), start_at=when, per_second=rate)
+        with Progress(TextColumn("enrolling"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=out) as progress:
+            task = progress.add_task("enroll", total=len(refs))
+            return await client.bulk_enroll(cadence, refs, actor=actor(), start_at=when, per_second=rate,
+                                            on_row=lambda _row: progress.advance(task))
+
+    return run(go, obj.settings)
+
+
+@events_app.command("send")
+@guarded
+def send_event(
+    ctx: typer.Context,
+    type_: str = typer.Argument(..., metavar="TYPE", help="reply, meeting_booked, bounce, opt_out, task_completed or event"),
+    contact: str = typer.Argument(..., help="Contact id or external id"),
+    event_id: str | None = typer.Option(None, help="Your id for the event (default: a new one); repeats apply once"),
+    intent: str | None = typer.Option(None, help="reply: positive, negative, neutral, out_of_office"),
+    return_date: str | None = typer.Option(None, help="reply out_of_office: YYYY-MM-DD"),
+    name: str | None = typer.Option(None, help="event: its name, e.g. renewal_signed"),
+    task_id: str | None = typer.Option(None, help="task_completed: the task id"),
+    outcome: str | None = typer.Option(None, help="task_completed: what happened"),
+) -> None:
+    """Deliver an event to every open enrollment of a contact."""
+    obj: Context = ctx.obj
+    allowed = ("reply", "meeting_booked", "bounce", "opt_out", "task_completed", "event")
+    if type_ not in allowed:
+        fail(f"unknown event type {type_!r}; use one of {', '.join(allowed)}", code=INVALID, as_json=obj.json)
+    if intent is not None and intent not in ("positive", "negative", "neutral", "out_of_office"):
+        fail(f"unknown intent {intent!r}", code=INVALID, as_json=obj.json)
+    back = None
+    if return_date:
+        try:
+            back = dt.date.fromisoformat(return_date)
+        except ValueError:
+            fail(f"{return_date!r} is not a date (YYYY-MM-DD)", code=INVALID, as_json=obj.json)
+    eid = event_id or f"cli-{uuid.uuid4()}"
+    result = run(lambda c: c.send_event(type_, contact, event_id=eid, intent=intent, return_date=back, name=name, task_id=task_id, outcome=outcome), obj.settings)  # type: ignore[arg-type]
+    emit(result, as_json=obj.json, table=lambda: f"event {eid} delivered to {len(result.delivered_to)} enrollment(s)"
+         + (f"; {len(result.not_running)} no longer running" if result.not_running else ""))

@@ -1,0 +1,72 @@
+"""`cadence dev`, `cadence worker`, `cadence api`, `cadence migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from core.postgres import migrate as run_migrations
+from starter.cli.common import UNAVAILABLE, Context, fail, finish, guarded, out
+
+
+def register(app: typer.Typer) -> None:
+    """Add the process commands to the top-level app."""
+
+    @app.command("dev")
+    @guarded
+    def dev(
+        ctx: typer.Context,
+        data_dir: Path = typer.Option(Path(".cadence"), help="Where Postgres, Temporal and dev.json live"),
+        port: int = typer.Option(8000, help="API port"),
+        temporal_port: int = typer.Option(7233, help="Temporal gRPC port"),
+        ui_port: int = typer.Option(8233, help="Temporal UI port"),
+        smtp_port: int = typer.Option(1025, help="Local SMTP sink port"),
+        demo: bool = typer.Option(False, "--demo", help="Add sample owners, accounts and contacts"),
+    ) -> None:
+        """Run the whole system on this machine (embedded Postgres and Temporal unless configured)."""
+        from starter.dev import DevOptions, run_dev
+
+        obj: Context = ctx.obj
+        settings = obj.settings
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        options = DevOptions(
+            data_dir=data_dir, port=port, temporal_port=temporal_port, ui_port=ui_port, smtp_port=smtp_port, demo=demo,
+            database_url=os.environ.get("DATABASE_URL") and settings.database_url,
+        )
+        try:
+            asyncio.run(run_dev(options, settings))
+        except RuntimeError as error:
+            fail(str(error), code=UNAVAILABLE)
+
+    @app.command("worker")
+    def worker() -> None:
+        """Run a worker (settings from the environment and .env)."""
+        import worker as worker_module
+
+        finish(worker_module.main())
+
+    @app.command("api")
+    @guarded
+    def api(ctx: typer.Context, host: str | None = typer.Option(None), port: int | None = typer.Option(None)) -> None:
+        """Serve the HTTP API (docs at /docs)."""
+        from starter.api import create_app
+
+        settings: object = ctx.obj.settings
+        from core.settings import Settings
+
+        assert isinstance(settings, Settings)
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+
+    @app.command("migrate")
+    @guarded
+    def migrate(ctx: typer.Context) -> None:
+        """Bring the database schema up to date."""
+        obj: Context = ctx.obj
+        run_migrations(obj.settings.database_url)
+        out.print("database is up to date") if not obj.json else out.print_json('{"migrated": true}')
