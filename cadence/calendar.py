@@ -46,7 +46,16 @@ def weekend(country: str | None) -> frozenset[int]:
 
 def is_supported_country(country: str) -> bool:
     """Whether the holidays package has a calendar for this ISO 3166 alpha-2 code."""
-    return country in holidays.list_supported_countries()
+    return country.upper() in holidays.list_supported_countries()
+
+
+@functools.lru_cache(maxsize=1024)
+def _subdivision(country: str, subdiv: str | None) -> str | None:
+    """The package's own spelling of a subdivision (some are mixed case, e.g. DE "Augsburg")."""
+    if subdiv is None:
+        return None
+    known = holidays.list_supported_countries().get(country, [])
+    return next((s for s in known if s.lower() == subdiv.lower()), subdiv)
 
 
 def is_holiday(day: dt.date, country: str | None, subdiv: str | None = None) -> bool:
@@ -54,7 +63,8 @@ def is_holiday(day: dt.date, country: str | None, subdiv: str | None = None) -> 
     if not country:
         return False
     try:
-        return day in _holiday_dates(country.upper(), subdiv.upper() if subdiv else None, day.year)
+        code = country.upper()
+        return day in _holiday_dates(code, _subdivision(code, subdiv), day.year)
     except NotImplementedError:
         return False
 

@@ -175,6 +175,20 @@ class _StepBase(_Model):
     wait: Wait = Field(default_factory=Wait)
     repeat: Repeat | None = None
 
+    @model_validator(mode="after")
+    def _repeat_moves_forward(self) -> _StepBase:
+        if self.repeat is None:
+            return self
+        wait = self.wait
+        moves = {
+            "relative": bool(wait.seconds or wait.minutes or wait.hours or wait.days),
+            "business_days": bool(wait.business_days),
+            "rrule": True,
+        }.get(wait.kind, False)
+        if not moves:
+            raise ValueError("a repeating step needs a wait that moves time forward (days, hours, business days or an rrule); an anchor happens once")
+        return self
+
 
 class _MessageStep(_StepBase):
     template: str | None = Field(default=None, pattern=TEMPLATE_PATTERN)

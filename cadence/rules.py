@@ -87,7 +87,7 @@ def decide(
     action = definition.reply_action(intent)
     if action.action == "pause":
         if intent == ReplyIntent.out_of_office:
-            until = out_of_office_until(return_date, now=now, calendar=calendar)
+            until = out_of_office_until(return_date, now=now, calendar=calendar, default_days=action.pause_days)
             return Decision("pause", f"out of office until {until.date().isoformat()}", pause_until=until)
         if action.pause_days is None:
             return Decision("pause", f"{intent.value} reply: paused until someone resumes it")
@@ -106,12 +106,14 @@ def _business_days_later(days: int, *, now: dt.datetime, calendar: ContactCalend
     return max(from_local(day, DEFAULT_CLOCK, tz), now)
 
 
-def out_of_office_until(return_date: dt.date | None, *, now: dt.datetime, calendar: ContactCalendar) -> dt.datetime:
+def out_of_office_until(
+    return_date: dt.date | None, *, now: dt.datetime, calendar: ContactCalendar, default_days: int | None = None
+) -> dt.datetime:
     """Resume one business day after the return date (09:00 local), so the first touch does
-    not land in a full inbox; without a date, five business days from now."""
+    not land in a full inbox; without a date, `default_days` (five) business days from now."""
     tz = zone(calendar.timezone)
     today = to_local(now, tz).date()
     if return_date is None or return_date < today:
-        return _business_days_later(OOO_DEFAULT_BUSINESS_DAYS, now=now, calendar=calendar)
+        return _business_days_later(default_days or OOO_DEFAULT_BUSINESS_DAYS, now=now, calendar=calendar)
     day = add_business_days(return_date, 1, calendar.country, calendar.subdivision)
     return max(from_local(day, DEFAULT_CLOCK, tz), now)

@@ -88,7 +88,9 @@ def due_at(wait: Wait, *, reference: dt.datetime, rhythm_start: dt.datetime, cal
     assert isinstance(rule, rrule)
     # Match on wall time, then check the real instant: in a DST fold the same wall time
     # happens twice, and an occurrence is only due if it is strictly after the reference.
-    occurrence = rule.after(local.replace(tzinfo=None), inc=True)
+    # Start a little early: an occurrence inside a DST gap resolves to just after the gap,
+    # which may still be after a reference that is itself just after the gap.
+    occurrence = rule.after(local.replace(tzinfo=None) - dt.timedelta(hours=3), inc=True)
     for _ in range(1000):
         if occurrence is None:
             return Due(None, "the recurring rule has no further occurrences")
@@ -103,8 +105,13 @@ def _wall(day: dt.date, at: dt.time | None, local: dt.datetime, tz: zoneinfo.Zon
     """`day` at `at`, or at the reference's own wall time (keeping which pass of a fold it was)."""
     if at is not None:
         return from_local(day, at, tz)
-    naive = dt.datetime.combine(day, local.time().replace(tzinfo=None))
-    return naive.replace(tzinfo=tz, fold=local.fold).astimezone(UTC)
+    clock = local.time().replace(tzinfo=None)
+    naive = dt.datetime.combine(day, clock)
+    first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
+    repeated = first.utcoffset() != second.utcoffset() and first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive
+    if repeated:
+        return naive.replace(tzinfo=tz, fold=local.fold).astimezone(UTC)
+    return from_local(day, clock, tz)
 
 
 @dataclass(frozen=True)

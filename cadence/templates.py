@@ -8,6 +8,7 @@ variables before a cadence version is stored, naming the template and the part.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,7 @@ def environment(*, html: bool) -> jinja2.Environment:
     return env
 
 
+_NONE = re.compile(r"\bNone\b")
 _TEXT = environment(html=False)
 _HTML = environment(html=True)
 
@@ -124,11 +126,11 @@ def check(template: TemplateSource) -> list[str]:
             continue
         compiled = env.from_string(source)
         try:
-            compiled.render(sample_context())
+            full = compiled.render(sample_context())
         except jinja2.UndefinedError as exc:
             problems.append(f"{name}: {exc.message}")
             continue
-        except jinja2.TemplateError as exc:
+        except Exception as exc:  # a filter applied to the wrong kind of value, and the like
             problems.append(f"{name}: {exc}")
             continue
         # Real contacts often lack a first name or a custom field: the template must still
@@ -138,7 +140,10 @@ def check(template: TemplateSource) -> list[str]:
         except jinja2.UndefinedError as exc:
             problems.append(f"{name}: fails for contacts missing a field ({exc.message}); add a fallback such as | default('')")
             continue
-        if "None" in sparse.split():
+        except Exception as exc:
+            problems.append(f"{name}: fails for contacts missing a field ({exc}); add a fallback such as | default('')")
+            continue
+        if len(_NONE.findall(sparse)) > len(_NONE.findall(full)):
             problems.append(f"{name}: prints None for contacts missing a field; add a fallback such as {{{{ contact.first_name or 'there' }}}}")
     return problems
 

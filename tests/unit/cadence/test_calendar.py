@@ -106,12 +106,6 @@ def test_weekend_is_case_insensitive() -> None:
     assert not is_business_day(D(2026, 1, 9), "il")  # Friday
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/calendar.py:57 upper-cases the subdivision, but the holidays package also names some "
-    "subdivisions in mixed case (DE 'Augsburg', CH 'Stadt Zurich', AU 'NSW Western', IT 'Andria', NZ 'South "
-    "Canterbury'); those now raise NotImplementedError and silently fall back to the national calendar",
-)
 def test_mixed_case_subdivisions_of_the_holidays_package_still_work() -> None:
     assert "Augsburg" in holidays.list_supported_countries()["DE"]
     assert is_holiday(D(2026, 8, 8), "DE", "Augsburg")  # Augsburger Friedensfest

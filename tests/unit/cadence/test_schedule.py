@@ -114,12 +114,6 @@ def test_days_from_the_second_pass_of_a_fold_keep_the_wall_time() -> None:
     assert business == dt.datetime(2026, 11, 2, 6, 30, tzinfo=UTC)  # Monday
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/schedule.py:102-107 (_wall) keeps fold=1 from a second-pass reference even when the "
-    "target wall time falls in a DST gap, where fold=1 means the offset after the change: the step lands an "
-    "hour *before* the gap (01:30) instead of moving forward past it (03:30) as from_local does",
-)
 def test_days_from_the_second_pass_of_a_fold_into_a_gap_move_forward() -> None:
     # Casablanca falls back 03:00 -> 02:00 on 2026-02-15 and springs forward 02:00 -> 03:00 on 2026-03-22.
     zone_name = "Africa/Casablanca"
@@ -350,12 +344,6 @@ def test_a_rule_set_is_rejected_at_load_time(rule: str) -> None:
     assert [(p.step, p.field) for p in info.value.problems] == [(0, "wait.rrule")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/schedule.py:91 starts the RRULE search at the reference's wall time, so an occurrence "
-    "inside a DST gap (02:30, which from_local moves to 03:30) is passed over when the reference lies between "
-    "the end of the gap and the moved time; `days: 0, at: 02:30` gives 03:30 that day, the RRULE the next day",
-)
 def test_rrule_occurrence_moved_forward_by_a_gap_is_not_lost() -> None:
     start = local("America/Chicago", 2026, 3, 1, 12, 0)
     ref = local("America/Chicago", 2026, 3, 8, 3, 10)  # just after the spring-forward gap (02:00-03:00)
@@ -394,7 +382,7 @@ def test_repeat_count_runs_the_step_that_many_times() -> None:
 
 
 def test_repeat_without_count_continues_until_ended() -> None:
-    d = definition(email("a", repeat={}), email("b"))
+    d = definition(email("a", wait={"days": 7}, repeat={}), email("b"))
     assert walk(d, limit=5) == [(0, i, 0) for i in range(5)]
     assert after(d, Position(0, 4), end_repeat=True) == Position(1, 0, 0)
 
@@ -462,22 +450,11 @@ def test_plan_skips_a_repeating_step_that_cannot_run_even_once() -> None:
     assert planned.skipped == ((Position(0, 0, 0), "the recurring rule has no further occurrences"),)
 
 
-def test_plan_moves_past_a_repeating_anchored_step_once_its_date_passed() -> None:
-    d = definition(email("renewal", wait={"anchor": "renewal_date", "at": "10:00"}, repeat={"count": 3}), email("after", wait={"days": 1, "at": "10:00"}))
-    ref = local("America/Chicago", 2027, 1, 1, 12, 0)  # the day after the renewal
-    quiet = plan(d, Position(0, 1), reference=ref, rhythm_start=ref, calendar=RENEWAL)
-    assert (quiet.position, quiet.skipped) == (Position(1, 0, 0), ())
-    never_ran = plan(d, Position(), reference=ref, rhythm_start=ref, calendar=RENEWAL)
-    assert never_ran.position == Position(1, 0, 0)
-    assert never_ran.skipped == ((Position(0, 0, 0), "renewal_date (2026-12-31) has already passed"),)
+def test_a_repeating_anchored_step_is_refused_at_load_time() -> None:
+    with pytest.raises(DefinitionError, match="an anchor happens once"):
+        definition(email("renewal", wait={"anchor": "renewal_date", "at": "10:00"}, repeat={"count": 3}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/definition.py:172-176 (_StepBase) accepts `repeat` with a wait that does not move time forward "
-    "(no wait, an anchor, zero minutes, `business_days: 0`); cadence/schedule.py plan() then makes every "
-    "further occurrence due at the very instant the previous one ran, a burst of duplicate touches",
-)
 @pytest.mark.parametrize("wait", [{}, {"anchor": "renewal_date", "at": "10:00"}, {"minutes": 0}, {"business_days": 0}])
 def test_a_repeating_step_is_never_due_again_at_the_instant_it_ran(wait: dict[str, Any]) -> None:
     raw = email("again", wait=wait, repeat={"count": 5})

@@ -265,31 +265,15 @@ def test_sparse_problems_name_each_part_once() -> None:
     assert "fails for contacts missing a field" in problems[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/templates.py:141 looks for None only as a whitespace-separated word (`sparse.split()`), "
-    "so 'Hi None,' / 'None.' / '<p>Hi None</p>' pass the check and reach customers",
-)
 @pytest.mark.parametrize("body", ["Hi {{ contact.first_name }}, thanks", "Thanks, {{ contact.first_name }}.", "<p>Hi {{ contact.first_name }}</p>"])
 def test_check_reports_none_next_to_punctuation_or_markup(body: str) -> None:
     assert check(sms(body)) == [PRINTS_NONE]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cadence/templates.py:141 flags the literal word None in the template text itself, "
-    "although no missing field is printed (the full sample renders it too)",
-)
 def test_check_does_not_flag_the_word_none_written_in_the_template() -> None:
     assert check(sms("None of this needs a reply, {{ contact.email }}")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: cadence/templates.py:136-140 only catches jinja2.UndefinedError around the sparse render; a filter that fails on a missing "
-    "value (length, truncate on None) raises TypeError out of check() instead of being reported",
-)
 @pytest.mark.parametrize("body", ["{{ contact.company | truncate(20) }}", "{{ contact.title | length }}"])
 def test_check_reports_a_filter_that_fails_for_a_missing_field(body: str) -> None:
     problems = check(sms(body))
