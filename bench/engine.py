@@ -64,9 +64,10 @@ import time
 import traceback
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -159,12 +160,16 @@ def all_procs_cpu() -> dict[int, tuple[str, float]]:
     return out
 
 
-def system_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
+STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def system_cpu() -> tuple[float, float, dict[str, float]]:
+    """(busy, total, per-kind) CPU seconds of the whole machine since boot."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     total = sum(fields[:8])
-    return (total - idle) / CLK_TCK, total / CLK_TCK
+    kinds = {name: fields[i] / CLK_TCK for i, name in enumerate(STAT_FIELDS) if i < len(fields)}
+    return (total - idle) / CLK_TCK, total / CLK_TCK, kinds
 
 
 def self_cpu() -> float:
@@ -427,8 +432,9 @@ class Ctx:
 
 
 def cpu_snapshot(ctx: Ctx, phase: str) -> dict[str, Any]:
-    busy, total = system_cpu()
+    busy, total, kinds = system_cpu()
     return {
+        "kinds": kinds,
         "t": time.time(),
         "worker": proc_cpu(ctx.workers[phase].pid),
         "other_worker": proc_cpu(ctx.workers["baseline" if phase == "cadence" else "cadence"].pid),
@@ -463,6 +469,7 @@ def cpu_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "wall_s": wall,
         "cores": cores,
         "other_processes_s": {k: round(v, 2) for k, v in others.most_common(8)},
+        "machine_by_kind_s": {k: round(b["kinds"][k] - a["kinds"].get(k, 0.0), 2) for k in b["kinds"]},
         "worker_s": d["worker"],
         "devserver_s": d["devserver"],
         "bench_s": d["bench"],
@@ -504,7 +511,13 @@ async def enroll_many(ctx: Ctx, contact_ids: list[str], start_at: dt.datetime | 
 
 
 async def start_bare_many(ctx: Ctx, prefix: str, n: int, first_due: dt.datetime | None) -> list[Any]:
-    from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+    from temporalio.common import (
+        SearchAttributeKey,
+        SearchAttributePair,
+        TypedSearchAttributes,
+        WorkflowIDConflictPolicy,
+        WorkflowIDReusePolicy,
+    )
 
     from bench.bare import BARE_WORKFLOW, BareInput, StepTiming
 
@@ -776,6 +789,7 @@ def print_report(report: dict[str, Any]) -> None:
             f"  {phase:<9} window {c['wall_s']:.1f}s: worker {fmt(c['worker_s'])}, dev server {fmt(c['devserver_s'])}, bench {fmt(c['bench_s'])}, "
             f"rest (Postgres etc.) {fmt(c['rest_s (postgres etc.)'])}, machine busy {fmt(c['machine_busy_s'])} of {fmt(c['machine_capacity_s'])}"
         )
+        print(f"  {'':<9} machine: " + ", ".join(f"{k} {v}" for k, v in c["machine_by_kind_s"].items()))
         print(f"  {'':<9} other processes: " + ", ".join(f"{k} {v}" for k, v in c["other_processes_s"].items()))
         groups = last[phase].get("worker_thread_groups")
         if groups:
@@ -926,7 +940,7 @@ async def bench_main(args: argparse.Namespace) -> int:
         path.write_text(json.dumps(report, indent=2, default=str))
         print_report(report)
         status = 0
-    except Exception:
+    except Exception:  # noqa: BLE001 - report, clean up, exit non-zero
         traceback.print_exc()
         log(f"benchmark failed; logs in {tmp} (kept)")
         args.keep = True
@@ -955,7 +969,7 @@ def _dist_version(name: str) -> str | None:
 
     try:
         return version(name)
-    except Exception:
+    except Exception:  # noqa: BLE001 - metadata only
         return None
 
 

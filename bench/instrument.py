@@ -108,7 +108,7 @@ def _install_cadence() -> None:
     wrap(SmtpMailer, "send", "smtp.send (connection + DATA)")
     # record_transition carries its activity definition; functools.wraps keeps it.
     wrap(EnrollmentActivities, "record_transition", "record_transition (whole activity body)")
-    import activities.touches as touches
+    from activities import touches
 
     if hasattr(touches, "render_email"):
         wrap(touches, "render_email", "send_email.claim.render_email")
@@ -117,9 +117,7 @@ def _install_cadence() -> None:
 
 
 def _install_baseline() -> None:
-    import bench.bare as bare
-
-    del bare  # the no-op activities are too small to be worth wrapping
+    """Nothing to wrap: the no-op activities are too small; SQL hooks and the probe suffice."""
 
 
 def _probe() -> None:

@@ -1,0 +1,146 @@
+"""The `cadence` CLI as a user runs it: a real process, real Postgres and Temporal, tables by
+default, --json for scripts, and exit codes that say what went wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+CADENCE = Path(sys.executable).parent / "cadence"
+GOOD = """
+key: cli-cadence
+name: CLI cadence
+steps:
+  - id: hello
+    type: email
+    template: hello
+  - id: later
+    type: email
+    template: hello
+    wait: {days: 3}
+templates:
+  hello:
+    channel: email
+    subject: "Hi {{ contact.first_name or 'there' }}"
+    html: "<p>Hi {{ contact.first_name or 'there' }}</p>"
+    text: "Hi {{ contact.first_name or 'there' }}"
+"""
+
+
+async def cli(stack: Stack, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a thread, so the in-process worker keeps running meanwhile."""
+    return await asyncio.to_thread(_cli, stack, *args, cwd=cwd)
+
+
+def _cli(stack: Stack, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": stack.settings.database_url,
+        "TEMPORAL_ADDRESS": stack.env.client.service_client.config.target_host,
+        "TASK_QUEUE": stack.settings.task_queue,
+        "COLUMNS": "200",
+    }
+    return subprocess.run([str(CADENCE), *args], env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr + result.stdout
+    return json.loads(result.stdout)
+
+
+async def test_cadences_validate_load_list_show_schema(stack: Stack, tmp_path: Path) -> None:
+    good = tmp_path / "cli-cadence.yaml"
+    good.write_text(GOOD)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("key: cli-cadence", "key: bad").replace("wait: {days: 3}", "wait: {days: 3, business_days: 1}"))
+    ok = await cli(stack, "--json", "cadences", "validate", str(good))
+    assert as_json(ok)["valid"][0]["key"] == "cli-cadence"
+    refused = await cli(stack, "cadences", "validate", str(good), str(bad))
+    assert refused.returncode == 5
+    assert "step 2 'later'" in refused.stdout and "choose one kind of wait" in refused.stdout
+    missing = await cli(stack, "cadences", "validate", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 3 and "no such file" in missing.stderr
+    loaded = as_json(await cli(stack, "--json", "cadences", "load", str(good)))
+    assert loaded == [{"key": "cli-cadence", "version": 1, "hash": loaded[0]["hash"], "created": True}]
+    again = as_json(await cli(stack, "--json", "cadences", "load", str(good)))
+    assert again[0]["created"] is False
+    shipped = as_json(await cli(stack, "--json", "cadences", "load"))
+    assert {"inbound", "renewal-90-60-30"} <= {row["key"] for row in shipped}
+    listing = await cli(stack, "cadences", "list")
+    assert listing.returncode == 0 and "cli-cadence" in listing.stdout and "inbound" in listing.stdout
+    shown = await cli(stack, "cadences", "show", "cli-cadence")
+    assert "3 days after the previous step" in shown.stdout
+    assert (await cli(stack, "cadences", "show", "ghost")).returncode == 3
+    schema = json.loads((await cli(stack, "cadences", "schema")).stdout)
+    assert schema["title"] == "Cadence definition" and "steps" in schema["properties"]
+
+
+async def test_contacts_enroll_status_pause_resume_events(stack: Stack, tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(GOOD)
+    await cli(stack, "cadences", "load", str(tmp_path / "c.yaml"))
+    csv = tmp_path / "contacts.csv"
+    csv.write_text("external_id,email,first_name\ncli-1,cli1@example.com,Ida\ncli-2,not-an-email,Jo\ncli-3,cli3@example.com,Kai\n")
+    imported = await cli(stack, "--json", "contacts", "import", str(csv))
+    assert imported.returncode == 5  # some rows failed
+    report = json.loads(imported.stdout)
+    assert report["imported"] == 2 and report["errors"][0]["row"] == 3 and report["errors"][0]["field"] == "email"
+
+    enrolled = as_json(await cli(stack, "--json", "enroll", "cli-cadence", "cli-1"))
+    assert enrolled["created"] is True and enrolled["status"] == "active"
+    again = await cli(stack, "enroll", "cli-cadence", "cli-1")
+    assert again.returncode == 0 and "already enrolled" in again.stdout
+    assert (await cli(stack, "enroll", "cli-cadence", "ghost")).returncode == 3
+
+    await asyncio.to_thread(stack.smtp.sink.wait_for, "cli1@example.com")
+    status = as_json(await cli(stack, "--json", "status", enrolled["id"]))
+    assert status["touches"][0]["step_id"] == "hello"
+    not_paused = await cli(stack, "resume", enrolled["id"])
+    assert not_paused.returncode == 4 and "not paused" in not_paused.stderr
+    assert (await cli(stack, "pause", enrolled["id"])).returncode == 5  # --reason is required
+    paused = as_json(await cli(stack, "--json", "pause", enrolled["id"], "--reason", "customer asked"))
+    assert paused["status"] == "paused" and paused["pause"]["actor"].startswith("cli:")
+    table = await cli(stack, "status", enrolled["id"])
+    assert "paused by" in table.stdout and "customer asked" in table.stdout
+    assert as_json(await cli(stack, "--json", "resume", enrolled["id"]))["status"] == "active"
+
+    bulk_csv = tmp_path / "bulk.csv"
+    bulk_csv.write_text("external_id\ncli-1\ncli-3\nghost\n")
+    bulk = await cli(stack, "--json", "enroll", "cli-cadence", "--csv", str(bulk_csv))
+    rows = json.loads(bulk.stdout)
+    assert bulk.returncode == 5 and [(r["ok"], r["created"]) for r in rows] == [(True, False), (True, True), (False, False)]
+
+    event = as_json(await cli(stack, "--json", "events", "send", "opt_out", "cli-1", "--event-id", "unsub-1"))
+    assert event["delivered_to"] == [enrolled["id"]]
+    assert (await cli(stack, "events", "send", "teleport", "cli-1")).returncode == 5
+    listing = as_json(await cli(stack, "--json", "list", "--cadence", "cli-cadence"))
+    assert listing["total"] == 2
+
+
+async def test_keys_and_migrate(stack: Stack) -> None:
+    created = as_json(await cli(stack, "--json", "keys", "create", "--role", "auditor", "--name", "audit-team"))
+    assert created["key"].startswith("cad_") and created["role"] == "auditor"
+    listed = as_json(await cli(stack, "--json", "keys", "list"))
+    assert [k["name"] for k in listed] == ["audit-team"] and "key" not in listed[0]
+    assert as_json(await cli(stack, "--json", "keys", "revoke", created["id"]))["revoked"] is True
+    assert (await cli(stack, "keys", "revoke", "not-a-key")).returncode == 3
+    assert (await cli(stack, "keys", "create", "--role", "wizard", "--name", "x")).returncode == 2
+    assert (await cli(stack, "migrate")).returncode == 0
+
+
+async def test_unreachable_database_is_a_clear_error(stack: Stack) -> None:
+    env_url = "postgresql+psycopg://postgres@127.0.0.1:1/none"
+    result = await asyncio.to_thread(
+        subprocess.run, [str(CADENCE), "cadences", "list"], env={**os.environ, "DATABASE_URL": env_url}, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 6 and "database is not reachable" in result.stderr
