@@ -10,12 +10,14 @@ exits; workflows simply continue on the next worker.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import concurrent.futures
+import datetime
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -39,13 +41,13 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
 
-def build_worker(client: Client, settings: Settings, activities: list[object], executor: concurrent.futures.Executor) -> Worker:
+def build_worker(client: Client, settings: Settings, activities: Sequence[Callable[..., Any]], executor: concurrent.futures.Executor) -> Worker:
     """The worker with every workflow and activity registered."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=activities,  # type: ignore[arg-type]
+        activities=activities,
         activity_executor=executor,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_cached_workflows=settings.worker_max_cached_workflows,

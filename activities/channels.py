@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import smtplib
-import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -121,7 +120,7 @@ class SmtpMailer:
         except smtplib.SMTPResponseException as exc:
             self._close()
             raise _classify(exc.smtp_code, exc.smtp_error, recipient=False) from None
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             # Dropped connection or timeout: RFC 5321 says treat it as 451. The Message-ID is
             # deterministic, so a resend after an unseen success is recognisable downstream.
             self._close()
@@ -211,8 +210,9 @@ class TwilioSmsSender:
             raise _twilio_error(exc) from None
         except (TwilioException, OSError) as exc:
             raise TransientSendError("twilio_connection", f"Twilio request failed: {type(exc).__name__}") from None
-        assert message.sid is not None
-        return message.sid
+        sid: str | None = message.sid
+        assert sid is not None
+        return sid
 
     def find_sent(self, *, to: str, body: str, since: dt.datetime) -> str | None:
         try:
@@ -221,7 +221,8 @@ class TwilioSmsSender:
             raise TransientSendError("twilio_connection", f"Twilio lookup failed: {type(exc).__name__}") from None
         for message in messages:
             if (message.body or "").strip() == body.strip():
-                return message.sid
+                found: str | None = message.sid
+                return found
         return None
 
 

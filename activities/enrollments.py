@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 from temporalio import activity
-
 from temporalio.exceptions import ApplicationError
 
 from core.db import transaction

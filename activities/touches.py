@@ -19,6 +19,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import jinja2
+import sqlalchemy as sa
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -37,10 +40,6 @@ from models.enrollments import update_mirror
 from models.payloads import TouchInput, TouchResult
 from models.tables import Account, Contact, Enrollment, Owner, Touch
 from workflows.policies import BOUNCED, INVALID_INPUT, SEND_REJECTED, TEMPLATE_ERROR
-
-import jinja2
-import sqlalchemy as sa
-from sqlalchemy import Engine
 
 
 def contact_lock(session: Session, contact_id: uuid.UUID) -> None:

@@ -118,7 +118,7 @@ class Wait(_Model):
         if "DTSTART" in value.upper():
             raise ValueError("leave DTSTART out of the rule: it is anchored to the enrollment")
         try:
-            parsed = rrulestr(value, dtstart=dt.datetime(2024, 1, 1))
+            parsed = rrulestr(value, dtstart=dt.datetime(2024, 1, 1))  # noqa: DTZ001  (RRULEs run on naive wall time)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"not a valid RRULE: {exc}") from exc
         if not isinstance(parsed, rrule):

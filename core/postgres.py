@@ -37,10 +37,10 @@ def embedded(data_dir: Path) -> tuple[str, Any]:
 
     The server stops when the last handle is released (pgserver's own reference counting).
     """
-    import pgserver
+    from pgserver import get_server  # type: ignore[attr-defined]
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+    server = get_server(str(data_dir), cleanup_mode="stop")
     uri = server.get_uri()
     return uri.replace("postgresql://", "postgresql+psycopg://", 1), server
 

@@ -111,9 +111,9 @@ def calendar_facts(contact: Contact, account: Account | None) -> CalendarFacts:
 def active_suppressions(session: Session, contact: Contact) -> list[Suppression]:
     """Suppressions in force for this contact, matched by contact id or by address."""
     addresses = [a for a in (contact.email, contact.phone) if a]
-    condition = Suppression.contact_id == contact.id  # type: ignore[arg-type]
+    condition: Any = Suppression.contact_id == contact.id
     if addresses:
-        condition = sa.or_(condition, Suppression.address.in_(addresses))  # type: ignore[union-attr,assignment]
+        condition = sa.or_(condition, sa.column("address").in_(addresses))
     return list(session.exec(select(Suppression).where(condition, Suppression.lifted_at.is_(None))).all())  # type: ignore[union-attr]
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
@@ -442,7 +443,7 @@ class CadenceClient:
                 conditions.append(Enrollment.owner_id == owner)
             total = session.exec(select(func.count()).select_from(Enrollment).where(*conditions)).one()
             rows = session.exec(
-                select(Enrollment).where(*conditions).order_by(Enrollment.created_at.desc(), Enrollment.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
+                select(Enrollment).where(*conditions).order_by(sa.desc(sa.column("created_at")), sa.column("id")).limit(limit).offset(offset)
             ).all()
             return Page(items=[_info(session, r) for r in rows], total=total, limit=limit, offset=offset)
 

@@ -38,21 +38,21 @@ CONTACTS = [
 
 def load_demo(engine: Engine) -> None:
     """Create (or refresh) the sample data; safe to run on every start."""
-    today = dt.date.today()
+    today = dt.datetime.now(dt.UTC).date()
     with transaction(engine) as session:
-        for owner_id, name, mail, manager, title in OWNERS:
-            row = session.get(Owner, owner_id) or Owner(id=owner_id, name=name)
-            row.name, row.email, row.title = name, mail, title
-            session.add(row)
+        for owner_id, name, mail, _manager, title in OWNERS:
+            owner = session.get(Owner, owner_id) or Owner(id=owner_id, name=name)
+            owner.name, owner.email, owner.title = name, mail, title
+            session.add(owner)
         session.flush()
         for owner_id, _, _, manager, _ in OWNERS:
             row = session.get(Owner, owner_id)
             assert row is not None
             row.manager_id = manager
             session.add(row)
-        for external_id, name, domain, industry, tier, owner, renewal_in in ACCOUNTS:
+        for external_id, name, domain, industry, tier, account_owner, renewal_in in ACCOUNTS:
             upsert_account(session, AccountIn(external_id=external_id, name=name, domain=domain, industry=industry, tier=tier,  # type: ignore[arg-type]
-                                              owner_id=owner, dates={"renewal_date": today + dt.timedelta(days=renewal_in)}))
+                                              owner_id=account_owner, dates={"renewal_date": today + dt.timedelta(days=renewal_in)}))
         for external_id, account, first, last, title, persona, tz, country, region, phone, sms in CONTACTS:
             upsert_contact(session, ContactIn(
                 external_id=external_id, account_external_id=account, email=f"{first.lower()}@example.com", phone=phone,

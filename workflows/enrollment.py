@@ -10,12 +10,11 @@ in `cadence/`, every side effect in an activity.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import TypedSearchAttributes
+from temporalio.common import SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -126,7 +125,7 @@ class EnrollmentWorkflow:
             await workflow.wait_condition(
                 lambda: self._wake, timeout=self._due_in(), timeout_summary=self._step_label()
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _wait_for_event(self) -> None:
@@ -134,9 +133,9 @@ class EnrollmentWorkflow:
         timeout = self._due_in() if self.s.due_at is not None else None
         try:
             if timeout is not None and timeout <= timedelta(0):
-                raise asyncio.TimeoutError
+                raise TimeoutError
             await workflow.wait_condition(lambda: self._wake, timeout=timeout, timeout_summary="event wait")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if self.s.awaiting_event is not None and self.s.status == Status.active:
                 self._note("event_wait_timed_out", reason=f"no {self.s.awaiting_event} event arrived in time")
                 self.s.awaiting_event = None
@@ -152,7 +151,7 @@ class EnrollmentWorkflow:
             return
         try:
             await workflow.wait_condition(lambda: self._wake, timeout=timeout, timeout_summary="paused")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if self.s.status == Status.paused:
                 self._resume("system", "the pause ended")
 
@@ -166,7 +165,7 @@ class EnrollmentWorkflow:
             return
         try:
             await workflow.wait_condition(lambda: self._wake, timeout=timeout, timeout_summary="task SLA")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if self.s.task is task and not self.s.status.terminal:
                 await self._task_overdue(task)
 
@@ -639,7 +638,7 @@ class EnrollmentWorkflow:
             await workflow.execute_activity(policies.RECORD_TRANSITION, TransitionBatch(items=batch), **policies.DATABASE)
 
     def _upsert_visibility(self) -> None:
-        updates = [
+        updates: list[SearchAttributeUpdate[Any]] = [
             visibility.ENROLLMENT_STATUS.value_set(self.s.status.value),
             visibility.STEP_INDEX.value_set(self.s.position.step if self.s.position else -1),
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from sqlmodel import select
@@ -108,7 +109,7 @@ def show(ctx: typer.Context, cadence: str = typer.Argument(..., help="Key or id"
         chosen = next((v for v in rows if version is None or v.version == version), None)
         if chosen is None:
             raise NotFound(f"cadence {found.key!r} has no version {version}")
-        data = {"key": found.key, "name": found.name, "version": chosen.version, "hash": chosen.content_hash,
+        data: dict[str, Any] = {"key": found.key, "name": found.name, "version": chosen.version, "hash": chosen.content_hash,
                 "versions": [v.version for v in rows], "definition": chosen.definition}
     engine.dispose()
     definition = CadenceDefinition.model_validate(data["definition"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
 import typer
 from sqlmodel import select
 
@@ -39,10 +40,10 @@ def list_keys(ctx: typer.Context) -> None:
     with transaction(engine) as session:
         rows = [{"id": str(k.id), "name": k.name, "role": k.role, "prefix": k.prefix, "created_at": k.created_at,
                  "last_used_at": k.last_used_at, "revoked": k.revoked_at is not None}
-                for k in session.exec(select(ApiKey).order_by(ApiKey.created_at)).all()]
+                for k in session.exec(select(ApiKey).order_by(sa.column("created_at"))).all()]
     engine.dispose()
     emit(rows, as_json=obj.json, table=lambda: make_table("API keys", ["name", "role", "prefix", "last used", "revoked", "id"],
-                                                        [(r["name"], r["role"], r["prefix"] + "…", r["last_used_at"], r["revoked"], r["id"]) for r in rows]))
+                                                        [(r["name"], r["role"], f"{r['prefix']}…", r["last_used_at"], r["revoked"], r["id"]) for r in rows]))
 
 
 @app.command("revoke")

@@ -6,8 +6,8 @@ import dataclasses
 import json
 import os
 import uuid
-from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from temporalio import activity

@@ -56,7 +56,7 @@ def _counts(session: Any, cadence: Cadence) -> dict[Any, int]:
     rows = session.exec(
         select(Enrollment.cadence_version_id, func.count()).where(Enrollment.cadence_id == cadence.id).group_by(Enrollment.cadence_version_id)  # type: ignore[arg-type]
     ).all()
-    return {version_id: count for version_id, count in rows}
+    return dict(rows)
 
 
 @router.post(
