@@ -392,7 +392,9 @@ async def history_shape(client: Any, workflow_id: str) -> dict[str, Any]:
     ops: list[str] = []
     activity_types: list[str] = []
     counts: Counter[str] = Counter()
+    size = 0
     for event in history.events:
+        size += event.ByteSize()
         name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
         counts[name] += 1
         if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
@@ -405,6 +407,7 @@ async def history_shape(client: Any, workflow_id: str) -> dict[str, Any]:
     return {
         "workflow_id": workflow_id,
         "events": len(history.events),
+        "history_bytes": size,
         "ops": ops,
         "activities": counts["ACTIVITY_TASK_SCHEDULED"],
         "activity_types": activity_types,
@@ -599,7 +602,8 @@ async def calibrate(ctx: Ctx) -> None:
     shape = ctx.shape
     log(
         f"  real history: {shape['events']} events, {shape['activities']} activities {shape['activity_types']}, "
-        f"{shape['timers']} timers, {shape['upserts']} upserts, {shape['workflow_tasks']} workflow tasks; ops {''.join(shape['ops'])}"
+        f"{shape['timers']} timers, {shape['upserts']} upserts, {shape['workflow_tasks']} workflow tasks, "
+        f"{shape['history_bytes']} bytes; ops {''.join(shape['ops'])}"
     )
     expected = ctx.args.steps + 1
     if shape["activities"] != expected:
@@ -612,10 +616,10 @@ async def calibrate(ctx: Ctx) -> None:
     ctx.est_rate["baseline"] = k / (time.perf_counter() - t0)
     await asyncio.gather(*(h.result() for h in handles))
     bare = await history_shape(ctx.client, handles[0].id)
-    ctx.shape["baseline_history"] = {x: bare[x] for x in ("events", "activities", "timers", "upserts", "workflow_tasks", "ops", "event_counts")}
+    ctx.shape["baseline_history"] = {x: bare[x] for x in ("events", "history_bytes", "activities", "timers", "upserts", "workflow_tasks", "ops", "event_counts")}
     log(
         f"  bare history: {bare['events']} events, {bare['activities']} activities, {bare['timers']} timers, "
-        f"{bare['upserts']} upserts, {bare['workflow_tasks']} workflow tasks; ops {''.join(bare['ops'])}"
+        f"{bare['upserts']} upserts, {bare['workflow_tasks']} workflow tasks, {bare['history_bytes']} bytes; ops {''.join(bare['ops'])}"
     )
     if bare["ops"] != shape["ops"]:
         log("  WARNING: the bare workflow's command order differs from the real one")
@@ -707,6 +711,16 @@ async def run_phase(ctx: Ctx, phase: str, rep: int) -> dict[str, Any]:
     result["cpu_start_phase"] = cpu_delta(snap_start, snap_starts_done)
     result["cpu_steps_window"] = cpu_delta(snap_window, snap_end)
     result["window_epochs"] = [snap_window["t"], snap_end["t"]]
+    cw = result["cpu_steps_window"]
+    steps_done = max(result["steps_done"], 1)
+    per_step = {
+        "worker": (cw["worker_s"] or 0) * 1000 / steps_done,
+        "devserver": (cw["devserver_s"] or 0) * 1000 / steps_done,
+        "postgres": cw["other_processes_s"].get("postgres", 0.0) * 1000 / steps_done,
+        "bench (SMTP sink, polling)": (cw["bench_s"] or 0) * 1000 / steps_done,
+    }
+    per_step["total"] = sum(per_step.values())
+    result["cpu_ms_per_step"] = per_step
     log(
         f"  {phase}: {result['steps_per_s']:.1f} steps/s over {window:.1f}s; lateness p50 {result['lateness_ms']['p50']:.0f} ms, "
         f"p99 {result['lateness_ms']['p99']:.0f} ms; all done {result['all_done_after_first_due_s']:.1f}s after the first due step"
@@ -755,7 +769,8 @@ def print_report(report: dict[str, Any]) -> None:
     shape = report["shape"]
     print(
         f"Per enrollment: {shape['activities']} activities ({', '.join(Counter(shape['activity_types']).keys())}), "
-        f"{shape['timers']} timers, {shape['upserts']} upserts, {shape['events']} history events (bare: {shape['baseline_history']['events']})"
+        f"{shape['timers']} timers, {shape['upserts']} upserts, {shape['events']} history events / {shape['history_bytes']} bytes "
+        f"(bare: {shape['baseline_history']['events']} / {shape['baseline_history']['history_bytes']} bytes)"
     )
     header = f"{'round':>5} {'phase':<9} {'starts/s':>9} {'start s':>8} {'slack s':>8} {'steps/s':>8} {'window s':>9} {'late p50 ms':>12} {'late p99 ms':>12} {'wall s':>7}"
     print(header)
@@ -768,6 +783,9 @@ def print_report(report: dict[str, Any]) -> None:
                 f"{fmt(r['steps_window_s']):>9} {fmt(r['lateness_ms']['p50'], '.0f'):>12} {fmt(r['lateness_ms']['p99'], '.0f'):>12} {fmt(r['wall_s']):>7}"
             )
         print(f"{'':>5} ratio cadence/baseline steps/s: {rnd['ratio']:.2f}")
+        for phase in ("baseline", "cadence"):
+            cps = rnd[phase]["cpu_ms_per_step"]
+            print(f"{'':>5} {phase} CPU ms per step: " + ", ".join(f"{k} {v:.1f}" for k, v in cps.items()))
     med = report["median"]
     if len(rounds) > 1:
         print("-" * len(header))
@@ -854,6 +872,8 @@ async def bench_main(args: argparse.Namespace) -> int:
         )
         for kind in ("cadence", "baseline"):
             env = dict(base_env, TASK_QUEUE=f"bench-{kind}-{suffix}")
+            if kind == "cadence" and args.cadence_preload:
+                env["BENCH_WORKER_PRELOAD"] = args.cadence_preload
             workers[kind] = WorkerProc(
                 kind,
                 env["TASK_QUEUE"],
@@ -1021,6 +1041,9 @@ def baseline_worker_main() -> int:
 
 
 def worker_entry(kind: str, instrument_out: str | None) -> None:
+    preload = os.environ.get("BENCH_WORKER_PRELOAD")
+    if preload:  # experiments only: a Python file run before the worker starts (e.g. monkeypatches)
+        exec(compile(Path(preload).read_text(), preload, "exec"), {"__name__": "bench_preload"})  # noqa: S102
     if instrument_out:
         from bench import instrument
 
@@ -1055,10 +1078,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--poll-interval", type=float, default=0.5, help="completion polling interval (default 0.5 s)")
     p.add_argument("--pause", type=float, default=2.0, help="idle seconds between phases (default 2)")
     p.add_argument("--instrument", action="store_true", help="timing hooks inside both workers (adds overhead)")
+    p.add_argument("--cadence-preload", metavar="FILE", help="experiments: Python file run in the cadence worker before it starts")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (dev server DB, worker logs)")
     p.add_argument("--worker-kind", choices=("cadence", "baseline"), help=argparse.SUPPRESS)
     p.add_argument("--instrument-out", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.cadence_preload:
+        args.cadence_preload = str(Path(args.cadence_preload).resolve())
     if args.n < 1 or args.steps < 1 or args.wait_seconds < 0 or args.repeat < 1:
         p.error("--n, --steps and --repeat must be >= 1 and --wait-seconds >= 0")
     return args

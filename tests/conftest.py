@@ -66,7 +66,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 TABLES = ("audit_log", "touches", "tasks", "inbound_events", "suppressions", "enrollments", "dev_outbox",
-          "cadence_versions", "cadences", "contacts", "accounts", "owners")
+          "cadence_versions", "cadences", "contacts", "accounts", "owners", "api_keys")
 
 
 @pytest.fixture

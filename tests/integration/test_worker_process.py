@@ -1,0 +1,67 @@
+"""worker.py as a real process: it picks up enrollments and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from core.db import transaction
+from core.settings import Settings
+from models.cadences import save_bundle
+from models.catalog import parse_text
+from models.contacts import upsert_contact
+from models.schemas import ContactIn
+from starter.client import CadenceClient
+from tests.support.smtp import SmtpServer
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CADENCE = """
+key: worker-process
+name: Worker process
+steps:
+  - {id: hello, type: email, template: hello}
+templates:
+  hello: {channel: email, subject: "Hello", html: "<p>Hello</p>", text: "Hello"}
+"""
+
+
+async def test_worker_runs_enrollments_and_stops_on_sigterm(dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settings, smtp: SmtpServer) -> None:
+    queue = f"tq-{uuid.uuid4()}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TASK_QUEUE": queue,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp.port),
+        "SMS_OUTBOX": "true",
+    }
+    process = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        with transaction(clean_db) as session:
+            save_bundle(session, parse_text(CADENCE))
+            upsert_contact(session, ContactIn(external_id="wp-1", email="wp1@example.com"))
+        client = CadenceClient(dev_env.client, clean_db, task_queue=queue)
+        info = await client.enroll("worker-process", "wp-1")
+        await asyncio.to_thread(smtp.sink.wait_for, "wp1@example.com", 1, 60)
+        for _ in range(200):
+            if (await client.get(info.id)).status == "completed":
+                break
+            await asyncio.sleep(0.1)
+        assert (await client.get(info.id)).status == "completed"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.to_thread(process.communicate, timeout=60)
+    assert process.returncode == 0, output.decode()
+    assert b"shutting down" in output
