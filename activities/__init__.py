@@ -17,7 +17,9 @@ from activities.channels import OutboxSmsSender, SmsSender, SmtpConfig, SmtpMail
 from activities.enrollments import EnrollmentActivities
 from activities.touches import TouchActivities
 from activities.work import WorkActivities
+from cadence.policy import PolicyConfig
 from core.settings import Settings
+from models.catalog import load_policy
 from starter.client import CadenceClient
 
 
@@ -56,12 +58,13 @@ def build_activities(
     sms: SmsSender | None = None,
     http: httpx.Client | None = None,
     temporal: Client | None = None,
+    policy: PolicyConfig | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity the enrollment workflow calls, bound to its clients.
 
     `temporal` lets the switch activity enroll the contact in a follow-up cadence.
     """
-    touches = TouchActivities(engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine))
+    touches = TouchActivities(engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine), policy or load_policy(settings.policy_file))
     work = WorkActivities(engine, http or httpx.Client(timeout=30.0))
     starter = CadenceClient(temporal, engine, task_queue=settings.task_queue) if temporal is not None else None
     enrollments = EnrollmentActivities(engine, starter)

@@ -2,14 +2,122 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+import datetime as dt
+import uuid
 
-from cadence.gate import Consent, ContactFacts, GateDecision
+import sqlalchemy as sa
+from sqlmodel import Session, select
+from temporalio import activity
+
+from cadence.definition import Policy
+from cadence.gate import Consent, ContactFacts, GateDecision, Recent, decide
+from cadence.policy import Effective, PolicyConfig, resolve
 from models import audit
 from models.contacts import active_suppressions
 from models.enrollments import update_mirror
 from models.payloads import TouchInput
-from models.tables import Contact
+from models.tables import Account, Contact, Touch
+
+# Touch states that count against caps: reserved or gone out.
+COUNTED = ("claimed", "sent", "delivered", "read")
+# Below this distance from a sender's cap, concurrent claims cannot overshoot it, so the
+# sender-wide lock (which serialises every send from that mailbox) is only taken near it.
+SENDER_LOCK_MARGIN = 100
+
+
+def attempt_time() -> dt.datetime:
+    """"Now" for the gate: when Temporal scheduled this attempt (the server's clock, which
+    is also the test server's skipped clock), or the wall clock outside an activity."""
+    try:
+        return activity.info().current_attempt_scheduled_time
+    except RuntimeError:
+        return dt.datetime.now(dt.UTC)
+
+
+def effective_policy(config: PolicyConfig, contact: Contact, account: Account | None, cadence_policy: Policy | None) -> Effective:
+    """The policy in force for this contact in this cadence."""
+    return resolve(
+        config,
+        cadence=cadence_policy,
+        persona=contact.persona,
+        industry=contact.industry or (account.industry if account else None),
+        tier=contact.tier or (account.tier if account else None),
+        country=contact.country,
+        region=contact.region,
+        frequency=str((contact.preferences or {}).get("frequency") or "normal"),
+    )
+
+
+def _lock(session: Session, text: str) -> None:
+    key = int.from_bytes(uuid.uuid5(uuid.NAMESPACE_URL, text).bytes[:8], "big", signed=True)
+    session.exec(sa.select(sa.func.pg_advisory_xact_lock(key)))  # type: ignore[call-overload]
+
+
+def recent_touches(session: Session, *, contact_id: uuid.UUID, since: dt.datetime) -> tuple[dt.datetime, ...]:
+    """When the contact's counted sends (any enrollment, email and SMS) were claimed."""
+    rows = session.exec(
+        select(Touch.claimed_at).where(
+            Touch.contact_id == contact_id,
+            Touch.channel.in_(("email", "sms")),  # type: ignore[attr-defined]
+            Touch.status.in_(COUNTED),  # type: ignore[attr-defined]
+            Touch.claimed_at > since,
+        )
+    ).all()
+    return tuple(rows)
+
+
+def sender_touches(session: Session, *, sender: str | None, now: dt.datetime, cap: int | None) -> tuple[dt.datetime, ...]:
+    """The sender's counted sends in the last 24 hours; near its cap, under the sender lock."""
+    if sender is None or cap is None:
+        return ()
+
+    def read() -> tuple[dt.datetime, ...]:
+        return tuple(
+            session.exec(
+                select(Touch.claimed_at).where(Touch.sender == sender, Touch.status.in_(COUNTED), Touch.claimed_at > now - dt.timedelta(hours=24))  # type: ignore[attr-defined]
+            ).all()
+        )
+
+    seen = read()
+    if len(seen) + SENDER_LOCK_MARGIN < cap:
+        return seen
+    _lock(session, f"sender:{sender}")
+    return read()
+
+
+def decide_touch(
+    session: Session,
+    *,
+    contact: Contact,
+    account: Account | None,
+    channel: str,
+    topic: str,
+    cadence_policy: Policy | None,
+    config: PolicyConfig,
+    now: dt.datetime,
+    sender: str | None,
+    spread_key: str,
+) -> GateDecision:
+    """Run the whole gate for one touch, inside the claim transaction (the caller holds the
+    contact lock, so concurrent enrollments of one contact see each other's claims)."""
+    policy = effective_policy(config, contact, account, cadence_policy)
+    horizon = dt.timedelta(days=policy.caps.per_days if policy.caps else 0)
+    recent = Recent(
+        contact=recent_touches(session, contact_id=contact.id, since=now - horizon) if policy.caps else (),
+        sender=sender_touches(session, sender=sender, now=now, cap=policy.sender_daily_cap),
+    )
+    return decide(
+        contact_facts(session, contact),
+        channel,
+        topic,
+        requested=now,
+        policy=policy,
+        recent=recent,
+        timezone=contact.timezone,
+        country=contact.country,
+        region=contact.region,
+        spread_key=spread_key,
+    )
 
 
 def contact_facts(session: Session, contact: Contact) -> ContactFacts:

@@ -27,10 +27,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.channels import PermanentSendError, SmsSender, SmtpMailer, TransientSendError, build_email
-from activities.gatekeeping import contact_facts, record_decision
+from activities.gatekeeping import attempt_time, contact_facts, decide_touch, record_decision
 from activities.render import Rendered, context, links, render_email, render_sms
 from cadence.gate import GateDecision, check_contact
 from cadence.ids import message_id, touch_key
+from cadence.policy import PolicyConfig
 from core.db import transaction
 from core.settings import Settings
 from models import audit
@@ -68,11 +69,12 @@ class Claim:
 class TouchActivities:
     """Email and SMS sends. Clients are injected; each activity is idempotent by touch key."""
 
-    def __init__(self, engine: Engine, settings: Settings, mailer: SmtpMailer, sms: SmsSender) -> None:
+    def __init__(self, engine: Engine, settings: Settings, mailer: SmtpMailer, sms: SmsSender, policy: PolicyConfig) -> None:
         self.engine = engine
         self.settings = settings
         self.mailer = mailer
         self.sms = sms
+        self.policy = policy
 
     @activity.defn(name="send_email")
     def send_email(self, touch: TouchInput) -> TouchResult:
@@ -114,10 +116,30 @@ class TouchActivities:
             contact = session.get(Contact, contact_id)
             if contact is None:
                 raise ApplicationError(f"contact {contact_id} does not exist", type=INVALID_INPUT, non_retryable=True)
-            decision = check_contact(contact_facts(session, contact), touch.channel, touch.topic)
+            now = attempt_time()
+            bundle = bundle_of(session, touch.cadence_version_id)
+            account = session.get(Account, contact.account_id) if contact.account_id else None
+            owner = session.get(Owner, contact.owner_id) if contact.owner_id else None
+            sender = self._sender(touch.channel, owner)
+            if existing is None:
+                decision = decide_touch(
+                    session,
+                    contact=contact,
+                    account=account,
+                    channel=touch.channel,
+                    topic=touch.topic,
+                    cadence_policy=bundle.definition.policy,
+                    config=self.policy,
+                    now=now,
+                    sender=sender,
+                    spread_key=f"{touch.enrollment_id}:{touch.step_id}",
+                )
+            else:
+                # A retry after an unclear send: only an opt-out (or similar) may still stop it;
+                # the time rules were satisfied when the touch was first claimed.
+                decision = check_contact(contact_facts(session, contact), touch.channel, touch.topic)
             if decision.action != "allow":
                 return self._refused(session, touch, key, contact, decision, existing)
-            bundle = bundle_of(session, touch.cadence_version_id)
             template = bundle.templates.get(touch.template)
             if template is None:
                 raise ApplicationError(
@@ -125,8 +147,6 @@ class TouchActivities:
                     type=INVALID_INPUT,
                     non_retryable=True,
                 )
-            account = session.get(Account, contact.account_id) if contact.account_id else None
-            owner = session.get(Owner, contact.owner_id) if contact.owner_id else None
             ctx = context(
                 self.settings,
                 contact=contact,
@@ -151,7 +171,6 @@ class TouchActivities:
             except jinja2.TemplateError as exc:
                 # Nothing is claimed for a message that cannot be rendered.
                 raise ApplicationError(f"template {touch.template} failed to render: {exc}", type=TEMPLATE_ERROR, non_retryable=True) from None
-            now = dt.datetime.now(dt.UTC)
             if existing is None:
                 existing = Touch(
                     key=key,
@@ -162,7 +181,7 @@ class TouchActivities:
                     variant=touch.variant,
                     template=touch.template,
                     template_version=template.version,
-                    sender=(owner.sms_from if owner and touch.channel == "sms" else None),
+                    sender=sender,
                     status="claimed",
                     attempts=1,
                     scheduled_at=touch.scheduled_at,
@@ -189,6 +208,12 @@ class TouchActivities:
                 sms_from=owner.sms_from if owner else None,
                 unsubscribe_url=links(self.settings, contact)["unsubscribe_url"],
             )
+
+    def _sender(self, channel: str, owner: Owner | None) -> str | None:
+        """Who the touch goes out from: the mailbox, or the Twilio number or service."""
+        if channel == "email":
+            return self.settings.mail_from_address
+        return (owner.sms_from if owner else None) or self.settings.twilio_from_number or self.settings.twilio_messaging_service_sid
 
     def _refused(
         self, session: Session, touch: TouchInput, key: str, contact: Contact, decision: GateDecision, existing: Touch | None

@@ -306,14 +306,47 @@ class Caps(_Model):
     min_gap_hours: int = Field(default=0, ge=0, le=24 * 30)
 
 
+class Blackout(_Model):
+    """A yearly period with no touches (e.g. no QBRs in late December), in MM-DD form; it
+    may wrap the year end. `channels` limits it to some channels (default: all)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    start: str = Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+    end: str = Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+    channels: list[Literal["email", "sms", "call", "linkedin"]] | None = None
+
+    @model_validator(mode="after")
+    def _real_dates(self) -> Blackout:
+        for value in (self.start, self.end):
+            month, day = (int(p) for p in value.split("-"))
+            dt.date(2024, month, day)  # a leap year, so 02-29 is allowed
+        return self
+
+    def covers(self, day: dt.date, channel: str) -> bool:
+        """Whether the blackout applies on this date to this channel."""
+        if self.channels is not None and channel not in self.channels:
+            return False
+        key = f"{day.month:02d}-{day.day:02d}"
+        if self.start <= self.end:
+            return self.start <= key <= self.end
+        return key >= self.start or key <= self.end
+
+
 class Policy(_Model):
-    """Per-cadence overrides of the contact's default policy."""
+    """Contact policy: per-cadence overrides, segment defaults, or the global default.
+
+    Every field left unset falls back to the next level (cadence, then segment, then the
+    defaults in the policy file).
+    """
 
     send_window: SendWindow | None = None
     caps: Caps | None = None
     respect_holidays: bool | None = None
     timezone: str | None = Field(default=None, description="Used when the contact has none")
     no_contact_days: int | None = Field(default=None, ge=0, le=3650)
+    blackouts: list[Blackout] | None = None
+    sender_daily_cap: int | None = Field(default=None, ge=1, le=1_000_000, description="Touches per sender per rolling 24 hours")
+    spread_minutes: int | None = Field(default=None, ge=0, le=24 * 60, description="Spread deferred touches over this much of the window")
 
     @field_validator("timezone")
     @classmethod

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from cadence.definition import WEEKDAYS, Caps, parse_clock
+from cadence.policy import QUIET_CHANNELS, Effective, daily_hours, day_allowed
 
 Action = Literal["allow", "defer", "skip", "stop"]
 CONSENT_REQUIRED = frozenset({"sms", "call"})
@@ -69,3 +72,175 @@ def check_contact(facts: ContactFacts, channel: str, topic: str) -> GateDecision
     if topic in facts.topics_opted_out:
         return GateDecision("skip", "preference_topic", f"skipped: the contact opted out of {topic} messages")
     return ALLOW
+
+
+# --- time rules: windows, quiet hours, holidays, blackouts, caps ---------------------------
+
+HORIZON_DAYS = 400
+
+
+@dataclass(frozen=True)
+class Recent:
+    """Touches already claimed, as instants: the contact's (across all its enrollments) and
+    the sender's (the same mailbox or Twilio number) within the cap horizons."""
+
+    contact: tuple[dt.datetime, ...] = ()
+    sender: tuple[dt.datetime, ...] = ()
+
+
+def _local_label(instant: dt.datetime, tz_name: str | None, requested: dt.datetime) -> str:
+    zone_ = _zone(tz_name)
+    local = instant.astimezone(zone_)
+    fmt = "%a %H:%M" if (instant - requested) < dt.timedelta(days=6) else "%a %d %b %H:%M"
+    return f"{local:{fmt}} {tz_name or 'UTC'}"
+
+
+def _zone(name: str | None) -> Any:
+    from cadence.calendar import zone
+
+    return zone(name)
+
+
+def next_slot(policy: Effective, channel: str, at: dt.datetime, *, timezone: str | None, country: str | None, region: str | None) -> tuple[dt.datetime | None, str | None]:
+    """The earliest instant at or after `at` that the day and hour rules allow, and why `at`
+    itself was not allowed (None when it was)."""
+    from cadence.calendar import from_local, is_holiday
+
+    tz = _zone(timezone)
+    hours = daily_hours(policy, channel)
+    if hours is not None and hours[1] <= hours[0]:
+        return None, "the send window and the quiet hours never overlap"
+    local_day = at.astimezone(tz).date()
+    why: str | None = None
+    for offset in range(HORIZON_DAYS):
+        day = local_day + dt.timedelta(days=offset)
+        weekday = WEEKDAYS[day.weekday()]
+        blocked = day_allowed(policy, day, weekday, channel, holiday=is_holiday(day, country, region))
+        if blocked is not None:
+            why = why or blocked
+            continue
+        if hours is None:
+            start = at if offset == 0 else from_local(day, dt.time(0, 0), tz)
+            return start, why
+        start, end = from_local(day, hours[0], tz), from_local(day, hours[1], tz)
+        if end <= start or at >= end:
+            why = why or _hours_reason(channel, policy)
+            continue
+        if at < start:
+            why = why or _hours_reason(channel, policy)
+        return max(at, start), why
+    return None, why or "no allowed time within a year"
+
+
+def _hours_reason(channel: str, policy: Effective) -> str:
+    if channel in QUIET_CHANNELS:
+        window = policy.send_window
+        quiet = policy.quiet
+        if window is None or (parse_clock(quiet.start) > parse_clock(window.start) or parse_clock(quiet.end) < parse_clock(window.end)):
+            return f"outside quiet hours ({channel.upper() if channel == 'sms' else channel}s only {quiet.start}-{quiet.end} local)"
+    return "outside the send window"
+
+
+def _cap_earliest(at: dt.datetime, recent: tuple[dt.datetime, ...], caps: Caps | None) -> tuple[dt.datetime, str | None]:
+    if caps is None or not recent:
+        return at, None
+    later = at
+    why = None
+    horizon = dt.timedelta(days=caps.per_days)
+    inside = sorted(t for t in recent if at - horizon < t <= at)
+    if len(inside) >= caps.max_touches:
+        later = inside[len(inside) - caps.max_touches] + horizon
+        why = f"the contact's frequency cap ({caps.max_touches} touch{'es' if caps.max_touches != 1 else ''} in {caps.per_days} day{'s' if caps.per_days != 1 else ''})"
+    if caps.min_gap_hours:
+        last = max(recent)
+        gap_end = last + dt.timedelta(hours=caps.min_gap_hours)
+        if gap_end > later:
+            later = gap_end
+            why = f"at least {caps.min_gap_hours} hours between touches to the contact"
+    return later, why if later > at else None
+
+
+def _sender_earliest(at: dt.datetime, recent: tuple[dt.datetime, ...], cap: int | None) -> tuple[dt.datetime, str | None]:
+    if cap is None:
+        return at, None
+    day = dt.timedelta(hours=24)
+    inside = sorted(t for t in recent if at - day < t <= at)
+    if len(inside) < cap:
+        return at, None
+    return inside[len(inside) - cap] + day, f"the sender's limit ({cap} per 24 hours)"
+
+
+def decide(
+    facts: ContactFacts,
+    channel: str,
+    topic: str,
+    *,
+    requested: dt.datetime,
+    policy: Effective,
+    recent: Recent,
+    timezone: str | None,
+    country: str | None,
+    region: str | None,
+    spread_key: str,
+) -> GateDecision:
+    """The whole gate: contact rules first (stop or skip), then the earliest instant at or
+    after `requested` that every time rule allows. Allow when that is `requested`; defer
+    to it otherwise, spreading touches that wait for a window to open."""
+    contact_rule = check_contact(facts, channel, topic)
+    if contact_rule.action != "allow":
+        return contact_rule
+    tz_name = timezone or policy.timezone
+    at = requested
+    first_reason: str | None = None
+    window_bound = False
+    for _ in range(64):
+        slot, why_slot = next_slot(policy, channel, at, timezone=tz_name, country=country, region=region)
+        if slot is None:
+            return GateDecision("skip", "no_slot", f"skipped: {why_slot}")
+        capped, why_cap = _cap_earliest(slot, recent.contact, policy.caps)
+        sent, why_sender = _sender_earliest(capped, recent.sender, policy.sender_daily_cap)
+        first_reason = first_reason or why_slot or why_cap or why_sender
+        window_bound = window_bound or (why_slot is not None and at == requested)
+        if sent == at:
+            break
+        at = sent
+    else:
+        return GateDecision("skip", "no_slot", "skipped: no time satisfies every rule")
+    if at == requested:
+        return ALLOW
+    if window_bound and policy.spread_minutes:
+        at = _spread(at, policy, channel, tz_name, spread_key)
+    return GateDecision("defer", _code(first_reason), f"deferred to {_local_label(at, tz_name, requested)}: {first_reason}", until=at)
+
+
+def _spread(at: dt.datetime, policy: Effective, channel: str, tz_name: str | None, key: str) -> dt.datetime:
+    """A stable per-enrollment offset into the window, so 10,000 touches waiting for 09:00
+    do not all fire at 09:00:00."""
+    from cadence.calendar import from_local
+    from cadence.variants import bucket
+
+    span = dt.timedelta(minutes=policy.spread_minutes)
+    hours = daily_hours(policy, channel)
+    if hours is not None:
+        local_day = at.astimezone(_zone(tz_name)).date()
+        end = from_local(local_day, hours[1], _zone(tz_name))
+        span = min(span, end - at - dt.timedelta(minutes=1))
+    if span <= dt.timedelta(0):
+        return at
+    return at + dt.timedelta(seconds=bucket(key, "spread", int(span.total_seconds())))
+
+
+def _code(reason: str | None) -> str:
+    text = reason or ""
+    for needle, code in (
+        ("quiet hours", "quiet_hours"),
+        ("send window", "send_window"),
+        ("holiday", "holiday"),
+        ("blackout", "blackout"),
+        ("frequency cap", "frequency_cap"),
+        ("between touches", "cooldown"),
+        ("sender", "sender_cap"),
+    ):
+        if needle in text:
+            return code
+    return "deferred"

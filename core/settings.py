@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     bulk_starts_per_second: float = Field(default=20.0, gt=0)
 
+    policy_file: str | None = Field(default=None, description="Contact policy file (default: playbooks/policy.yaml)")
+
     log_level: str = "INFO"
 
     @field_validator("database_url")

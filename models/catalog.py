@@ -24,10 +24,12 @@ from cadence.definition import (
     parse_definition,
     parse_yaml,
 )
+from cadence.policy import PolicyConfig
 from cadence.templates import check_bundle_templates
 
 PLAYBOOKS_DIR = Path(__file__).resolve().parent.parent / "playbooks"
 TEMPLATES_DIR = PLAYBOOKS_DIR / "templates"
+POLICY_FILE = PLAYBOOKS_DIR / "policy.yaml"
 
 TemplateLookup = Callable[[str], TemplateSource | None]
 
@@ -104,4 +106,27 @@ def load_file(path: Path, templates_dir: Path | None = None) -> CadenceBundle:
 
 def playbook_files(root: Path = PLAYBOOKS_DIR) -> list[Path]:
     """The shipped playbooks, in name order."""
-    return sorted(p for p in root.glob("*.yaml") if p.is_file())
+    return sorted(p for p in root.glob("*.yaml") if p.is_file() and p.name != POLICY_FILE.name)
+
+
+def parse_policy(text: str, source: str | None = None) -> PolicyConfig:
+    """Validate a policy file's text; every problem names its field."""
+    raw = parse_yaml(text, source)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise DefinitionError([FieldProblem(field="(root)", message="the policy file must be a mapping")], source)
+    try:
+        return PolicyConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            FieldProblem(field=".".join(str(p) for p in err["loc"]) or "(root)", message=err["msg"].removeprefix("Value error, "))
+            for err in exc.errors()
+        ]
+        raise DefinitionError(problems, source) from None
+
+
+def load_policy(path: str | Path | None = None) -> PolicyConfig:
+    """The contact policy from a file (the shipped playbooks/policy.yaml by default)."""
+    file = Path(path) if path else POLICY_FILE
+    return parse_policy(file.read_text(encoding="utf-8"), str(file))

@@ -7,6 +7,7 @@ import concurrent.futures
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from activities import build_activities
 from core.db import transaction
 from core.settings import Settings
 from models.cadences import save_bundle
-from models.catalog import TEMPLATES_DIR, folder_lookup, parse_text
+from models.catalog import TEMPLATES_DIR, folder_lookup, load_policy, parse_text
 from models.contacts import upsert_contact
 from models.schemas import ContactIn
 from models.tables import Contact, Owner
@@ -78,6 +79,10 @@ class Stack:
             return row
 
 
+# Rules that never get in the way, for tests about something else; gate tests set their own.
+OPEN_POLICY = load_policy(Path(__file__).resolve().parents[1] / "support" / "open-policy.yaml")
+
+
 @pytest.fixture
 async def stack(dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settings, smtp: SmtpServer, twilio: FakeTwilio) -> AsyncIterator[Stack]:
     queue = f"tq-{uuid.uuid4()}"
@@ -85,7 +90,7 @@ async def stack(dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settin
     smtp.sink.messages.clear()
     smtp.sink.fail.clear()
     with concurrent.futures.ThreadPoolExecutor(max_workers=local.worker_max_concurrent_activities) as executor:
-        worker = build_worker(dev_env.client, local, build_activities(clean_db, local, temporal=dev_env.client), executor)
+        worker = build_worker(dev_env.client, local, build_activities(clean_db, local, temporal=dev_env.client, policy=OPEN_POLICY), executor)
         async with worker:
             yield Stack(CadenceClient(dev_env.client, clean_db, task_queue=queue), dev_env, clean_db, local, smtp, twilio)
 

@@ -4,6 +4,7 @@ claims, retries that never send twice, permanent errors, and the gate's refusals
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Any
@@ -20,7 +21,7 @@ from core.db import transaction
 from models.enrollments import create_or_get
 from models.payloads import MirrorHint, TouchInput
 from models.tables import AuditEntry, Enrollment, Suppression, Touch
-from tests.integration.conftest import Stack
+from tests.integration.conftest import OPEN_POLICY, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,8 @@ templates:
 
 
 def activity_set(stack: Stack) -> TouchActivities:
-    send_email = next(a for a in build_activities(stack.engine, stack.settings) if getattr(a, "__name__", "") == "send_email")
+    acts = build_activities(stack.engine, stack.settings, policy=OPEN_POLICY)
+    send_email = next(a for a in acts if getattr(a, "__name__", "") == "send_email")
     owner = send_email.__self__  # type: ignore[attr-defined]
     assert isinstance(owner, TouchActivities)
     return owner
@@ -85,7 +87,9 @@ def touch(enrollment: str, version: str, contact: str, step: str = "mail", chann
 
 async def run(fn: Any, arg: Any) -> Any:
     """Run a sync activity the way the worker does: in a thread, with an activity context."""
-    return await asyncio.to_thread(ActivityEnvironment().run, fn, arg)
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, current_attempt_scheduled_time=dt.datetime.now(dt.UTC))
+    return await asyncio.to_thread(env.run, fn, arg)
 
 
 def rows(stack: Stack, model: Any, *where: Any) -> list[Any]:

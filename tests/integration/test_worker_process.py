@@ -46,6 +46,7 @@ async def test_worker_runs_enrollments_and_stops_on_sigterm(dev_env: WorkflowEnv
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp.port),
         "SMS_OUTBOX": "true",
+        "POLICY_FILE": str(ROOT / "tests" / "support" / "open-policy.yaml"),
     }
     process = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
