@@ -64,9 +64,10 @@ def build_activities(
 
     `temporal` lets the switch activity enroll the contact in a follow-up cadence.
     """
-    touches = TouchActivities(engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine), policy or load_policy(settings.policy_file))
-    work = WorkActivities(engine, http or httpx.Client(timeout=30.0))
-    starter = CadenceClient(temporal, engine, task_queue=settings.task_queue) if temporal is not None else None
+    policy = policy or load_policy(settings.policy_file)
+    touches = TouchActivities(engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine), policy)
+    work = WorkActivities(engine, http or httpx.Client(timeout=30.0), policy)
+    starter = CadenceClient(temporal, engine, task_queue=settings.task_queue, policy=policy) if temporal is not None else None
     enrollments = EnrollmentActivities(engine, starter)
     return [
         touches.send_email,

@@ -11,11 +11,12 @@ from temporalio import activity
 
 from cadence.definition import Policy
 from cadence.gate import Consent, ContactFacts, GateDecision, Recent, decide
-from cadence.policy import Effective, PolicyConfig, resolve
+from cadence.policy import PolicyConfig
 from models import audit
 from models.contacts import active_suppressions
 from models.enrollments import update_mirror
 from models.payloads import TouchInput
+from models.policy import effective_policy
 from models.tables import Account, Contact, Touch
 
 # Touch states that count against caps: reserved or gone out.
@@ -32,20 +33,6 @@ def attempt_time() -> dt.datetime:
         return activity.info().current_attempt_scheduled_time
     except RuntimeError:
         return dt.datetime.now(dt.UTC)
-
-
-def effective_policy(config: PolicyConfig, contact: Contact, account: Account | None, cadence_policy: Policy | None) -> Effective:
-    """The policy in force for this contact in this cadence."""
-    return resolve(
-        config,
-        cadence=cadence_policy,
-        persona=contact.persona,
-        industry=contact.industry or (account.industry if account else None),
-        tier=contact.tier or (account.tier if account else None),
-        country=contact.country,
-        region=contact.region,
-        frequency=str((contact.preferences or {}).get("frequency") or "normal"),
-    )
 
 
 def _lock(session: Session, text: str) -> None:

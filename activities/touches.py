@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import jinja2
-import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
@@ -36,17 +35,11 @@ from core.db import transaction
 from core.settings import Settings
 from models import audit
 from models.cadences import bundle_of
-from models.contacts import suppress
+from models.contacts import contact_lock, suppress
 from models.enrollments import update_mirror
 from models.payloads import TouchInput, TouchResult
 from models.tables import Account, Contact, Enrollment, Owner, Touch
 from workflows.policies import BOUNCED, INVALID_INPUT, SEND_REJECTED, TEMPLATE_ERROR
-
-
-def contact_lock(session: Session, contact_id: uuid.UUID) -> None:
-    """Serialise everything that decides about one contact (sends, opt-outs) for this transaction."""
-    key = int.from_bytes(contact_id.bytes[:8], "big", signed=True)
-    session.exec(sa.select(sa.func.pg_advisory_xact_lock(key)))  # type: ignore[call-overload]
 
 
 @dataclass

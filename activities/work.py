@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.gatekeeping import contact_facts
+from activities.gatekeeping import attempt_time, contact_facts
 from cadence.gate import check_contact
 from cadence.ids import touch_key
+from cadence.levelling import level, week_of
+from cadence.policy import PolicyConfig
 from core.db import transaction
 from models import audit
 from models.enrollments import update_mirror
@@ -28,9 +32,10 @@ WRITABLE_COLUMNS = {"title", "persona", "industry", "tier", "owner_id"}
 class WorkActivities:
     """create_task, escalate_task and crm_update. Idempotent by step key."""
 
-    def __init__(self, engine: Engine, http: httpx.Client) -> None:
+    def __init__(self, engine: Engine, http: httpx.Client, policy: PolicyConfig | None = None) -> None:
         self.engine = engine
         self.http = http
+        self.policy = policy
 
     @activity.defn(name="create_task")
     def create_task(self, spec: TaskInput) -> TaskResult:
@@ -60,18 +65,21 @@ class WorkActivities:
                         details={"code": decision.code, "step_id": spec.step_id, "channel": "call"},
                     )
                     return TaskResult(status="skipped" if decision.action == "skip" else "stopped", reason_code=decision.code, reason=decision.reason)
-            now = dt.datetime.now(dt.UTC)
+            now = attempt_time()
+            owner_id = spec.owner_id or contact.owner_id
+            due = self._levelled(session, owner_id, now + dt.timedelta(hours=spec.due_hours))
             task = Task(
                 key=key,
                 enrollment_id=uuid.UUID(spec.enrollment_id),
                 contact_id=contact_id,
-                owner_id=spec.owner_id or contact.owner_id,
+                owner_id=owner_id,
                 step_id=spec.step_id,
                 kind=spec.kind,
                 title=spec.title,
                 instructions=spec.instructions,
-                due_at=now + dt.timedelta(hours=spec.due_hours),
-                sla_at=now + dt.timedelta(hours=spec.sla_hours) if spec.sla_hours else None,
+                due_at=due,
+                # The SLA keeps its distance from the due time when levelling moves the task.
+                sla_at=due + dt.timedelta(hours=max(spec.sla_hours - spec.due_hours, 0)) if spec.sla_hours else None,
             )
             session.add(task)
             session.flush()
@@ -80,6 +88,24 @@ class WorkActivities:
             else:
                 update_mirror(session, spec.enrollment_id, waiting_reason=f"waiting for the rep to complete {spec.title!r}", next_step_at=None)
             return TaskResult(status="created", task_id=str(task.id), due_at=task.due_at, sla_at=task.sla_at)
+
+    def _levelled(self, session: Session, owner_id: str | None, due: dt.datetime) -> dt.datetime:
+        """Move the due time to a week where the owner still has room (under the owner lock,
+        so concurrent enrollments fill weeks exactly)."""
+        if owner_id is None or self.policy is None:
+            return due
+        owner = session.get(Owner, owner_id)
+        capacity = (owner.weekly_task_capacity if owner else None) or self.policy.owner_weekly_tasks
+        if capacity is None:
+            return due
+        key = int.from_bytes(uuid.uuid5(uuid.NAMESPACE_URL, f"owner:{owner_id}").bytes[:8], "big", signed=True)
+        session.exec(sa.select(sa.func.pg_advisory_xact_lock(key)))  # type: ignore[call-overload]
+        start = week_of(due)
+        rows = session.exec(
+            select(Task.due_at).where(Task.owner_id == owner_id, Task.status.in_(("open", "overdue")), Task.due_at >= start)  # type: ignore[attr-defined,operator]
+        ).all()
+        loads = Counter(week_of(d) for d in rows if d is not None)
+        return level(due, loads=loads, capacity=capacity)
 
     @activity.defn(name="escalate_task")
     def escalate_task(self, request: TaskOverdueInput) -> TaskOverdueResult:

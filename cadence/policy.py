@@ -126,6 +126,9 @@ class PolicyConfig(BaseModel):
 
     quiet_hours: QuietHours = QuietHours()
     blackouts: list[Blackout] = Field(default_factory=list)
+    owner_weekly_tasks: int | None = Field(
+        default=25, ge=1, le=10_000, description="Rep tasks per owner per week before new ones move to a later week"
+    )
     regulated: Regulated = Regulated()
     segments: list[Segment] = Field(default_factory=list)
 

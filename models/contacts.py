@@ -117,8 +117,20 @@ def active_suppressions(session: Session, contact: Contact) -> list[Suppression]
     return list(session.exec(select(Suppression).where(condition, Suppression.lifted_at.is_(None))).all())  # type: ignore[union-attr]
 
 
+def contact_lock(session: Session, contact_id: uuid.UUID) -> None:
+    """Serialise everything that decides about one contact (send claims, opt-outs) until the
+    transaction ends, so an opt-out and a claim never interleave."""
+    key = int.from_bytes(contact_id.bytes[:8], "big", signed=True)
+    session.exec(sa.select(sa.func.pg_advisory_xact_lock(key)))  # type: ignore[call-overload]
+
+
 def suppress(session: Session, contact: Contact, *, channel: str, reason: str, source: str) -> Suppression:
-    """Record a do-not-contact for the contact on a channel ("all" for every channel)."""
+    """Record a do-not-contact for the contact on a channel ("all" for every channel).
+
+    Takes the contact lock: a send claim already holding it finishes first; every claim
+    after this commit sees the suppression.
+    """
+    contact_lock(session, contact.id)
     address = {"email": contact.email, "sms": contact.phone, "call": contact.phone}.get(channel)
     row = Suppression(contact_id=contact.id, channel=channel, address=address, reason=reason, source=source)
     session.add(row)

@@ -33,6 +33,19 @@ def open_enrollment_of(session: Session, cadence_id: uuid.UUID, contact_id: uuid
     ).first()
 
 
+def no_contact_until(session: Session, cadence_id: uuid.UUID, contact_id: uuid.UUID, days: int) -> dt.datetime | None:
+    """When the no-contact period after the contact's last unanswered run of this cadence
+    ends (None if there is none). "Unanswered" means every step ran with no response."""
+    if days <= 0:
+        return None
+    ended = session.exec(
+        select(sa.func.max(Enrollment.ended_at)).where(  # type: ignore[call-overload]
+            Enrollment.cadence_id == cadence_id, Enrollment.contact_id == contact_id, Enrollment.status == "completed"
+        )
+    ).one()
+    return ended + dt.timedelta(days=days) if ended is not None else None
+
+
 def create_or_get(
     session: Session,
     *,

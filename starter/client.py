@@ -39,15 +39,17 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from cadence.policy import PolicyConfig
 from cadence.rules import Status
 from cadence.schedule import Position, plan
 from cadence.waiting import describe_step
 from core.db import make_engine, transaction
 from core.temporal import connect
 from models import visibility
-from models.cadences import find_cadence, latest_version
+from models.cadences import bundle_of, find_cadence, latest_version
+from models.catalog import load_policy
 from models.contacts import as_uuid, find_contact
-from models.enrollments import OPEN, create_or_get, params_for
+from models.enrollments import OPEN, create_or_get, no_contact_until, open_enrollment_of, params_for
 from models.payloads import (
     TASK_QUEUE,
     WORKFLOW_TYPE,
@@ -62,7 +64,8 @@ from models.payloads import (
     StopRequest,
     TaskCompletedSignal,
 )
-from models.tables import Cadence, CadenceVersion, Enrollment, Touch
+from models.policy import effective_policy
+from models.tables import Account, Cadence, CadenceVersion, Enrollment, Touch
 from starter.errors import CadenceError, Conflict, Invalid, NotFound, Unavailable
 
 T = TypeVar("T")
@@ -154,19 +157,34 @@ class BulkRow:
 class CadenceClient:
     """Drives enrollments through Temporal with Postgres as the system of record."""
 
-    def __init__(self, temporal: Client, engine: Engine, *, task_queue: str = TASK_QUEUE, owns_engine: bool = False) -> None:
+    def __init__(
+        self,
+        temporal: Client,
+        engine: Engine,
+        *,
+        task_queue: str = TASK_QUEUE,
+        owns_engine: bool = False,
+        policy: PolicyConfig | None = None,
+    ) -> None:
         self.temporal = temporal
         self.engine = engine
         self.task_queue = task_queue
         self._owns_engine = owns_engine
+        self.policy = policy or load_policy()
 
     @classmethod
     async def connect(
-        cls, *, database_url: str, temporal_address: str, namespace: str = "default", task_queue: str = TASK_QUEUE
+        cls,
+        *,
+        database_url: str,
+        temporal_address: str,
+        namespace: str = "default",
+        task_queue: str = TASK_QUEUE,
+        policy_file: str | None = None,
     ) -> CadenceClient:
         """Connect to both; close with `await client.close()` or use `async with`."""
         temporal = await connect(temporal_address, namespace)
-        return cls(temporal, make_engine(database_url), task_queue=task_queue, owns_engine=True)
+        return cls(temporal, make_engine(database_url), task_queue=task_queue, owns_engine=True, policy=load_policy(policy_file))
 
     async def __aenter__(self) -> CadenceClient:
         return self
@@ -190,29 +208,42 @@ class CadenceClient:
 
     async def enroll(
         self,
-        cadence: str,
+        cadence: str | None,
         contact: str,
         *,
         start_at: dt.datetime | None = None,
         actor: str = "service",
     ) -> EnrollmentInfo:
-        """Enroll a contact (by id or external id) in a cadence (by id or key).
+        """Enroll a contact (by id or external id) in a cadence (by id or key; None picks
+        the default cadence of the contact's segment).
 
-        Returns the new enrollment (created=True) or the open one (created=False).
+        Returns the new enrollment (created=True) or the open one (created=False). Refused
+        with Conflict inside the no-contact period after the contact finished this cadence
+        without responding.
         """
         if start_at is not None and start_at.tzinfo is None:
             raise Invalid("start_at must carry a time zone", {"field": "start_at"})
 
         def prepare(session: Session) -> tuple[Enrollment, bool, Any]:
-            found = find_cadence(session, cadence)
+            person = find_contact(session, contact)
+            if person is None:
+                raise NotFound(f"contact {contact!r} not found", {"field": "contact_id"})
+            account = session.get(Account, person.account_id) if person.account_id else None
+            found = find_cadence(session, cadence or self._segment_cadence(person, account))
             if found is None:
                 raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence_id"})
             version = latest_version(session, found)
             if version is None:
                 raise NotFound(f"cadence {found.key!r} has no version", {"field": "cadence_id"})
-            person = find_contact(session, contact)
-            if person is None:
-                raise NotFound(f"contact {contact!r} not found", {"field": "contact_id"})
+            if open_enrollment_of(session, found.id, person.id) is None:
+                policy = effective_policy(self.policy, person, account, bundle_of(session, version.id).definition.policy)
+                until = no_contact_until(session, found.id, person.id, policy.no_contact_days)
+                if until is not None and until > dt.datetime.now(dt.UTC):
+                    raise Conflict(
+                        f"{person.external_id} finished {found.key} without responding; "
+                        f"re-enrollment is possible from {until.date().isoformat()}",
+                        {"until": until.isoformat(), "field": "contact_id"},
+                    )
             row, created = create_or_get(session, cadence=found, version=version, contact=person, actor=actor, start_at=start_at)
             params = params_for(session, row) if row.status == "pending" else None
             return row, created, params
@@ -235,6 +266,14 @@ class CadenceClient:
             await self._db(started)
         info = await self.get(str(row.id))
         return info.model_copy(update={"created": created})
+
+    def _segment_cadence(self, person: Any, account: Any) -> str:
+        segment = self.policy.segment_for(
+            person.persona, person.industry or (account.industry if account else None), person.tier or (account.tier if account else None)
+        )
+        if segment is None or segment.cadence is None:
+            raise Invalid("no cadence given and the contact's segment has no default cadence", {"field": "cadence_id"})
+        return segment.cadence
 
     async def _start(self, params: Any, workflow_id: str) -> WorkflowHandle[Any, Any]:
         try:

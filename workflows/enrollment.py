@@ -313,7 +313,7 @@ class EnrollmentWorkflow:
                 task_id=result.task_id,
                 step_id=step.id,
                 created_at=now,
-                sla_at=now + timedelta(hours=spec.sla_hours) if spec.sla_hours else None,
+                sla_at=result.sla_at or (now + timedelta(hours=spec.sla_hours) if spec.sla_hours else None),
                 on_overdue=spec.on_overdue,
             )
             self.s.due_at = None

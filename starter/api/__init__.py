@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from core.db import make_engine
 from core.settings import Settings
 from core.temporal import connect
+from models.catalog import load_policy
 from starter.api import errors
 from starter.api.routes import cadences, contacts, dev, enrollments, events, health
 from starter.client import CadenceClient
@@ -33,7 +34,10 @@ def create_app(settings: Settings, *, client: CadenceClient | None = None, engin
         own_engine = engine is None
         app.state.engine = engine or make_engine(settings.database_url, settings.db_pool_size)
         app.state.client = client or CadenceClient(
-            await connect(settings.temporal_address, settings.temporal_namespace, lazy=True), app.state.engine, task_queue=settings.task_queue
+            await connect(settings.temporal_address, settings.temporal_namespace, lazy=True),
+            app.state.engine,
+            task_queue=settings.task_queue,
+            policy=load_policy(settings.policy_file),
         )
         app.state.settings = settings
         try:

@@ -76,6 +76,7 @@ def run(fn: Callable[[CadenceClient], Awaitable[T]], settings: Settings) -> T:
             temporal_address=settings.temporal_address,
             namespace=settings.temporal_namespace,
             task_queue=settings.task_queue,
+            policy_file=settings.policy_file,
         )
         try:
             return await fn(client)

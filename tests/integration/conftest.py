@@ -92,7 +92,7 @@ async def stack(dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settin
     with concurrent.futures.ThreadPoolExecutor(max_workers=local.worker_max_concurrent_activities) as executor:
         worker = build_worker(dev_env.client, local, build_activities(clean_db, local, temporal=dev_env.client, policy=OPEN_POLICY), executor)
         async with worker:
-            yield Stack(CadenceClient(dev_env.client, clean_db, task_queue=queue), dev_env, clean_db, local, smtp, twilio)
+            yield Stack(CadenceClient(dev_env.client, clean_db, task_queue=queue, policy=OPEN_POLICY), dev_env, clean_db, local, smtp, twilio)
 
 
 Waiter = Callable[..., Any]

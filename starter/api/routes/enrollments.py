@@ -21,7 +21,9 @@ class EnrollRequest(BaseModel):
     """Enroll one contact (by id or external id) in a cadence (by id or key)."""
 
     model_config = ConfigDict(extra="forbid")
-    cadence_id: str = Field(min_length=1, max_length=200)
+    cadence_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Cadence id or key; omitted: the default cadence of the contact's segment"
+    )
     contact_id: str | None = Field(default=None, min_length=1, max_length=200)
     contact_external_id: str | None = Field(default=None, min_length=1, max_length=200)
     start_at: dt.datetime | None = Field(default=None, description="When the first step may run (with a time zone)")
