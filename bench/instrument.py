@@ -114,6 +114,15 @@ def _install_cadence() -> None:
         wrap(touches, "render_email", "send_email.claim.render_email")
     if hasattr(touches, "contact_facts"):
         wrap(touches, "contact_facts", "send_email.claim.contact_facts")
+    if hasattr(touches, "decide_touch"):
+        wrap(touches, "decide_touch", "send_email.claim.decide_touch (gate)")
+    from activities import gatekeeping
+
+    for name, label in (("sender_touches", "gate.sender_touches (mailbox 24h)"), ("recent_touches", "gate.recent_touches (contact)")):
+        if hasattr(gatekeeping, name):
+            wrap(gatekeeping, name, label)
+    if hasattr(gatekeeping, "contact_facts"):
+        wrap(gatekeeping, "contact_facts", "gate.contact_facts")
 
 
 def _install_baseline() -> None:

@@ -403,6 +403,9 @@ class CadenceDefinition(_Model):
         "(or continue, when 'reply' is not in exit_on)",
     )
     loop: Loop | None = None
+    pause_account_on_reply: bool = Field(
+        default=False, description="A reply from one contact pauses the other contacts of the account in this cadence"
+    )
     policy: Policy = Field(default_factory=Policy)
 
     @field_validator("exit_on")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cadence.definition import (
     CadenceBundle,
@@ -26,10 +26,12 @@ from cadence.definition import (
 )
 from cadence.policy import PolicyConfig
 from cadence.templates import check_bundle_templates
+from cadence.triggers import Rules
 
 PLAYBOOKS_DIR = Path(__file__).resolve().parent.parent / "playbooks"
 TEMPLATES_DIR = PLAYBOOKS_DIR / "templates"
 POLICY_FILE = PLAYBOOKS_DIR / "policy.yaml"
+RULES_FILE = PLAYBOOKS_DIR / "rules.yaml"
 
 TemplateLookup = Callable[[str], TemplateSource | None]
 
@@ -106,24 +108,37 @@ def load_file(path: Path, templates_dir: Path | None = None) -> CadenceBundle:
 
 def playbook_files(root: Path = PLAYBOOKS_DIR) -> list[Path]:
     """The shipped playbooks, in name order."""
-    return sorted(p for p in root.glob("*.yaml") if p.is_file() and p.name != POLICY_FILE.name)
+    return sorted(p for p in root.glob("*.yaml") if p.is_file() and p.name not in (POLICY_FILE.name, RULES_FILE.name))
 
 
-def parse_policy(text: str, source: str | None = None) -> PolicyConfig:
-    """Validate a policy file's text; every problem names its field."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def _config(model: type[M], text: str, source: str | None) -> M:
     raw = parse_yaml(text, source)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise DefinitionError([FieldProblem(field="(root)", message="the policy file must be a mapping")], source)
+        raise DefinitionError([FieldProblem(field="(root)", message="the file must be a mapping")], source)
     try:
-        return PolicyConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         problems = [
             FieldProblem(field=".".join(str(p) for p in err["loc"]) or "(root)", message=err["msg"].removeprefix("Value error, "))
             for err in exc.errors()
         ]
         raise DefinitionError(problems, source) from None
+
+
+def parse_policy(text: str, source: str | None = None) -> PolicyConfig:
+    """Validate a policy file's text; every problem names its field."""
+    return _config(PolicyConfig, text, source)
+
+
+def load_rules(path: str | Path | None = None) -> Rules:
+    """The event rules from a file (the shipped playbooks/rules.yaml by default)."""
+    file = Path(path) if path else RULES_FILE
+    return _config(Rules, file.read_text(encoding="utf-8"), str(file))
 
 
 def load_policy(path: str | Path | None = None) -> PolicyConfig:

@@ -131,6 +131,11 @@ def suppress(session: Session, contact: Contact, *, channel: str, reason: str, s
     after this commit sees the suppression.
     """
     contact_lock(session, contact.id)
+    existing = session.exec(
+        select(Suppression).where(Suppression.contact_id == contact.id, Suppression.channel == channel, Suppression.lifted_at.is_(None))  # type: ignore[union-attr]
+    ).first()
+    if existing is not None:
+        return existing  # already suppressed on this channel: one row is enough
     address = {"email": contact.email, "sms": contact.phone, "call": contact.phone}.get(channel)
     row = Suppression(contact_id=contact.id, channel=channel, address=address, reason=reason, source=source)
     session.add(row)

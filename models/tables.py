@@ -167,6 +167,10 @@ class Touch(SQLModel, table=True):
     and round, so a retried activity finds its own claim instead of sending twice."""
 
     __tablename__ = "touches"
+    __table_args__ = (
+        sa.Index("ix_touches_contact_claimed", "contact_id", "claimed_at"),
+        sa.Index("ix_touches_sender_claimed", "sender", "claimed_at"),
+    )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     key: str = Field(max_length=200, unique=True)
     enrollment_id: uuid.UUID = Field(foreign_key="enrollments.id", index=True)
@@ -192,6 +196,7 @@ class Task(SQLModel, table=True):
     """Work for a rep (a call, a LinkedIn touch, QBR prep) created by a cadence step."""
 
     __tablename__ = "tasks"
+    __table_args__ = (sa.Index("ix_tasks_owner_due", "owner_id", "status", "due_at"),)
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     key: str = Field(max_length=200, unique=True)
     enrollment_id: uuid.UUID = Field(foreign_key="enrollments.id", index=True)
@@ -243,8 +248,10 @@ class InboundEvent(SQLModel, table=True):
     event_id: str = Field(max_length=200)
     type: str = Field(max_length=30)
     contact_id: uuid.UUID | None = Field(default=None, foreign_key="contacts.id", index=True)
-    status: str = Field(default="received", max_length=20, index=True)
+    status: str = Field(default="received", max_length=20, index=True, description="received, processed, unmatched, failed")
     payload: dict[str, Any] = _json()
+    result: dict[str, Any] = _json()
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     received_at: dt.datetime = _created()
     processed_at: dt.datetime | None = _ts()
 

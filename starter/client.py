@@ -42,12 +42,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from cadence.policy import PolicyConfig
 from cadence.rules import Status
 from cadence.schedule import Position, plan
+from cadence.triggers import Rules
 from cadence.waiting import describe_step
 from core.db import make_engine, transaction
 from core.temporal import connect
 from models import visibility
 from models.cadences import bundle_of, find_cadence, latest_version
-from models.catalog import load_policy
+from models.catalog import load_policy, load_rules
 from models.contacts import as_uuid, find_contact
 from models.enrollments import OPEN, create_or_get, no_contact_until, open_enrollment_of, params_for
 from models.payloads import (
@@ -141,6 +142,18 @@ class EventResult:
     not_running: list[str] = field(default_factory=list)
 
 
+class EventOutcome(BaseModel):
+    """What happened to an event: recorded once, then delivered (or kept as unmatched)."""
+
+    event_id: str
+    status: str
+    duplicate: bool = False
+    contact_ids: list[str] = []
+    delivered_to: list[str] = []
+    not_running: list[str] = []
+    enrolled: list[str] = []
+
+
 @dataclass
 class BulkRow:
     """The outcome of one row of a bulk enrollment."""
@@ -165,12 +178,14 @@ class CadenceClient:
         task_queue: str = TASK_QUEUE,
         owns_engine: bool = False,
         policy: PolicyConfig | None = None,
+        rules: Rules | None = None,
     ) -> None:
         self.temporal = temporal
         self.engine = engine
         self.task_queue = task_queue
         self._owns_engine = owns_engine
         self.policy = policy or load_policy()
+        self.rules = rules if rules is not None else load_rules()
 
     @classmethod
     async def connect(
@@ -181,10 +196,14 @@ class CadenceClient:
         namespace: str = "default",
         task_queue: str = TASK_QUEUE,
         policy_file: str | None = None,
+        rules_file: str | None = None,
     ) -> CadenceClient:
         """Connect to both; close with `await client.close()` or use `async with`."""
         temporal = await connect(temporal_address, namespace)
-        return cls(temporal, make_engine(database_url), task_queue=task_queue, owns_engine=True, policy=load_policy(policy_file))
+        return cls(
+            temporal, make_engine(database_url), task_queue=task_queue, owns_engine=True,
+            policy=load_policy(policy_file), rules=load_rules(rules_file),
+        )
 
     async def __aenter__(self) -> CadenceClient:
         return self
@@ -387,20 +406,47 @@ class CadenceClient:
         task_id: str | None = None,
         outcome: str | None = None,
         channel: str | None = None,
+        data: dict[str, Any] | None = None,
+        source: str = "api",
+    ) -> EventOutcome:
+        """Record an event about a contact (by id or external id), then deliver it to every
+        open enrollment of that contact (each applies it once).
+
+        The event is written first, with any suppression it implies (an opt-out, a bounce),
+        so it is never lost. An unknown contact is recorded as unmatched, not refused: an
+        operator can see it. Sending the same event id again is harmless.
+        """
+        from starter import inbound
+
+        return await inbound.send_event(
+            self, type, contact, event_id=event_id, source=source,
+            payload={"intent": intent, "return_date": return_date.isoformat() if return_date else None, "name": name,
+                     "task_id": task_id, "outcome": outcome, "channel": channel, "data": data or {}},
+        )
+
+    async def signal_contact(
+        self,
+        type: EventType,
+        contact_id: str,
+        *,
+        event_id: str,
+        intent: str | None = None,
+        return_date: dt.date | None = None,
+        name: str | None = None,
+        task_id: str | None = None,
+        outcome: str | None = None,
+        channel: str | None = None,
     ) -> EventResult:
-        """Deliver an event to every open enrollment of the contact (each applies it once)."""
+        """Signal every open enrollment of one contact (by id). Low level: callers normally
+        use `send_event`, which records the event first."""
         signal, payload = _signal_for(type, event_id, intent=intent, return_date=return_date, name=name, task_id=task_id, outcome=outcome, channel=channel)
 
-        def open_rows(session: Session) -> tuple[str, list[Enrollment]]:
-            person = find_contact(session, contact)
-            if person is None:
-                raise NotFound(f"contact {contact!r} not found", {"field": "contact_id"})
-            rows = session.exec(select(Enrollment).where(Enrollment.contact_id == person.id, Enrollment.status.in_(OPEN))).all()  # type: ignore[attr-defined]
-            return str(person.id), list(rows)
+        def open_rows(session: Session) -> list[Enrollment]:
+            ref = as_uuid(contact_id)
+            return list(session.exec(select(Enrollment).where(Enrollment.contact_id == ref, Enrollment.status.in_(OPEN))).all())  # type: ignore[attr-defined]
 
-        contact_id, rows = await self._db(open_rows)
         result = EventResult(contact_id=contact_id)
-        for row in rows:
+        for row in await self._db(open_rows):
             try:
                 await self.temporal.get_workflow_handle(row.workflow_id).signal(signal, payload)
                 result.delivered_to.append(str(row.id))

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from core.db import make_engine
@@ -13,8 +14,10 @@ from core.settings import Settings
 from core.temporal import connect
 from models.catalog import load_policy
 from starter.api import errors
-from starter.api.routes import cadences, contacts, dev, enrollments, events, health
+from starter.api.routes import accounts, cadences, contacts, dev, enrollments, events, health, links, tasks, webhooks
 from starter.client import CadenceClient
+from starter.inbound import InboundProcessor
+from starter.web import STATIC_DIR
 
 DESCRIPTION = """Durable sales and customer cadences on Temporal.
 
@@ -40,16 +43,20 @@ def create_app(settings: Settings, *, client: CadenceClient | None = None, engin
             policy=load_policy(settings.policy_file),
         )
         app.state.settings = settings
+        app.state.inbound = InboundProcessor(app.state.client)
+        await app.state.inbound.start()
         try:
             yield
         finally:
+            await app.state.inbound.stop()
             if own_engine:
                 app.state.engine.dispose()
 
     app = FastAPI(title="Cadence", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for module in (health, contacts, cadences, enrollments, events):
+    for module in (health, contacts, accounts, cadences, enrollments, events, tasks, webhooks, links):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     if settings.dev_mode:
         app.include_router(dev.router)
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)

@@ -202,5 +202,9 @@ def send_event(
             fail(f"{return_date!r} is not a date (YYYY-MM-DD)", code=INVALID, as_json=obj.json)
     eid = event_id or f"cli-{uuid.uuid4()}"
     result = run(lambda c: c.send_event(type_, contact, event_id=eid, intent=intent, return_date=back, name=name, task_id=task_id, outcome=outcome), obj.settings)  # type: ignore[arg-type]
+    if result.status == "unmatched":
+        emit(result, as_json=obj.json, table=lambda: f"event {eid} recorded, but no contact {contact!r} exists: kept as unmatched")
+        raise typer.Exit(NOT_FOUND)
     emit(result, as_json=obj.json, table=lambda: f"event {eid} delivered to {len(result.delivered_to)} enrollment(s)"
-         + (f"; {len(result.not_running)} no longer running" if result.not_running else ""))
+         + (f"; {len(result.not_running)} no longer running" if result.not_running else "")
+         + (" (already received before)" if result.duplicate else ""))

@@ -264,7 +264,10 @@ async def test_reply_event_reaches_the_enrollment(api: Api, admin: httpx.AsyncCl
         sent = await service.post("/v1/events", json={"type": "reply", "contact_external_id": "ev-1", "event_id": "msg-1", "intent": "negative"})
         assert sent.status_code == 202 and sent.json()["delivered_to"] == [eid]
         assert_error(await service.post("/v1/events", json={"type": "event", "contact_external_id": "ev-1", "event_id": "e"}), 422, "validation_error")
-        assert_error(await service.post("/v1/events", json={"type": "reply", "contact_external_id": "ghost", "event_id": "e"}), 404, "not_found")
+        unmatched = await service.post("/v1/events", json={"type": "reply", "contact_external_id": "ghost", "event_id": "e"})
+        assert unmatched.status_code == 202 and unmatched.json()["status"] == "unmatched"
+        again = await service.post("/v1/events", json={"type": "reply", "contact_external_id": "ev-1", "event_id": "msg-1", "intent": "negative"})
+        assert again.json()["duplicate"] is True
     for _ in range(100):
         if (await admin.get(f"/v1/enrollments/{eid}")).json()["status"] == "replied":
             break

@@ -13,8 +13,9 @@ from models.contacts import find_contact, upsert_contact
 from models.imports import CsvError, import_csv
 from models.schemas import ContactIn, ContactOut
 from models.tables import Contact
-from starter.api.deps import EngineDep, Reader, Service
+from starter.api.deps import ClientDep, EngineDep, Reader, Service
 from starter.errors import Invalid, NotFound
+from starter.inbound import enroll_for_dates
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
@@ -26,21 +27,34 @@ def contact_out(row: Contact) -> ContactOut:
     )
 
 
-@router.post("", response_model=ContactOut, status_code=201, responses={200: {"model": ContactOut}})
-async def upsert(body: ContactIn, engine: EngineDep, caller: Service, response: Response) -> ContactOut:
-    """Create the contact (201) or update the fields given (200), matched by `external_id`."""
+class ContactSaved(ContactOut):
+    """The saved contact, and any enrollments its new date fields triggered (event rules)."""
 
-    def write() -> tuple[ContactOut, bool]:
-        with transaction(engine) as session:
+    enrolled: list[str] = []
+
+
+@router.post("", response_model=ContactSaved, status_code=201, responses={200: {"model": ContactSaved}})
+async def upsert(body: ContactIn, client: ClientDep, caller: Service, response: Response) -> ContactSaved:
+    """Create the contact (201) or update the fields given (200), matched by `external_id`.
+
+    A date field set for the first time (or changed) fires the matching event rules, e.g.
+    `renewal_date` starts the renewal cadence."""
+
+    def write() -> tuple[ContactOut, bool, set[str]]:
+        with transaction(client.engine) as session:
+            before = find_contact(session, body.external_id)
+            old_dates = dict(before.dates) if before is not None else {}
             row, created = upsert_contact(session, body)
-            return contact_out(row), created
+            newly_set = {k for k, v in row.dates.items() if v and old_dates.get(k) != v}
+            return contact_out(row), created, newly_set
 
     try:
-        out, created = await asyncio.to_thread(write)
+        out, created, newly_set = await asyncio.to_thread(write)
     except ValueError as exc:
         raise Invalid(str(exc), {"field": "phone"}) from None
+    enrolled = await enroll_for_dates(client, out.id, newly_set) if newly_set else []
     response.status_code = 201 if created else 200
-    return out
+    return ContactSaved(**out.model_dump(), enrolled=enrolled)
 
 
 @router.get("/{contact_id}", response_model=ContactOut)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlmodel import Session, func, select
 
 from cadence.definition import ReplyIntent
-from starter.api.deps import ClientDep, Service
+from models.contacts import as_uuid
+from models.tables import InboundEvent
+from starter.api.deps import ClientDep, Reader, Service
+from starter.client import EventOutcome
+from starter.errors import Invalid
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -28,6 +34,7 @@ class EventRequest(BaseModel):
     task_id: str | None = Field(default=None, max_length=100, description="For task_completed")
     outcome: str | None = Field(default=None, max_length=500)
     channel: Literal["email", "sms", "call", "linkedin"] | None = None
+    data: dict[str, str | int | float | bool | None] | None = Field(default=None, description="For named events: facts rules can test (e.g. score)")
 
     @model_validator(mode="after")
     def _consistent(self) -> EventRequest:
@@ -40,22 +47,85 @@ class EventRequest(BaseModel):
         return self
 
 
-class EventResponse(BaseModel):
-    """Which open enrollments the event reached."""
+@router.post("", response_model=EventOutcome, status_code=202)
+async def send_event(body: EventRequest, client: ClientDep, caller: Service) -> EventOutcome:
+    """Record the event, then deliver it to every open enrollment of the contact (202).
 
-    contact_id: str
-    delivered_to: list[str]
-    not_running: list[str]
-
-
-@router.post("", response_model=EventResponse, status_code=202)
-async def send_event(body: EventRequest, client: ClientDep, caller: Service) -> EventResponse:
-    """Deliver the event to every open enrollment of the contact (202: accepted; each
-    enrollment applies it once, even if it is sent again)."""
+    Sending the same `event_id` again is harmless (`duplicate: true`). An event for an
+    unknown contact is kept as `unmatched` for operators to see, not refused."""
     contact = body.contact_id or body.contact_external_id
     assert contact is not None
-    result = await client.send_event(
+    return await client.send_event(
         body.type, contact, event_id=body.event_id, intent=body.intent.value if body.intent else None, return_date=body.return_date,
-        name=body.name, task_id=body.task_id, outcome=body.outcome, channel=body.channel,
+        name=body.name, task_id=body.task_id, outcome=body.outcome, channel=body.channel, data=body.data,
     )
-    return EventResponse(contact_id=result.contact_id, delivered_to=result.delivered_to, not_running=result.not_running)
+
+
+class InboundOut(BaseModel):
+    """A recorded inbound event, as operators see it."""
+
+    id: str
+    source: str
+    event_id: str
+    type: str
+    status: str
+    contact_id: str | None
+    received_at: dt.datetime
+    processed_at: dt.datetime | None
+    attempts: int
+    result: dict[str, Any]
+    summary: dict[str, Any]
+
+
+class InboundPage(BaseModel):
+    """One page of inbound events, newest first."""
+
+    items: list[InboundOut]
+    total: int
+
+
+# Payload keys safe to show in lists (never message bodies or addresses).
+SUMMARY_KEYS = ("channel", "intent", "return_date", "name", "keyword", "kind", "status", "error_code", "how")
+
+
+@router.get("", response_model=InboundPage)
+async def list_events(
+    client: ClientDep,
+    caller: Reader,
+    status: Literal["received", "processed", "unmatched", "failed"] | None = None,
+    source: Annotated[str | None, Query(max_length=30)] = None,
+    contact_id: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> InboundPage:
+    """Everything that came back from the world: unmatched events (an unknown sender) show
+    here for operators to follow up."""
+
+    def load(session: Session) -> InboundPage:
+        conditions: list[Any] = []
+        if status:
+            conditions.append(InboundEvent.status == status)
+        if source:
+            conditions.append(InboundEvent.source == source)
+        if contact_id:
+            ref = as_uuid(contact_id)
+            if ref is None:
+                raise Invalid("contact_id must be a UUID", {"field": "contact_id"})
+            conditions.append(InboundEvent.contact_id == ref)
+        total = session.exec(select(func.count()).select_from(InboundEvent).where(*conditions)).one()
+        rows = session.exec(
+            select(InboundEvent).where(*conditions).order_by(sa.desc(sa.column("received_at"))).limit(limit).offset(offset)
+        ).all()
+        return InboundPage(
+            items=[
+                InboundOut(
+                    id=str(r.id), source=r.source, event_id=r.event_id, type=r.type, status=r.status,
+                    contact_id=str(r.contact_id) if r.contact_id else None, received_at=r.received_at, processed_at=r.processed_at,
+                    attempts=r.attempts, result=r.result, summary={k: r.payload[k] for k in SUMMARY_KEYS if r.payload.get(k) is not None},
+                )
+                for r in rows
+            ],
+            total=total,
+        )
+
+    return await client._db(load)
