@@ -88,9 +88,9 @@ def decide_touch(
     """Run the whole gate for one touch, inside the claim transaction (the caller holds the
     contact lock, so concurrent enrollments of one contact see each other's claims)."""
     policy = effective_policy(config, contact, account, cadence_policy)
-    horizon = dt.timedelta(days=policy.caps.per_days if policy.caps else 0)
+    horizon = dt.timedelta(days=max((c.per_days for c in policy.cap_list), default=0))
     recent = Recent(
-        contact=recent_touches(session, contact_id=contact.id, since=now - horizon) if policy.caps else (),
+        contact=recent_touches(session, contact_id=contact.id, since=now - horizon) if policy.cap_list else (),
         sender=sender_touches(session, sender=sender, now=now, cap=policy.sender_daily_cap),
     )
     return decide(

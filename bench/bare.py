@@ -33,16 +33,8 @@ STEP_INDEX = SearchAttributeKey.for_int("StepIndex")
 NEXT_STEP_AT = SearchAttributeKey.for_datetime("NextStepAt")
 
 # Same shape as workflows.policies.EMAIL / DATABASE (one attempt timeout, bounded retries).
-_STEP_OPTIONS = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "schedule_to_close_timeout": timedelta(hours=6),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=10), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)),
-}
-_BOOKKEEPING_OPTIONS = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "schedule_to_close_timeout": timedelta(hours=1),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)),
-}
+_STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=10), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10))
+_BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1))
 
 
 @dataclass
@@ -115,12 +107,20 @@ class BareEnrollment:
                         NOOP_STEP,
                         StepCall(enrollment=input.enrollment, step=len(timings), due=due.timestamp()),
                         result_type=StepTiming,
-                        **_STEP_OPTIONS,  # type: ignore[arg-type]
+                        start_to_close_timeout=timedelta(seconds=60),
+                        schedule_to_close_timeout=timedelta(hours=6),
+                        retry_policy=_STEP_RETRY,
                     )
                     timings.append(timing)
                     due = None
                 else:
-                    await workflow.execute_activity(NOOP_BOOKKEEPING, input.enrollment, **_BOOKKEEPING_OPTIONS)  # type: ignore[arg-type]
+                    await workflow.execute_activity(
+                        NOOP_BOOKKEEPING,
+                        input.enrollment,
+                        start_to_close_timeout=timedelta(seconds=30),
+                        schedule_to_close_timeout=timedelta(hours=1),
+                        retry_policy=_BOOKKEEPING_RETRY,
+                    )
             else:
                 raise ValueError(f"unknown op {op!r}")
         return timings

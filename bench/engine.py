@@ -507,13 +507,13 @@ def cpu_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         before = a["threads"].get(tid, (comm, 0.0))[1]
         threads[f"{tid}:{comm}"] = cpu - before
     mine = {os.getpid(), *(a.get("pids") or ()), *a["backends"], *b["backends"]}
-    others: Counter[str] = Counter()
+    others: dict[str, float] = {}
     for pid, (comm, cpu) in b["procs"].items():
         if pid in mine:
             continue
         before = a["procs"].get(pid, (comm, 0.0))[1]
         if cpu - before > 0:
-            others[comm] += cpu - before
+            others[comm] = others.get(comm, 0.0) + cpu - before
     postgres = 0.0
     for pid in a["backends"] | b["backends"]:
         if pid in b["procs"]:
@@ -522,7 +522,7 @@ def cpu_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "wall_s": wall,
         "cores": cores,
         "postgres_ours_s": postgres if b["backends"] and any(p in b["procs"] for p in b["backends"]) else None,
-        "other_processes_s": {k: round(v, 2) for k, v in others.most_common(8)},
+        "other_processes_s": {k: round(v, 2) for k, v in sorted(others.items(), key=lambda kv: -kv[1])[:8]},
         "machine_by_kind_s": {k: round(b["kinds"][k] - a["kinds"].get(k, 0.0), 2) for k in b["kinds"]},
         "worker_s": d["worker"],
         "devserver_s": d["devserver"],
@@ -544,10 +544,10 @@ async def sleep_until(epoch: float) -> None:
 def auto_lead(ctx: Ctx, phase: str) -> float:
     if ctx.args.start_lead is not None:
         return float(ctx.args.start_lead)
-    rate = ctx.est_rate.get(phase) or 20.0
+    rate: float = ctx.est_rate.get(phase) or 20.0
     if ctx.args.start_rate:
-        rate = min(rate, ctx.args.start_rate)
-    return max(5.0, 1.4 * ctx.args.n / rate + 3.0)
+        rate = min(rate, float(ctx.args.start_rate))
+    return max(5.0, 1.2 * int(ctx.args.n) / rate + 3.0)
 
 
 async def enroll_many(ctx: Ctx, contact_ids: list[str], start_at: dt.datetime | None) -> list[Any]:
@@ -794,7 +794,7 @@ async def run_phase(ctx: Ctx, phase: str, rep: int) -> dict[str, Any]:
 
 def group_threads(threads: dict[str, float], names: dict[str, str]) -> dict[str, float]:
     """Worker CPU by thread kind (Python thread names when instrumented, else OS comm)."""
-    groups: Counter[str] = Counter()
+    groups: dict[str, float] = {}
     for key, cpu in threads.items():
         tid, comm = key.split(":", 1)
         name = names.get(tid)
@@ -808,8 +808,8 @@ def group_threads(threads: dict[str, float], names: dict[str, str]) -> dict[str,
                 label = "workflow task threads (temporal_workflow_)"
             elif name == "MainThread":
                 label = "main thread (asyncio loop)"
-        groups[label] += cpu
-    return {k: round(v, 2) for k, v in groups.most_common()}
+        groups[label] = groups.get(label, 0.0) + cpu
+    return {k: round(v, 2) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])}
 
 
 def median_of(results: list[dict[str, Any]], path: Callable[[dict[str, Any]], Any]) -> float | None:
@@ -1147,7 +1147,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--start-concurrency", type=int, default=16, help="workflow starts in flight (default 16)")
     p.add_argument("--start-rate", type=float, default=0.0, help="cap on starts per second (default 0 = no cap)")
     p.add_argument("--start-lead", type=float, default=None, help="seconds from the first start to T0 (default: from the probe start rate)")
-    p.add_argument("--probe", type=int, default=32, help="probe enrollments for calibration and warm-up (default 32)")
+    p.add_argument("--probe", type=int, default=24, help="probe enrollments for calibration and warm-up (default 24)")
     p.add_argument("--timeout", type=float, default=600.0, help="per-phase limit for the steps to finish (default 600 s)")
     p.add_argument("--poll-interval", type=float, default=0.5, help="completion polling interval (default 0.5 s)")
     p.add_argument("--pause", type=float, default=2.0, help="idle seconds between phases (default 2)")

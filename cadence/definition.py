@@ -315,12 +315,15 @@ class Blackout(_Model):
     end: str = Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
     channels: list[Literal["email", "sms", "call", "linkedin"]] | None = None
 
-    @model_validator(mode="after")
-    def _real_dates(self) -> Blackout:
-        for value in (self.start, self.end):
-            month, day = (int(p) for p in value.split("-"))
+    @field_validator("start", "end")
+    @classmethod
+    def _real_date(cls, value: str) -> str:
+        month, day = (int(p) for p in value.split("-"))
+        try:
             dt.date(2024, month, day)  # a leap year, so 02-29 is allowed
-        return self
+        except ValueError:
+            raise ValueError(f"{value!r} is not a real date (MM-DD)") from None
+        return value
 
     def covers(self, day: dt.date, channel: str) -> bool:
         """Whether the blackout applies on this date to this channel."""

@@ -101,48 +101,111 @@ def _zone(name: str | None) -> Any:
     return zone(name)
 
 
+def _transitions(day: dt.date, tz: Any) -> list[dt.datetime]:
+    """Instants on this local day where the UTC offset changes (DST), found by bisection."""
+    from cadence.calendar import from_local
+
+    day_start = from_local(day, dt.time(0, 0), tz)
+    day_end = from_local(day + dt.timedelta(days=1), dt.time(0, 0), tz)
+    start, end = day_start - dt.timedelta(hours=3), day_end + dt.timedelta(hours=3)
+    found: list[dt.datetime] = []
+    step = dt.timedelta(hours=1)
+    t = start
+    while t < end:
+        nxt = min(t + step, end)
+        if t.astimezone(tz).utcoffset() != nxt.astimezone(tz).utcoffset():
+            lo, hi = t, nxt
+            while hi - lo > dt.timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                if mid.astimezone(tz).utcoffset() == lo.astimezone(tz).utcoffset():
+                    lo = mid
+                else:
+                    hi = mid
+            found.append(hi.replace(microsecond=0) if hi.microsecond else hi)
+        t = nxt
+    return [t for t in found if day_start <= t < day_end]
+
+
+def _occurrences(day: dt.date, clock: dt.time, tz: Any) -> list[dt.datetime]:
+    """Every instant whose local wall time is `clock` on `day` (two in a DST fold, none in a
+    gap, where the change instant stands in as the first moment the clock is past it)."""
+    from cadence.calendar import UTC
+
+    naive = dt.datetime.combine(day, clock)
+    out = []
+    for fold in (0, 1):
+        instant = naive.replace(tzinfo=tz, fold=fold).astimezone(UTC)
+        if instant.astimezone(tz).replace(tzinfo=None) == naive:
+            out.append(instant)
+    return out
+
+
 def next_slot(policy: Effective, channel: str, at: dt.datetime, *, timezone: str | None, country: str | None, region: str | None) -> tuple[dt.datetime | None, str | None]:
     """The earliest instant at or after `at` that the day and hour rules allow, and why `at`
-    itself was not allowed (None when it was)."""
-    from cadence.calendar import from_local, is_holiday
+    itself was not allowed (None when it was).
+
+    Membership is decided by the contact's own clock: an instant is allowed when its local
+    date is an allowed day and its local time is inside the daily hours. Across a DST gap
+    or fold the clock jumps, so the candidates are the occurrences of the window's start
+    and the change instants themselves.
+    """
+    from cadence.calendar import is_holiday
 
     tz = _zone(timezone)
     hours = daily_hours(policy, channel)
     if hours is not None and hours[1] <= hours[0]:
         return None, "the send window and the quiet hours never overlap"
-    local_day = at.astimezone(tz).date()
-    why: str | None = None
+    start_clock = hours[0] if hours else dt.time(0, 0)
+
+    def day_reason(day: dt.date) -> str | None:
+        return day_allowed(policy, day, WEEKDAYS[day.weekday()], channel, holiday=is_holiday(day, country, region), country=country)
+
+    def allowed(instant: dt.datetime) -> bool:
+        local = instant.astimezone(tz)
+        if day_reason(local.date()) is not None:
+            return False
+        return hours is None or hours[0] <= local.time().replace(tzinfo=None) < hours[1]
+
+    local_at = at.astimezone(tz)
+    if allowed(at):
+        return at, None
+    why = day_reason(local_at.date()) or _hours_reason(channel, policy, local_at.time().replace(tzinfo=None))
     for offset in range(HORIZON_DAYS):
-        day = local_day + dt.timedelta(days=offset)
-        weekday = WEEKDAYS[day.weekday()]
-        blocked = day_allowed(policy, day, weekday, channel, holiday=is_holiday(day, country, region))
-        if blocked is not None:
-            why = why or blocked
+        day = local_at.date() + dt.timedelta(days=offset)
+        if day_reason(day) is not None:
             continue
-        if hours is None:
-            start = at if offset == 0 else from_local(day, dt.time(0, 0), tz)
-            return start, why
-        start, end = from_local(day, hours[0], tz), from_local(day, hours[1], tz)
-        if end <= start or at >= end:
-            why = why or _hours_reason(channel, policy)
-            continue
-        if at < start:
-            why = why or _hours_reason(channel, policy)
-        return max(at, start), why
+        candidates = sorted(c for c in [*_occurrences(day, start_clock, tz), *_transitions(day, tz)] if c > at)
+        for candidate in candidates:
+            if allowed(candidate):
+                return candidate, why
     return None, why or "no allowed time within a year"
 
 
-def _hours_reason(channel: str, policy: Effective) -> str:
-    if channel in QUIET_CHANNELS:
-        window = policy.send_window
+def _hours_reason(channel: str, policy: Effective, local_time: dt.time) -> str:
+    """Blame quiet hours when they are what blocks: the local time is outside them while the
+    send window (if any) would allow it."""
+    window = policy.send_window
+    in_window = window is None or parse_clock(window.start) <= local_time < parse_clock(window.end)
+    if channel in QUIET_CHANNELS and in_window:
         quiet = policy.quiet
-        if window is None or (parse_clock(quiet.start) > parse_clock(window.start) or parse_clock(quiet.end) < parse_clock(window.end)):
-            return f"outside quiet hours ({channel.upper() if channel == 'sms' else channel}s only {quiet.start}-{quiet.end} local)"
+        if not parse_clock(quiet.start) <= local_time < parse_clock(quiet.end):
+            label = "texts" if channel == "sms" else "calls"
+            return f"outside quiet hours ({label} only {quiet.start}-{quiet.end} local)"
     return "outside the send window"
 
 
-def _cap_earliest(at: dt.datetime, recent: tuple[dt.datetime, ...], caps: Caps | None) -> tuple[dt.datetime, str | None]:
-    if caps is None or not recent:
+def _cap_earliest(at: dt.datetime, recent: tuple[dt.datetime, ...], all_caps: tuple[Caps, ...]) -> tuple[dt.datetime, str | None]:
+    """The earliest instant every cap and cooldown allows (each cap is enforced on its own)."""
+    later, why = at, None
+    for caps in all_caps:
+        candidate, reason = _one_cap(at, recent, caps)
+        if candidate > later:
+            later, why = candidate, reason
+    return later, why
+
+
+def _one_cap(at: dt.datetime, recent: tuple[dt.datetime, ...], caps: Caps) -> tuple[dt.datetime, str | None]:
+    if not recent:
         return at, None
     later = at
     why = None
@@ -197,10 +260,11 @@ def decide(
         slot, why_slot = next_slot(policy, channel, at, timezone=tz_name, country=country, region=region)
         if slot is None:
             return GateDecision("skip", "no_slot", f"skipped: {why_slot}")
-        capped, why_cap = _cap_earliest(slot, recent.contact, policy.caps)
+        capped, why_cap = _cap_earliest(slot, recent.contact, policy.cap_list)
         sent, why_sender = _sender_earliest(capped, recent.sender, policy.sender_daily_cap)
         first_reason = first_reason or why_slot or why_cap or why_sender
-        window_bound = window_bound or (why_slot is not None and at == requested)
+        # Touches that end up waiting for a window to open are spread over its first minutes.
+        window_bound = window_bound or why_slot is not None
         if sent == at:
             break
         at = sent
@@ -215,16 +279,16 @@ def decide(
 
 def _spread(at: dt.datetime, policy: Effective, channel: str, tz_name: str | None, key: str) -> dt.datetime:
     """A stable per-enrollment offset into the window, so 10,000 touches waiting for 09:00
-    do not all fire at 09:00:00."""
+    do not all fire at 09:00:00. Never past the end of the allowed hours or local day."""
     from cadence.calendar import from_local
     from cadence.variants import bucket
 
-    span = dt.timedelta(minutes=policy.spread_minutes)
+    tz = _zone(tz_name)
+    local_day = at.astimezone(tz).date()
     hours = daily_hours(policy, channel)
-    if hours is not None:
-        local_day = at.astimezone(_zone(tz_name)).date()
-        end = from_local(local_day, hours[1], _zone(tz_name))
-        span = min(span, end - at - dt.timedelta(minutes=1))
+    end_clock = hours[1] if hours is not None else None
+    limit = from_local(local_day, end_clock, tz) if end_clock else from_local(local_day + dt.timedelta(days=1), dt.time(0, 0), tz)
+    span = min(dt.timedelta(minutes=policy.spread_minutes), limit - at - dt.timedelta(minutes=1))
     if span <= dt.timedelta(0):
         return at
     return at + dt.timedelta(seconds=bucket(key, "spread", int(span.total_seconds())))
@@ -236,6 +300,7 @@ def _code(reason: str | None) -> str:
         ("quiet hours", "quiet_hours"),
         ("send window", "send_window"),
         ("holiday", "holiday"),
+        ("weekend", "weekend"),
         ("blackout", "blackout"),
         ("frequency cap", "frequency_cap"),
         ("between touches", "cooldown"),

@@ -163,7 +163,7 @@ class Effective:
 
     send_window: SendWindow | None
     quiet: Hours
-    caps: Caps | None
+    caps: tuple[Caps, ...] | Caps | None
     respect_holidays: bool
     timezone: str | None
     no_contact_days: int
@@ -172,6 +172,20 @@ class Effective:
     spread_minutes: int
     segment: str | None
     regulated: bool
+
+    def __post_init__(self) -> None:
+        # Accept a single Caps (or None) for convenience; the gate always sees a tuple.
+        caps: Any = self.caps
+        if caps is None:
+            object.__setattr__(self, "caps", ())
+        elif isinstance(caps, Caps):
+            object.__setattr__(self, "caps", (caps,))
+
+    @property
+    def cap_list(self) -> tuple[Caps, ...]:
+        """Every cap in force (each is enforced on its own)."""
+        caps = self.caps
+        return caps if isinstance(caps, tuple) else ()
 
 
 def _over(base: Policy, top: Policy) -> Policy:
@@ -189,14 +203,6 @@ def _narrow_window(a: SendWindow | None, b: SendWindow | None) -> SendWindow | N
         # Nothing left in common: keep the floor rather than produce an empty window.
         return b
     return SendWindow(days=list(days), start=f"{start:%H:%M}", end=f"{end:%H:%M}")
-
-
-def _narrow_caps(a: Caps | None, b: Caps | None) -> Caps | None:
-    if a is None or b is None:
-        return a or b
-    rate_a, rate_b = a.max_touches / a.per_days, b.max_touches / b.per_days
-    tighter = a if rate_a <= rate_b else b
-    return tighter.model_copy(update={"min_gap_hours": max(a.min_gap_hours, b.min_gap_hours)})
 
 
 def resolve(
@@ -218,12 +224,19 @@ def resolve(
     if cadence is not None:
         merged = _over(merged, cadence)
     regulated = config.industry_group(industry) == "regulated"
-    window, caps = merged.send_window, merged.caps
+    window = merged.send_window
+    caps = tuple(c for c in (_by_frequency(merged.caps, frequency),) if c is not None)
     if regulated:
+        # The floor only ever tightens: narrower windows, its caps enforced as well, more blackouts.
         floor = config.regulated.policy
         window = _narrow_window(window, floor.send_window)
-        caps = _narrow_caps(caps, floor.caps)
-    caps = _by_frequency(caps, frequency)
+        caps = caps + ((floor.caps,) if floor.caps is not None else ())
+        merged = merged.model_copy(update={
+            "respect_holidays": bool(merged.respect_holidays) or bool(floor.respect_holidays),
+            "sender_daily_cap": min(c for c in (merged.sender_daily_cap, floor.sender_daily_cap) if c) if (merged.sender_daily_cap or floor.sender_daily_cap) else None,
+            "no_contact_days": max(merged.no_contact_days or 0, floor.no_contact_days or 0),
+            "blackouts": [*(merged.blackouts or []), *(floor.blackouts or [])],
+        })
     return Effective(
         send_window=window,
         quiet=config.quiet_hours.for_region(country, region),
@@ -249,10 +262,24 @@ def _by_frequency(caps: Caps | None, frequency: str) -> Caps | None:
     return caps
 
 
-def day_allowed(policy: Effective, day: dt.date, weekday: Weekday, channel: str, *, holiday: bool) -> str | None:
-    """Why no touch may happen on this local date (None when it may)."""
-    if policy.send_window is not None and weekday not in policy.send_window.days:
-        return "outside the send window"
+WORKWEEK = frozenset(WEEKDAYS[:5])
+
+
+def day_allowed(policy: Effective, day: dt.date, weekday: Weekday, channel: str, *, holiday: bool, country: str | None = None) -> str | None:
+    """Why no touch may happen on this local date (None when it may).
+
+    A Monday-to-Friday window means "business days": for a country whose weekend is not
+    Saturday and Sunday (Israel, the Gulf states) its own working days are used instead.
+    """
+    window = policy.send_window
+    if window is not None:
+        if set(window.days) == WORKWEEK and country and policy.respect_holidays:
+            from cadence.calendar import weekend
+
+            if day.weekday() in weekend(country):
+                return "the weekend"
+        elif weekday not in window.days:
+            return "outside the send window"
     if policy.respect_holidays and holiday:
         return "a public holiday"
     for blackout in policy.blackouts:

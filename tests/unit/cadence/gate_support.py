@@ -138,8 +138,13 @@ class Oracle:
     def day_ok(self, day: dt.date) -> bool:
         cached = self._day_cache.get(day)
         if cached is None:
+            if self.days == frozenset(DAY_NAMES[:5]) and self.country:
+                # A Monday-to-Friday window means the country's business days (Israel: Sun-Thu).
+                weekday_ok = day.weekday() not in holidays.country_holidays(self.country, years=2026).weekend
+            else:
+                weekday_ok = self.days is None or DAY_NAMES[day.weekday()] in self.days
             cached = (
-                (self.days is None or DAY_NAMES[day.weekday()] in self.days)
+                weekday_ok
                 and not (self.country and day in holiday_dates(self.country, self.subdiv, day.year))
                 and not any(b.blocks(day, self.channel) for b in self.blackouts)
             )
