@@ -27,6 +27,7 @@ from activities import build_activities
 from core.db import make_engine
 from core.settings import Settings, get_settings
 from core.temporal import connect, register_search_attributes
+from starter.archiver import ensure_archiver
 from workflows import WORKFLOWS
 
 log = logging.getLogger("cadence.worker")
@@ -65,6 +66,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         worker = build_worker(client, settings, build_activities(engine, settings, temporal=client), executor)
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
+            await ensure_archiver(client, settings.task_queue)
             await stop.wait()
             log.info("shutting down: finishing running activities")
     engine.dispose()

@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from activities.archive import ArchiveActivities
 from activities.channels import OutboxSmsSender, SmsSender, SmtpConfig, SmtpMailer, TwilioSmsSender
 from activities.enrollments import EnrollmentActivities
 from activities.touches import TouchActivities
@@ -69,7 +70,9 @@ def build_activities(
     work = WorkActivities(engine, http or httpx.Client(timeout=30.0), policy)
     starter = CadenceClient(temporal, engine, task_queue=settings.task_queue, policy=policy) if temporal is not None else None
     enrollments = EnrollmentActivities(engine, starter)
+    archive = [ArchiveActivities(engine, temporal).archive_histories] if temporal is not None else []
     return [
+        *archive,
         touches.send_email,
         touches.send_sms,
         work.create_task,

@@ -135,7 +135,13 @@ def contact_facts(session: Session, contact: Contact) -> ContactFacts:
 
 
 def record_decision(session: Session, touch: TouchInput, decision: GateDecision) -> None:
-    """Audit a refusal or deferral, and show a deferral in the enrollment mirror."""
+    """Audit a refusal or deferral, and show a deferral in the enrollment mirror.
+
+    Call it last in the transaction: the audit chain is serialised by a lock held until
+    commit, so everything else should already be done.
+    """
+    if decision.action == "defer":
+        update_mirror(session, touch.enrollment_id, next_step_at=decision.until, waiting_reason=decision.reason)
     audit.append(
         session,
         actor="gate",
@@ -150,5 +156,3 @@ def record_decision(session: Session, touch: TouchInput, decision: GateDecision)
             "until": decision.until.isoformat() if decision.until else None,
         },
     )
-    if decision.action == "defer":
-        update_mirror(session, touch.enrollment_id, next_step_at=decision.until, waiting_reason=decision.reason)

@@ -211,9 +211,10 @@ class TouchActivities:
     def _refused(
         self, session: Session, touch: TouchInput, key: str, contact: Contact, decision: GateDecision, existing: Touch | None
     ) -> TouchResult:
-        """The gate said no: record the decision; a skip or stop also settles the touch key."""
-        record_decision(session, touch, decision)
+        """The gate said no: a skip or stop settles the touch key; every refusal is audited
+        (last, since the audit chain's lock is held until commit)."""
         if decision.action == "defer":
+            record_decision(session, touch, decision)
             return TouchResult(status="deferred", touch_key=key, reason_code=decision.code, reason=decision.reason, defer_until=decision.until)
         row = existing or Touch(
             key=key,
@@ -231,12 +232,9 @@ class TouchActivities:
         row.status_at = dt.datetime.now(dt.UTC)
         session.add(row)
         if decision.action == "skip" and touch.mirror is not None:
-            update_mirror(
-                session,
-                touch.enrollment_id,
-                current_step=touch.mirror.next_step_index,
-                next_step_at=touch.mirror.next_due_at,
-            )
+            update_mirror(session, touch.enrollment_id, current_step=touch.mirror.next_step_index, next_step_at=touch.mirror.next_due_at)
+        session.flush()
+        record_decision(session, touch, decision)
         return self._result_of(row)
 
     @staticmethod

@@ -11,12 +11,13 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from models.tables import AuditEntry
+from models.tables import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 _CHAIN_LOCK = 0x0CAD_E4CE_A0D1  # advisory lock id reserved for the audit chain
@@ -51,8 +52,8 @@ def append(
 ) -> AuditEntry:
     """Append one entry inside the caller's transaction (it commits with the change it audits)."""
     session.exec(sa.select(sa.func.pg_advisory_xact_lock(_CHAIN_LOCK)))  # type: ignore[call-overload]
-    last = session.exec(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()  # type: ignore[union-attr]
-    prev = last or GENESIS
+    head = session.get(AuditHead, 1)
+    prev = head.last_hash if head is not None else GENESIS
     when = at or dt.datetime.now(dt.UTC)
     enr = uuid.UUID(str(enrollment_id)) if enrollment_id else None
     con = uuid.UUID(str(contact_id)) if contact_id else None
@@ -70,23 +71,50 @@ def append(
     )
     session.add(entry)
     session.flush()
+    assert entry.id is not None
+    if head is None:
+        session.add(AuditHead(id=1, last_id=entry.id, last_hash=entry.hash, count=1))
+    else:
+        head.last_id, head.last_hash, head.count = entry.id, entry.hash, head.count + 1
+        session.add(head)
+    session.flush()
     return entry
 
 
-def verify(session: Session, batch: int = 5000) -> tuple[int, AuditEntry | None]:
-    """Walk the chain in order; returns (entries checked, first broken entry or None)."""
+@dataclass
+class Verification:
+    """The result of walking the chain: how many entries held, and the first problem."""
+
+    checked: int
+    broken: AuditEntry | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the whole log is intact."""
+        return self.problem is None
+
+
+def verify(session: Session, batch: int = 5000) -> Verification:
+    """Walk the chain in order; report the first entry whose link or content does not hold,
+    or entries missing from the end (the head records where the chain should end)."""
     prev = GENESIS
     checked = 0
     last_id = 0
     while True:
         rows = session.exec(select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)).all()  # type: ignore[arg-type,operator]
         if not rows:
-            return checked, None
+            head = session.get(AuditHead, 1)
+            if head is not None and (head.last_hash != prev or head.count != checked):
+                return Verification(checked, None, f"entries are missing from the end: the head expects {head.count} ending in entry {head.last_id}, found {checked}")
+            return Verification(checked)
         for row in rows:
             expected = entry_hash(prev, at=row.at, actor=row.actor, action=row.action, enrollment_id=row.enrollment_id,
                                   contact_id=row.contact_id, reason=row.reason, details=row.details)
-            if row.prev_hash != prev or row.hash != expected:
-                return checked, row
+            if row.prev_hash != prev:
+                return Verification(checked, row, f"entry {row.id} does not follow the one before it (an entry was removed or reordered)")
+            if row.hash != expected:
+                return Verification(checked, row, f"entry {row.id} was changed after it was written")
             prev = row.hash
             checked += 1
             assert row.id is not None

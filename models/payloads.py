@@ -337,3 +337,18 @@ class TaskOverdueResult(BaseModel):
     """Who the escalation went to (None when the owner has no manager on file)."""
 
     escalated_to: str | None = None
+
+
+class ArchiveInput(BaseModel):
+    """Archive runs closed at or after `since` (None: everything still in retention)."""
+
+    since: dt.datetime | None = None
+    limit: int = 500
+
+
+class ArchiveResult(BaseModel):
+    """How many runs were stored, and the newest close time seen (the next cursor)."""
+
+    archived: int = 0
+    seen: int = 0
+    latest_close: dt.datetime | None = None

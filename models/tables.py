@@ -302,3 +302,32 @@ class ApiKey(SQLModel, table=True):
     created_at: dt.datetime = _created()
     last_used_at: dt.datetime | None = _ts()
     revoked_at: dt.datetime | None = _ts()
+
+
+class AuditHead(SQLModel, table=True):
+    """The newest link of the audit chain, kept beside it so cutting entries off the end of
+    the log is detected too (a chain alone cannot tell)."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    last_id: int = Field(default=0, sa_column=Column(sa.BigInteger, nullable=False, server_default="0"))
+    last_hash: str = Field(max_length=64)
+    count: int = Field(default=0, sa_column=Column(sa.BigInteger, nullable=False, server_default="0"))
+
+
+class WorkflowHistory(SQLModel, table=True):
+    """The full Temporal history of one closed run of an enrollment, kept after Temporal's
+    retention drops it: what auditors read, and the replay corpus for new worker code."""
+
+    __tablename__ = "workflow_histories"
+    __table_args__ = (sa.UniqueConstraint("workflow_id", "run_id", name="uq_workflow_histories_run"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workflow_id: str = Field(max_length=200, index=True)
+    run_id: str = Field(max_length=64)
+    enrollment_id: uuid.UUID | None = Field(default=None, index=True)
+    status: str = Field(max_length=30)
+    started_at: dt.datetime | None = _ts()
+    closed_at: dt.datetime | None = _ts()
+    events: int = Field(default=0)
+    history: dict[str, Any] = _json()
+    archived_at: dt.datetime = _created()

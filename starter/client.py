@@ -68,6 +68,8 @@ from models.payloads import (
 from models.policy import effective_policy
 from models.tables import Account, Cadence, CadenceVersion, Enrollment, Touch
 from starter.errors import CadenceError, Conflict, Invalid, NotFound, Unavailable
+from starter.timeline import Timeline
+from starter.timeline import build as build_timeline
 
 T = TypeVar("T")
 
@@ -457,6 +459,23 @@ class CadenceClient:
         return result
 
     # --- reading ---------------------------------------------------------------------------
+
+    async def timeline(self, enrollment_id: str) -> Timeline:
+        """The enrollment's whole story: audit log, touches, tasks, events and every workflow
+        run's history (from Temporal, or the Postgres archive once Temporal has dropped it)."""
+        return await build_timeline(lambda: transaction(self.engine), self.temporal, enrollment_id)
+
+    async def contact_timelines(self, contact: str) -> list[Timeline]:
+        """Every enrollment of a contact, each with its timeline (the contact's export)."""
+
+        def ids(session: Session) -> list[str]:
+            person = find_contact(session, contact)
+            if person is None:
+                raise NotFound(f"contact {contact!r} not found", {"field": "contact_id"})
+            rows = session.exec(select(Enrollment.id).where(Enrollment.contact_id == person.id).order_by(Enrollment.created_at)).all()  # type: ignore[arg-type]
+            return [str(r) for r in rows]
+
+        return [await self.timeline(enrollment_id) for enrollment_id in await self._db(ids)]
 
     async def get(self, enrollment_id: str) -> EnrollmentInfo:
         """The enrollment as recorded in Postgres (no worker needed)."""

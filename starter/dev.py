@@ -39,6 +39,7 @@ from models.catalog import load_file, playbook_files
 from models.keys import Role, authenticate, create_key
 from models.tables import DevOutbox
 from starter.api import create_app
+from starter.archiver import ensure_archiver
 from worker import build_worker
 
 log = logging.getLogger("cadence.dev")
@@ -179,6 +180,7 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
         stack.callback(executor.shutdown, wait=True, cancel_futures=True)
         worker = build_worker(client, settings, build_activities(engine, settings, temporal=client), executor)
         await stack.enter_async_context(worker)
+        await ensure_archiver(client, settings.task_queue)
 
         api = uvicorn.Server(uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=options.port, log_level="warning"))
         api_task = asyncio.create_task(api.serve())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import typer
 
-from starter.cli import cadences, contacts, enrollments, keys, services
+from starter.cli import audit, cadences, contacts, enrollments, keys, services
 from starter.cli.common import Context, finish
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ def main_options(
 
 services.register(app)
 enrollments.register(app)
+audit.register(app)
 app.add_typer(cadences.app, name="cadences", help="Load, list, show and validate cadence definitions.")
 app.add_typer(contacts.app, name="contacts", help="Import contacts.")
 app.add_typer(enrollments.events_app, name="events", help="Send events (replies, opt-outs, meetings...) to enrollments.")
