@@ -14,7 +14,7 @@ from core.settings import Settings
 from core.temporal import connect
 from models.catalog import load_policy
 from starter.api import errors
-from starter.api.routes import accounts, audit, cadences, contacts, dev, enrollments, events, health, links, tasks, webhooks
+from starter.api.routes import accounts, audit, cadences, contacts, dev, enrollments, events, health, keys, links, tasks, webhooks
 from starter.client import CadenceClient
 from starter.inbound import InboundProcessor
 from starter.web import STATIC_DIR
@@ -54,7 +54,7 @@ def create_app(settings: Settings, *, client: CadenceClient | None = None, engin
 
     app = FastAPI(title="Cadence", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for module in (health, contacts, accounts, cadences, enrollments, audit, events, tasks, webhooks, links):
+    for module in (health, contacts, accounts, cadences, enrollments, audit, events, tasks, keys, webhooks, links):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     if settings.dev_mode:
