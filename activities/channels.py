@@ -86,18 +86,14 @@ class SmtpMailer:
             conn.login(self.config.username, self.config.password)
         return conn
 
-    def _connection(self) -> smtplib.SMTP:
+    def _connection(self) -> tuple[smtplib.SMTP, bool]:
+        """This thread's connection (and whether it is new)."""
         conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
         if conn is not None:
-            try:
-                if conn.noop()[0] == 250:
-                    return conn
-            except (smtplib.SMTPException, OSError):
-                pass
-            self._close()
+            return conn, False
         conn = self._connect()
         self._local.conn = conn
-        return conn
+        return conn, True
 
     def _close(self) -> None:
         conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
@@ -111,8 +107,7 @@ class SmtpMailer:
     def send(self, message: EmailMessage) -> None:
         """Deliver; raises PermanentSendError for 5xx and TransientSendError for the rest."""
         try:
-            conn = self._connection()
-            refused = conn.send_message(message)
+            refused = self._send_once(message)
         except smtplib.SMTPRecipientsRefused as exc:
             self._close()
             code, text = next(iter(exc.recipients.values()))
@@ -128,6 +123,20 @@ class SmtpMailer:
         if refused:
             code, text = next(iter(refused.values()))
             raise _classify(code, text, recipient=True)
+
+
+    def _send_once(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+        conn, fresh = self._connection()
+        try:
+            return conn.send_message(message)
+        except smtplib.SMTPServerDisconnected:
+            # A kept-alive connection the server closed while idle: reconnect once. (No
+            # NOOP probe before every message: it cost a round trip per send.)
+            self._close()
+            if fresh:
+                raise
+            conn, _ = self._connection()
+            return conn.send_message(message)
 
 
 def _classify(code: int, text: bytes | str, *, recipient: bool) -> PermanentSendError | TransientSendError:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import jinja2
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
@@ -254,15 +255,11 @@ class TouchActivities:
     def _sent(self, touch: TouchInput, claim: Claim, provider_id: str) -> TouchResult:
         now = dt.datetime.now(dt.UTC)
         with transaction(self.engine) as session:
-            row = session.get(Touch, claim.touch_id)
-            assert row is not None
-            row.status = "sent"
-            row.provider_id = provider_id
-            row.sent_at = now
-            row.status_at = now
-            row.error_code = None
-            row.error = None
-            session.add(row)
+            session.exec(
+                sa.update(Touch)
+                .where(Touch.id == claim.touch_id)  # type: ignore[arg-type]
+                .values(status="sent", provider_id=provider_id, sent_at=now, status_at=now, error_code=None, error=None)
+            )
             values: dict[str, object] = {"touches_sent": Enrollment.touches_sent + 1, "status": "active"}
             if touch.mirror is not None:
                 values.update(current_step=touch.mirror.next_step_index, next_step_at=touch.mirror.next_due_at)

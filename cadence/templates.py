@@ -8,6 +8,7 @@ variables before a cadence version is stored, naming the template and the part.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -55,12 +56,17 @@ def parts(template: TemplateSource) -> dict[str, str]:
     return {"body": template.body}
 
 
+@functools.lru_cache(maxsize=2048)
+def _compiled(html: bool, source: str) -> jinja2.Template:
+    # Template text never changes for a given version, so compile it once per process.
+    return (_HTML if html else _TEXT).from_string(source)
+
+
 def render(template: TemplateSource, context: Mapping[str, Any]) -> dict[str, str]:
     """Render every part; raises jinja2.UndefinedError naming the missing variable."""
     out: dict[str, str] = {}
     for name, source in parts(template).items():
-        env = _HTML if name == "html" else _TEXT
-        text = env.from_string(source).render(context)
+        text = _compiled(name == "html", source).render(context)
         out[name] = " ".join(text.split()) if name == "subject" else text.strip() + "\n"
     return out
 

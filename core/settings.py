@@ -17,7 +17,7 @@ class Settings(BaseSettings):
         default="postgresql+psycopg://postgres@127.0.0.1:5432/cadence",
         description="Postgres URL (postgresql:// is accepted and rewritten for psycopg 3)",
     )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=25, ge=1, le=200, description="Connections per process (plus as many overflow)")
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"

@@ -88,16 +88,21 @@ def create_or_get(
         return existing, False
     row = session.get(Enrollment, new_id)
     assert row is not None
+    return row, True
+
+
+def audit_enrolled(session: Session, row: Enrollment, *, cadence: Cadence, version: CadenceVersion, actor: str) -> None:
+    """Record who enrolled whom in which version. Call it last in the transaction: the
+    audit chain's lock is held until commit."""
     audit.append(
         session,
         actor=actor,
         action="enrolled",
         enrollment_id=row.id,
-        contact_id=contact.id,
+        contact_id=row.contact_id,
         reason=f"{cadence.key} v{version.version}",
         details={"cadence_id": str(cadence.id), "version_id": str(version.id), "version_hash": version.content_hash},
     )
-    return row, True
 
 
 def params_for(session: Session, enrollment: Enrollment, *, history_cap: int = 1000) -> EnrollmentParams:

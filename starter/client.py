@@ -50,7 +50,7 @@ from models import visibility
 from models.cadences import bundle_of, find_cadence, latest_version
 from models.catalog import load_policy, load_rules
 from models.contacts import as_uuid, find_contact
-from models.enrollments import OPEN, create_or_get, no_contact_until, open_enrollment_of, params_for
+from models.enrollments import OPEN, audit_enrolled, create_or_get, no_contact_until, open_enrollment_of, params_for
 from models.payloads import (
     TASK_QUEUE,
     WORKFLOW_TYPE,
@@ -267,6 +267,8 @@ class CadenceClient:
                     )
             row, created = create_or_get(session, cadence=found, version=version, contact=person, actor=actor, start_at=start_at)
             params = params_for(session, row) if row.status == "pending" else None
+            if created:
+                audit_enrolled(session, row, cadence=found, version=version, actor=actor)
             return row, created, params
 
         row, created, params = await self._db(prepare)

@@ -121,8 +121,8 @@ defaults:
     [touch] = enrollments(stack, person, 1)
     saturday_night = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)  # Sat 02:00 in Chicago
     result = await asyncio.to_thread(attempt, sender(stack, windowed), touch, saturday_night)
-    assert result.status == "deferred" and result.reason_code == "send_window"
-    assert result.reason == "deferred to Mon 09:00 America/Chicago: outside the send window"
+    assert result.status == "deferred" and result.reason_code == "weekend"
+    assert result.reason == "deferred to Mon 09:00 America/Chicago: the weekend"
     assert result.defer_until == dt.datetime(2026, 11, 30, 15, 0, tzinfo=dt.UTC)
     assert stack.smtp.sink.to("night@example.com") == []
 
