@@ -13,6 +13,7 @@ from core.db import make_engine
 from core.settings import Settings
 from core.temporal import connect
 from models.catalog import load_policy
+from starter import console
 from starter.api import errors
 from starter.api.routes import accounts, audit, cadences, contacts, dev, enrollments, events, health, keys, links, tasks, webhooks
 from starter.client import CadenceClient
@@ -56,6 +57,7 @@ def create_app(settings: Settings, *, client: CadenceClient | None = None, engin
     errors.install(app)
     for module in (health, contacts, accounts, cadences, enrollments, audit, events, tasks, keys, webhooks, links):
         app.include_router(module.router)
+    app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     if settings.dev_mode:
         app.include_router(dev.router)

@@ -14,13 +14,13 @@ import hmac
 from typing import Any, Literal
 from xml.sax.saxutils import escape
 
-from cadence.intent import classify_reply
-from cadence.keywords import classify_sms
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
+from cadence.intent import classify_reply
+from cadence.keywords import classify_sms
 from core.db import transaction
 from models import audit
 from models.tables import Contact, Suppression, Touch

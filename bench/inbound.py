@@ -1,0 +1,211 @@
+"""Inbound benchmark: Twilio reply webhooks at 50 requests per second.
+
+    .venv/bin/python bench/inbound.py [--contacts 1000] [--rate 50]
+
+Starts a Temporal dev server, a throwaway Postgres database, an SMTP sink, the product's
+worker and its API (`cadence api`) as separate processes, enrolls N contacts in a two-step
+cadence (an email now, the next one in a day), waits until every first email is out, then
+sends each contact's reply as a signed Twilio inbound-SMS webhook, N of them at the given
+rate. Measured:
+
+* acknowledgement latency: from sending the webhook to Twilio getting its 200 (the event
+  and its effects are committed to Postgres before the answer);
+* reply-to-halted latency: from sending the webhook to the workflow applying the reply and
+  ending the enrollment (the time the workflow recorded for its "ended" transition).
+
+Figures go to stdout and to bench/results/inbound-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.engine import SmtpSink, WorkerProc, free_port, log, pct, pick_postgres  # noqa: E402
+
+AUTH_TOKEN = "bench-twilio-auth-token"
+CADENCE = {
+    "key": "inbound-bench",
+    "name": "Inbound benchmark",
+    "steps": [
+        {"id": "hello", "type": "email", "template": "t"},
+        {"id": "later", "type": "email", "template": "t", "wait": {"days": 1}},
+    ],
+    "templates": {"t": {"channel": "email", "subject": "Hello", "html": "<p>Hello</p>", "text": "Hello"}},
+}
+
+
+def phone(i: int) -> str:
+    """A valid, distinct North American number per contact."""
+    return f"+1212{2000000 + i:07d}"
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    import httpx
+    import sqlalchemy as sa
+    from twilio.request_validator import RequestValidator
+
+    from core import devserver
+    from core.db import make_engine, transaction
+    from core.postgres import drop_database, ensure_database, migrate
+    from models.cadences import save_bundle
+    from models.catalog import parse_text
+    from models.contacts import upsert_contact
+    from models.schemas import ContactIn
+    from starter.client import CadenceClient
+
+    tmp = Path(tempfile.mkdtemp(prefix="cadence-inbound-bench-"))
+    server_url, pg_handle, pg_source = pick_postgres()
+    dbname = f"cadence_inbound_{uuid.uuid4().hex[:8]}"
+    db_url = await asyncio.to_thread(ensure_database, server_url, dbname)
+    await asyncio.to_thread(migrate, db_url)
+    sink = SmtpSink()
+    sink.start()
+    server = devserver.start(tmp / "temporal", port=free_port(), ui_port=None)
+    api_proc: subprocess.Popen[bytes] | None = None
+    worker: WorkerProc | None = None
+    engine = make_engine(db_url, pool_size=10)
+    try:
+        temporal = await devserver.wait_ready(server)
+        api_port = free_port()
+        api_url = f"http://127.0.0.1:{api_port}"
+        queue = f"inbound-bench-{uuid.uuid4().hex[:6]}"
+        env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+        env.update(DATABASE_URL=db_url, TEMPORAL_ADDRESS=server.address, TASK_QUEUE=queue, SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port),
+                   PUBLIC_BASE_URL=api_url, TWILIO_AUTH_TOKEN=AUTH_TOKEN, SMS_OUTBOX="true", LOG_LEVEL="WARNING",
+                   POLICY_FILE=str(ROOT / "tests" / "support" / "open-policy.yaml"))
+        worker = WorkerProc("cadence", queue, env, tmp / "worker.log")
+        worker.start()
+        await worker.wait_polling(temporal)
+        api_log = (tmp / "api.log").open("ab")
+        api_proc = subprocess.Popen([str(Path(sys.executable).parent / "cadence"), "api", "--port", str(api_port)], env=env, cwd=ROOT,
+                                    stdout=api_log, stderr=subprocess.STDOUT, start_new_session=True)
+        async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+            for _ in range(300):
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        log(f"API {api_url}, worker pid {worker.pid}, Temporal {server.address}, Postgres {pg_source}")
+
+        with transaction(engine) as session:
+            save_bundle(session, parse_text(json.dumps(CADENCE)))
+            for i in range(args.contacts):
+                upsert_contact(session, ContactIn(external_id=f"ib-{i}", email=f"ib{i}@bench.example.com", phone=phone(i)))
+        client = CadenceClient(temporal, engine, task_queue=queue)
+        sem = asyncio.Semaphore(16)
+
+        async def enroll(i: int) -> str:
+            async with sem:
+                return (await client.enroll("inbound-bench", f"ib-{i}")).id
+
+        started = time.monotonic()
+        enrollment_ids = await asyncio.gather(*[enroll(i) for i in range(args.contacts)])
+        log(f"enrolled {len(enrollment_ids)} in {time.monotonic() - started:.1f} s; waiting for the first emails")
+        while sink.count < args.contacts:
+            await asyncio.sleep(0.5)
+
+        validator = RequestValidator(AUTH_TOKEN)
+        url = f"{api_url}/webhooks/twilio/sms"
+        sent_at: dict[str, float] = {}
+        acks: list[float] = []
+        failures = 0
+        interval = 1.0 / args.rate
+        loop = asyncio.get_running_loop()
+
+        async def post(http: httpx.AsyncClient, i: int) -> None:
+            nonlocal failures
+            params = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32, "From": phone(i), "To": "+15005550006",
+                      "Body": "Who is this?", "NumMedia": "0"}
+            headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
+            start = time.time()
+            sent_at[enrollment_ids[i]] = start
+            t0 = time.perf_counter()
+            response = await http.post(url, data=params, headers=headers)
+            acks.append(time.perf_counter() - t0)
+            if response.status_code != 200:
+                failures += 1
+
+        log(f"sending {args.contacts} signed replies at {args.rate}/s")
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as http:
+            tasks = []
+            begin = loop.time()
+            for i in range(args.contacts):
+                delay = begin + i * interval - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(post(http, i)))
+            await asyncio.gather(*tasks)
+            achieved = args.contacts / (loop.time() - begin)
+
+        deadline = time.monotonic() + args.timeout
+        halted: dict[str, dt.datetime] = {}
+        while time.monotonic() < deadline and len(halted) < args.contacts:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT id, ended_at FROM enrollments WHERE status = 'replied'")).all()
+            halted = {str(r[0]): r[1] for r in rows if r[1] is not None}
+            await asyncio.sleep(0.5)
+        halt_latency = [halted[e].timestamp() - sent_at[e] for e in sent_at if e in halted]
+        report = {
+            "benchmark": "inbound",
+            "when": dt.datetime.now(dt.UTC).isoformat(),
+            "contacts": args.contacts,
+            "rate_asked": args.rate,
+            "rate_achieved": achieved,
+            "failures": failures,
+            "halted": len(halted),
+            "ack_ms": {"p50": pct(acks, 0.5) * 1e3, "p99": pct(acks, 0.99) * 1e3, "max": max(acks) * 1e3},  # type: ignore[operator]
+            "halted_ms": {"p50": pct(halt_latency, 0.5) * 1e3, "p99": pct(halt_latency, 0.99) * 1e3} if halt_latency else None,  # type: ignore[operator]
+        }
+        print(f"\nwebhooks: {args.contacts} at {achieved:.1f}/s ({failures} not 200); halted {len(halted)}/{args.contacts}")
+        print(f"acknowledgement:   p50 {report['ack_ms']['p50']:7.1f} ms   p99 {report['ack_ms']['p99']:7.1f} ms")
+        if report["halted_ms"]:
+            print(f"reply -> halted:   p50 {report['halted_ms']['p50']:7.1f} ms   p99 {report['halted_ms']['p99']:7.1f} ms")
+        out = ROOT / "bench" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"inbound-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.json"
+        path.write_text(json.dumps(report, indent=2))
+        print(f"results: {path}")
+        return 0 if failures == 0 and len(halted) == args.contacts else 1
+    finally:
+        if api_proc is not None:
+            api_proc.terminate()
+            api_proc.wait(30)
+        if worker is not None and worker.process is not None:
+            worker.process.terminate()
+            worker.process.wait(60)
+        server.stop()
+        sink.stop()
+        engine.dispose()
+        drop_database(server_url, dbname)
+        del pg_handle
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    status = asyncio.run(main_async(parser.parse_args()))
+    sys.stdout.flush()
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    main()
+
+

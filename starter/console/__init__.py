@@ -1,0 +1,35 @@
+"""The web console: server-rendered pages for CS leads, reps and auditors under /console.
+
+Sign in with an API key (the session is a signed cookie, every form carries a CSRF token;
+see `session`). Pages: enrollments (list and one enrollment with its timeline and
+commands), accounts, the task queue, cadences, and in dev mode the captured mail and texts.
+Auditors and service keys read; cs_lead and admin keys also act. Commands go through the
+same CadenceClient as the API and record the key's name as the actor.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+
+from starter.console import accounts, auth, cadences, dev, enrollments, tasks
+from starter.console.pages import ConsoleError, console_router, redirect
+from starter.console.session import Viewer
+
+router = console_router("/console")
+for _module in (auth, enrollments, accounts, tasks, cadences, dev):
+    router.include_router(_module.router)
+
+
+@router.get("")
+async def home() -> Response:
+    """The console's front page is the enrollment list."""
+    return redirect("/console/enrollments")
+
+
+@router.get("/{path:path}")
+async def not_found(request: Request, user: Viewer, path: str) -> Response:
+    """Any other console address: a friendly 404 page."""
+    raise ConsoleError(404, "There is no console page at this address.")
+
+
+__all__ = ["router"]

@@ -1,0 +1,215 @@
+"""Enrollment pages: the filtered list, and one enrollment's status, what happens next and
+why, its touches and its audit timeline, with the operator commands (pause, resume, stop,
+skip) for roles that may act."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import Query, Request, Response
+from sqlmodel import Session, func, select
+
+from cadence.rules import Status
+from models.contacts import as_uuid
+from models.payloads import StatusView
+from models.tables import Account, AuditEntry, Cadence, Contact
+from starter.client import EnrollmentDetail, Page
+from starter.console.pages import ConsoleError, client_of, console_router, db, redirect, render
+from starter.console.session import Action, Posted, Viewer
+from starter.errors import CadenceError, NotFound
+
+router = console_router()
+PAGE_SIZE = 25
+DONE = {"paused": "Paused. The timeline below records who paused it and why.", "resumed": "Resumed; the remaining wait is kept.",
+        "stopped": "Stopped for good.", "skipped": "Skipped the step it was waiting for."}
+
+
+def contact_label(person: Contact | None) -> str:
+    """A contact as people recognise it: name and external id."""
+    if person is None:
+        return "unknown contact"
+    name = " ".join(p for p in (person.first_name, person.last_name) if p)
+    return f"{name} ({person.external_id})" if name else person.external_id
+
+
+def _labels(session: Session, page: Page) -> dict[str, dict[str, Any]]:
+    contacts = {uuid.UUID(i.contact_id) for i in page.items}
+    accounts = {uuid.UUID(i.account_id) for i in page.items if i.account_id}
+    people = session.exec(select(Contact).where(Contact.id.in_(contacts))).all() if contacts else []  # type: ignore[attr-defined]
+    firms = session.exec(select(Account).where(Account.id.in_(accounts))).all() if accounts else []  # type: ignore[attr-defined]
+    return {"contacts": {str(p.id): contact_label(p) for p in people}, "accounts": {str(a.id): a.name for a in firms}}
+
+
+def _account_id(session: Session, ref: str) -> str:
+    found = session.get(Account, as_uuid(ref)) if as_uuid(ref) else None
+    found = found or session.exec(select(Account).where(Account.external_id == ref)).first()
+    if found is None:
+        raise NotFound(f"No account {ref!r}: use an account's id or external id.")
+    return str(found.id)
+
+
+@router.get("/enrollments")
+async def enrollments(
+    request: Request,
+    user: Viewer,
+    cadence: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[str | None, Query(max_length=30)] = None,
+    owner: Annotated[str | None, Query(max_length=100)] = None,
+    account: Annotated[str | None, Query(max_length=200)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """Every enrollment, newest first, filtered by cadence, status, owner and account."""
+    filters = {"cadence": cadence or "", "status": status or "", "owner": owner or "", "account": account or ""}
+    cadences = await db(request, lambda s: [c.key for c in s.exec(select(Cadence).order_by(Cadence.key)).all()])
+    error: str | None = None
+    code = 200
+    result = Page(items=[], total=0, limit=PAGE_SIZE, offset=0)
+    labels: dict[str, dict[str, Any]] = {"contacts": {}, "accounts": {}}
+    try:
+        account_id = await db(request, lambda s: _account_id(s, account)) if account else None
+        result = await client_of(request).list(cadence=cadence or None, status=status or None, owner=owner or None, account_id=account_id,
+                                               limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        labels = await db(request, lambda s: _labels(s, result))
+    except CadenceError as err:
+        error, code = err.message, err.status
+    pages = max(1, -(-result.total // PAGE_SIZE))
+    query = {k: v for k, v in filters.items() if v}
+    return render(
+        request, "enrollments.html", status=code, section="enrollments", error=error, result=result, labels=labels, filters=filters,
+        cadences=cadences, statuses=[s.value for s in Status], page=page, pages=pages,
+        prev_url=f"?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
+        next_url=f"?{urlencode({**query, 'page': page + 1})}" if page < pages else None,
+    )
+
+
+def _people(session: Session, detail: EnrollmentDetail) -> dict[str, Any]:
+    person = session.get(Contact, uuid.UUID(detail.contact_id))
+    firm = session.get(Account, uuid.UUID(detail.account_id)) if detail.account_id else None
+    return {"contact": person, "contact_label": contact_label(person), "account": firm}
+
+
+async def enrollment_page(request: Request, enrollment_id: str, *, status: int = 200, error: str | None = None,
+                          notice: str | None = None) -> Response:
+    """Render one enrollment (an unknown id raises NotFound: the 404 page)."""
+    client = client_of(request)
+    detail = await client.status(enrollment_id)
+    timeline = await client.timeline(enrollment_id)
+    people = await db(request, lambda s: _people(s, detail))
+    live: StatusView | None = detail.live
+    state = live.status.value if live else detail.status
+    zone = people["contact"].timezone if people["contact"] else None
+    return render(
+        request, "enrollment.html", status=status, section="enrollments", error=error, notice=notice, detail=detail, live=live,
+        state=state, open=state in ("pending", "active", "paused"), timeline=timeline, zone=zone,
+        next_due=live.next_due_at if live else detail.next_step_at, waiting=live.waiting_reason if live else detail.waiting_reason,
+        **people,
+    )
+
+
+@router.get("/enrollments/{enrollment_id}")
+async def enrollment(request: Request, user: Viewer, enrollment_id: str, done: Annotated[str | None, Query(max_length=20)] = None) -> Response:
+    """One enrollment: what it is doing, what happens next and why, and its whole story."""
+    return await enrollment_page(request, enrollment_id, notice=DONE.get(done or ""))
+
+
+def parse_until(value: str | None, zone_name: str | None) -> dt.datetime | None:
+    """A datetime-local value read in the chosen time zone (UTC unless another is given)."""
+    if not value:
+        return None
+    try:
+        zone = ZoneInfo(zone_name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConsoleError(422, f"Unknown time zone {zone_name!r}.") from None
+    try:
+        naive = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConsoleError(422, "'Until' must be a date and time, like 2030-01-31T09:00.") from None
+    until = naive.replace(tzinfo=zone) if naive.tzinfo is None else naive
+    if until <= dt.datetime.now(dt.UTC):
+        raise ConsoleError(422, "'Until' must be in the future.")
+    return until.astimezone(dt.UTC)
+
+
+async def audit_count(request: Request, *conditions: Any) -> int:
+    """How many audit entries match (to notice when the workflow has recorded a command)."""
+    return await db(request, lambda s: s.exec(select(func.count()).select_from(AuditEntry).where(*conditions)).one())
+
+
+async def until_recorded(request: Request, expected: int, *conditions: Any, timeout: float = 5.0) -> None:
+    """Wait (briefly) until the workflow has written the command to the audit log, so the
+    page we redirect to already shows it in the timeline. The workflow records transitions
+    in an activity just after the update returns."""
+    for _ in range(int(timeout / 0.1)):
+        if await audit_count(request, *conditions) >= expected:
+            return
+        await asyncio.sleep(0.1)
+
+
+async def _command(request: Request, enrollment_id: str, form: Posted, action: str, done: str, call: Callable[[], Awaitable[object]]) -> Response:
+    """Run one operator command; a bad value (422) or an illegal transition (409) re-renders the page with a banner."""
+    ref = as_uuid(enrollment_id)
+    if ref is None:
+        raise NotFound(f"No enrollment {enrollment_id!r}.")
+    mine = (AuditEntry.enrollment_id == ref, AuditEntry.action == action, AuditEntry.actor == form.user.actor)
+    before = await audit_count(request, *mine)
+    try:
+        await call()
+    except (ConsoleError, CadenceError) as err:
+        if isinstance(err, NotFound):
+            raise
+        return await enrollment_page(request, enrollment_id, status=err.status, error=err.message)
+    await until_recorded(request, before + 1, *mine)
+    return redirect(f"/console/enrollments/{ref}?done={done}")
+
+
+@router.post("/enrollments/{enrollment_id}/pause")
+async def pause(request: Request, enrollment_id: str, form: Action) -> Response:
+    """Pause with a reason, optionally until a moment (it then resumes by itself)."""
+
+    async def run() -> object:
+        reason = form.text("reason", label="A reason", required=True)
+        until = parse_until(form.text("until", label="Until", max_length=40), form.text("until_zone", label="Time zone", max_length=64))
+        assert reason is not None
+        return await client_of(request).pause(enrollment_id, actor=form.user.actor, reason=reason, until=until)
+
+    return await _command(request, enrollment_id, form, "paused", "paused", run)
+
+
+@router.post("/enrollments/{enrollment_id}/resume")
+async def resume(request: Request, enrollment_id: str, form: Action) -> Response:
+    """Resume a paused enrollment; the wait that was left is kept."""
+
+    async def run() -> object:
+        note = form.text("reason", label="A note")
+        return await client_of(request).resume(enrollment_id, actor=form.user.actor, reason=note)
+
+    return await _command(request, enrollment_id, form, "resumed", "resumed", run)
+
+
+@router.post("/enrollments/{enrollment_id}/stop")
+async def stop(request: Request, enrollment_id: str, form: Action) -> Response:
+    """Stop for good, with a reason."""
+
+    async def run() -> object:
+        reason = form.text("reason", label="A reason", required=True)
+        assert reason is not None
+        return await client_of(request).stop(enrollment_id, actor=form.user.actor, reason=reason)
+
+    return await _command(request, enrollment_id, form, "ended", "stopped", run)
+
+
+@router.post("/enrollments/{enrollment_id}/skip")
+async def skip(request: Request, enrollment_id: str, form: Action) -> Response:
+    """Skip the step the enrollment is waiting for; the next one is scheduled from now."""
+
+    async def run() -> object:
+        note = form.text("reason", label="A note")
+        return await client_of(request).skip(enrollment_id, actor=form.user.actor, reason=note)
+
+    return await _command(request, enrollment_id, form, "step_skipped", "skipped", run)

@@ -1,0 +1,327 @@
+"""The web console in a real headless browser (Debian's chromium through Playwright), over
+the real stack: a CS lead pauses and resumes with a reason the timeline shows, an auditor
+can only look, sessions and CSRF tokens cannot be forged or skipped, the task queue and the
+account pause drive real enrollments."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from sqlmodel import func, select
+
+from core.db import transaction
+from core.settings import Settings
+from models.keys import Role, create_key
+from models.tables import ApiKey, AuditEntry, Task
+from starter.api import create_app
+from starter.console.session import seal
+from tests.integration.conftest import Stack
+from tests.support.server import serve
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+COOKIE = "cadence_console"
+NAMES = {"cs_lead": "lead@acme", "auditor": "auditor@acme", "service": "billing-service"}
+
+WAITING = """
+key: console-cadence
+name: Console cadence
+steps:
+  - {id: hello, type: email, template: hello, wait: {days: 1}}
+  - {id: follow-up, type: email, template: hello, wait: {days: 2}}
+templates:
+  hello: {channel: email, subject: "Hello", html: "<p>Hello</p>", text: "Hello"}
+"""
+WITH_TASK = """
+key: with-task
+name: With a task
+steps:
+  - {id: prep, type: task, task: {title: "Prepare the QBR deck", sla_hours: 48}}
+  - {id: invite, type: email, template: hello}
+templates:
+  hello: {channel: email, subject: "QBR", html: "<p>QBR</p>", text: "QBR"}
+"""
+
+
+@dataclass
+class Console:
+    url: str
+    stack: Stack
+    settings: Settings
+    keys: dict[str, str]
+    browser: Browser
+
+    async def sign_in(self, role: str, next_path: str = "/console/enrollments") -> tuple[BrowserContext, Page]:
+        """A fresh browser context signed in through the login form with this role's key."""
+        context = await self.browser.new_context(base_url=self.url)
+        page = await context.new_page()
+        await page.goto(next_path)
+        assert "/console/login" in page.url
+        await page.get_by_label("API key").fill(self.keys[role])
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Sign in").click()
+        assert page.url.endswith(next_path), page.url
+        return context, page
+
+    async def status(self, enrollment_id: str) -> str:
+        live = (await self.stack.client.status(enrollment_id)).live
+        assert live is not None
+        return live.status.value
+
+    def audit(self, action: str) -> int:
+        with transaction(self.stack.engine) as session:
+            return session.exec(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)).one()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+def console(stack: Stack, browser: Browser) -> Iterator[Console]:
+    settings = stack.settings.model_copy(update={
+        "temporal_address": stack.env.client.service_client.config.target_host,
+        "policy_file": "tests/support/open-policy.yaml",
+        "dev_mode": True,
+    })
+    keys = {}
+    with transaction(stack.engine) as session:
+        for role, name in NAMES.items():
+            keys[role] = create_key(session, name=name, role=Role(role))[1]
+    with serve(create_app(settings)) as url:
+        yield Console(url, stack, settings, keys, browser)
+
+
+async def enroll_one(stack: Stack, **contact: Any) -> str:
+    stack.load(WAITING)
+    person = stack.contact(**contact)
+    return (await stack.client.enroll("console-cadence", person.external_id)).id
+
+
+async def submit(page: Page, button: str, form: str | None = None) -> int:
+    """Click a form's submit button; the status of the page the browser lands on."""
+    scope = page.locator(form) if form else page
+    async with page.expect_navigation() as navigation:
+        await scope.get_by_role("button", name=button).click()
+    response = await navigation.value
+    assert response is not None
+    return response.status
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_a_cs_lead_pauses_with_a_reason_and_resumes(console: Console) -> None:
+    enrollment_id = await enroll_one(console.stack, email="ada@example.com", first_name="Ada", last_name="Lovelace",
+                                     timezone="Europe/Paris", account_external_id="acme", account_name="Acme")
+    path = f"/console/enrollments/{enrollment_id}"
+    context, page = await console.sign_in("cs_lead", path)
+    heading = await page.get_by_role("heading", level=1).inner_text()
+    assert heading.startswith("Ada Lovelace (c-") and heading.endswith("in console-cadence active")
+    assert "waiting for step 1 'hello'" in await page.inner_text("section[aria-labelledby=next-h]")
+    assert "(Europe/Paris) for the contact" in await page.inner_text("section[aria-labelledby=next-h]")
+
+    await page.get_by_label("Reason (required)").first.fill("Customer asked for a quiet month")
+    assert await submit(page, "Pause") == 200
+    assert "Paused." in await page.get_by_role("status").inner_text()
+    assert await page.locator("h1 .status").inner_text() == "paused"
+    paused_row = page.locator("table.timeline tr.kind-paused")
+    assert await paused_row.count() == 1
+    cells = await paused_row.locator("td").all_inner_texts()
+    assert cells[1] == "Paused: Customer asked for a quiet month" and cells[2] == "lead@acme"
+    assert "Customer asked for a quiet month" in await page.inner_text("section[aria-labelledby=next-h]")
+    assert await console.status(enrollment_id) == "paused"
+    await page.screenshot(path="/tmp/console-enrollment.png", full_page=True)
+
+    # Only the commands that make sense now are offered: a paused enrollment can be resumed.
+    assert await page.get_by_role("button", name="Pause").count() == 0
+    await page.get_by_label("Note (optional)").first.fill("quiet month is over")
+    assert await submit(page, "Resume") == 200
+    assert await page.locator("h1 .status").inner_text() == "active"
+    resumed = await page.locator("table.timeline tr.kind-resumed td").all_inner_texts()
+    assert resumed[1:3] == ["Resumed: quiet month is over", "lead@acme"]
+    assert await console.status(enrollment_id) == "active"
+
+    # Someone else pauses it while this page is open: the form's pause is now illegal and
+    # the workflow's own message is shown in a banner (409), not a 500.
+    await console.stack.client.pause(enrollment_id, actor="other-lead", reason="legal hold")
+    await page.get_by_label("Reason (required)").first.fill("second pause")
+    assert await submit(page, "Pause") == 409
+    assert "already paused by other-lead: legal hold" in await page.get_by_role("alert").inner_text()
+    await context.close()
+
+
+async def test_an_auditor_can_look_but_not_act(console: Console) -> None:
+    enrollment_id = await enroll_one(console.stack, email="grace@example.com", first_name="Grace")
+    path = f"/console/enrollments/{enrollment_id}"
+    for role in ("auditor", "service"):
+        context, page = await console.sign_in(role, path)
+        assert await page.locator("table.timeline tbody tr").count() >= 1
+        for name in ("Pause", "Resume", "Stop", "Skip step"):
+            assert await page.get_by_role("button", name=name, exact=True).count() == 0
+        assert await page.locator("form[action*='/enrollments/']").count() == 0
+        token = await page.locator("nav input[name=csrf]").input_value()
+        refused = await page.request.post(f"{path}/pause", form={"csrf": token, "reason": "auditors cannot"}, max_redirects=0)
+        assert refused.status == 403 and "may only view" in await refused.text()
+        assert (await page.request.post("/console/tasks/" + str(uuid.uuid4()) + "/complete", form={"csrf": token})).status == 403
+        await page.goto("/console/cadences/console-cadence")
+        assert "1 day after the previous step" in await page.inner_text("main")
+        await context.close()
+    assert await console.status(enrollment_id) == "active" and console.audit("paused") == 0
+
+
+def _tampered(cookie: str, **changes: Any) -> str:
+    version, body, signature = cookie.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims.update(changes)
+    raw = base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode()).rstrip(b"=").decode()
+    return f"{version}.{raw}.{signature}"
+
+
+async def test_sessions_and_csrf_cannot_be_forged_or_skipped(console: Console) -> None:
+    enrollment_id = await enroll_one(console.stack, email="lin@example.com")
+    path = f"/console/enrollments/{enrollment_id}"
+
+    # A wrong key: an error on the page and no session cookie.
+    context = await console.browser.new_context(base_url=console.url)
+    page = await context.new_page()
+    await page.goto("/console/login")
+    await page.get_by_label("API key").fill("cad_not-a-real-key")
+    assert await submit(page, "Sign in") == 401
+    assert "not valid" in await page.get_by_role("alert").inner_text()
+    assert COOKIE not in {c["name"] for c in await context.cookies()}
+    await context.close()
+
+    context, page = await console.sign_in("cs_lead", path)
+    cookie = next(c for c in await context.cookies() if c["name"] == COOKIE)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
+    assert 11.9 * 3600 < cookie["expires"] - dt.datetime.now(dt.UTC).timestamp() <= 12 * 3600
+    claims = json.loads(base64.urlsafe_b64decode(cookie["value"].split(".")[1] + "=="))
+    assert set(claims) == {"k", "r", "n", "t", "s"} and console.keys["cs_lead"] not in cookie["value"]
+    token = await page.locator("nav input[name=csrf]").input_value()
+
+    # Form posts without the CSRF token, or with a wrong one: 403, nothing changed.
+    for form in ({"reason": "no token"}, {"reason": "wrong token", "csrf": token[:-4] + "AAAA"}):
+        refused = await page.request.post(f"{path}/pause", form=form, max_redirects=0)
+        assert refused.status == 403 and "security token" in await refused.text()
+    # Bad values are friendly pages with the right status.
+    bad = await page.request.post(f"{path}/pause", form={"csrf": token, "reason": "x", "until": "next tuesday"})
+    assert bad.status == 422 and "must be a date and time" in await bad.text()
+    past = await page.request.post(f"{path}/pause", form={"csrf": token, "reason": "x", "until": "2001-01-01T09:00"})
+    assert past.status == 422 and "in the future" in await past.text()
+    assert (await page.request.post(f"{path}/stop", form={"csrf": token, "reason": " "})).status == 422
+    missing = await page.goto(f"/console/enrollments/{uuid.uuid4()}")
+    assert missing is not None and missing.status == 404 and "not found" in (await page.inner_text("main")).lower()
+    assert (r := await page.goto("/console/enrollments?page=zero")) is not None and r.status == 422
+    assert (r := await page.goto("/console/no-such-page")) is not None and r.status == 404
+    assert (r := await page.goto("/console/cadences/nope")) is not None and r.status == 404
+    assert (r := await page.goto("/console/accounts/nope")) is not None and r.status == 404
+    assert (r := await page.goto("/console/dev/mail")) is not None and r.status == 200
+    assert await console.status(enrollment_id) == "active" and console.audit("paused") == 0
+
+    # Forged, re-signed with another secret, or expired cookies: back to the sign-in page.
+    other = console.settings.model_copy(update={"link_secret": "another-secret-of-enough-length"})
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    forged = [
+        _tampered(cookie["value"], n="mallory", r="admin"),
+        seal(other, {**claims, "t": now}),
+        seal(console.settings, {**claims, "t": now - 13 * 3600}),
+        "v1.garbage.garbage",
+    ]
+    for value in forged:
+        intruder = await console.browser.new_context(base_url=console.url)
+        await intruder.add_cookies([{"name": COOKIE, "value": value, "domain": "127.0.0.1", "path": "/console"}])
+        tab = await intruder.new_page()
+        await tab.goto(path)
+        assert "/console/login" in tab.url and await tab.get_by_label("API key").count() == 1
+        sneaky = await intruder.request.post(f"{path}/pause", form={"csrf": token, "reason": "forged"}, max_redirects=0)
+        assert sneaky.status == 303 and sneaky.headers["location"].startswith("/console/login")
+        await intruder.close()
+    assert await console.status(enrollment_id) == "active" and console.audit("paused") == 0
+
+    # Signing out clears the cookie; a revoked key ends every session at once.
+    await submit(page, "Sign out")
+    assert "You have signed out." in await page.inner_text("main")
+    assert COOKIE not in {c["name"] for c in await context.cookies()}
+    await context.close()
+    context, page = await console.sign_in("cs_lead", path)
+    with transaction(console.stack.engine) as session:
+        for key in session.exec(select(ApiKey).where(ApiKey.name == NAMES["cs_lead"])).all():
+            key.revoked_at = dt.datetime.now(dt.UTC)
+            session.add(key)
+    await page.reload()
+    assert "/console/login" in page.url
+    await context.close()
+
+
+async def test_tasks_and_account_pause(console: Console) -> None:
+    stack = console.stack
+    stack.load(WITH_TASK)
+    stack.owner("csm-sam", name="Sam")
+    person = stack.contact(email="qbr@example.com", first_name="Quinn", owner_id="csm-sam")
+    with_task = (await stack.client.enroll("with-task", person.external_id)).id
+
+    def open_tasks() -> int:
+        with transaction(stack.engine) as session:
+            return session.exec(select(func.count()).select_from(Task).where(Task.status == "open")).one()
+
+    async def task_exists() -> bool:
+        return open_tasks() == 1
+
+    await eventually(task_exists)
+    context, page = await console.sign_in("cs_lead", "/console/tasks?owner=csm-sam")
+    row = page.locator("tbody tr", has_text="Prepare the QBR deck")
+    assert await row.count() == 1 and "Quinn" in await row.inner_text()
+    await row.get_by_label("Outcome").fill("deck ready")
+    assert await submit(page, "Complete", "tbody tr") == 200
+    assert "Task marked done" in await page.get_by_role("status").inner_text()
+    assert await page.locator("tbody tr").count() == 0
+
+    async def finished() -> bool:
+        return (await stack.client.get(with_task)).status == "completed"
+
+    await eventually(finished)
+    with transaction(stack.engine) as session:
+        task = session.exec(select(Task)).one()
+    assert (task.status, task.outcome, task.completed_by) == ("completed", "deck ready", "lead@acme")
+
+    stack.load(WAITING)
+    team = []
+    for n in range(3):
+        member = stack.contact(email=f"team{n}@globex.example", first_name=f"Member{n}", account_external_id="globex", account_name="Globex")
+        team.append((await stack.client.enroll("console-cadence", member.external_id)).id)
+    await page.goto("/console/accounts/globex")
+    assert await page.locator("td .status.active").count() == 3
+    await page.get_by_label("Reason (required)").fill("renewal negotiation")
+    assert await submit(page, "Pause every enrollment") == 200
+    assert "Paused 3 enrollment(s)." in await page.get_by_role("status").inner_text()
+    assert await page.locator("td .status.paused").count() == 3
+    for enrollment_id in team:
+        live = (await stack.client.status(enrollment_id)).live
+        assert live is not None and live.status.value == "paused" and live.pause is not None
+        assert (live.pause.actor, live.pause.reason) == ("lead@acme", "account paused: renewal negotiation")
+    assert await submit(page, "Resume every paused enrollment") == 200
+    assert "Resumed 3 enrollment(s)." in await page.get_by_role("status").inner_text()
+    assert [await console.status(e) for e in team] == ["active"] * 3
+    await context.close()
