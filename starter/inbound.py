@@ -181,7 +181,7 @@ async def deliver(client: CadenceClient, row_id: uuid.UUID) -> dict[str, Any]:
                 delivered += result.delivered_to
                 not_running += result.not_running
             if row.type == "event" and payload.get("name"):
-                enrolled += await _apply_rules(client, contact_id, client.rules.for_event(payload["name"], payload.get("data") or {}), row)
+                enrolled += await _apply_rules(client, contact_id, client.rules.for_event(payload["name"], payload.get("data") or {}))
         if row.type == "reply" and delivered:
             paused = await _same_account_pause(client, delivered)
     except CadenceError as err:
@@ -200,7 +200,7 @@ async def deliver(client: CadenceClient, row_id: uuid.UUID) -> dict[str, Any]:
     return outcome
 
 
-async def _apply_rules(client: CadenceClient, contact_id: str, rules: list[Rule], row: InboundEvent) -> list[str]:
+async def _apply_rules(client: CadenceClient, contact_id: str, rules: list[Rule]) -> list[str]:
     """Enroll the contact in each triggered cadence (idempotent: an open one is reused)."""
     enrolled = []
     for rule in rules:
@@ -253,15 +253,7 @@ async def _same_account_pause(client: CadenceClient, replied_enrollments: list[s
 
 async def enroll_for_dates(client: CadenceClient, contact_id: str, newly_set: set[str]) -> list[str]:
     """Date rules: a contact (or account) date field set for the first time starts its cadence."""
-    rules = client.rules.for_dates(newly_set)
-    enrolled = []
-    for rule in rules:
-        try:
-            info = await client.enroll(rule.enroll, contact_id, actor=f"rule:{rule.name}")
-            enrolled.append(info.id)
-        except CadenceError as err:
-            log.info("rule %s did not enroll %s: %s", rule.name, contact_id, err.message)
-    return enrolled
+    return await _apply_rules(client, contact_id, client.rules.for_dates(newly_set))
 
 
 class InboundProcessor:

@@ -17,6 +17,7 @@ from starter.console.pages import (
     ConsoleError,
     console_router,
     db,
+    read_form,
     redirect,
     render,
     settings_of,
@@ -66,8 +67,7 @@ async def login_form(request: Request, next: str | None = None, signed_out: bool
 async def login(request: Request) -> Response:
     """Check the sign-in form's token and the key; on success set the session cookie."""
     settings = settings_of(request)
-    form = await request.form(max_files=0, max_fields=10)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = await read_form(request, max_fields=10)
     nonce_claims = unseal(settings, request.cookies.get(LOGIN_COOKIE))
     fresh = nonce_claims is not None and isinstance(nonce_claims.get("t"), int) and \
         dt.datetime.now(dt.UTC).timestamp() - nonce_claims["t"] < LOGIN_LIFETIME.total_seconds()

@@ -24,9 +24,11 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from core.db import transaction
 from core.settings import Settings
+from starter.api.errors import _TooLarge
 from starter.client import CadenceClient
 from starter.errors import CadenceError
 from starter.web import HERE
@@ -134,8 +136,17 @@ def render(request: Request, name: str, *, status: int = 200, **context: Any) ->
 
 def error_page(request: Request, status: int, message: str, title: str | None = None) -> HTMLResponse:
     """The friendly page for an error, with the right status."""
-    return render(request, "error.html", status=status, title=title or TITLES.get(status, "Something went wrong"), message=message,
-                  status_code=status)
+    return render(request, "error.html", status=status, title=title or TITLES.get(status, "Something went wrong"),
+                  message=message[:1].upper() + message[1:], status_code=status)
+
+
+async def read_form(request: Request, max_fields: int = 50) -> dict[str, str]:
+    """The posted form's text fields; a malformed body is a 400 page."""
+    try:
+        form = await request.form(max_files=0, max_fields=max_fields)
+    except (MultiPartException, ValueError):
+        raise ConsoleError(400, "The form could not be read.") from None
+    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -182,6 +193,8 @@ class ConsoleRoute(APIRoute):
             except StarletteHTTPException as exc:
                 detail = exc.detail if isinstance(exc.detail, str) else "the request was refused"
                 return error_page(request, exc.status_code, detail)
+            except _TooLarge:
+                raise  # the body-size middleware answers with its 413
             except Exception:
                 log.exception("console error on %s %s", request.method, request.url.path)
                 return error_page(request, 500, "Something unexpected went wrong; it has been logged.", "Sorry, something went wrong")

@@ -33,7 +33,7 @@ from sqlmodel import Session
 from core.settings import Settings
 from models.keys import Role
 from models.tables import ApiKey
-from starter.console.pages import SESSION_COOKIE, ConsoleError, LoginRequired, db, settings_of
+from starter.console.pages import SESSION_COOKIE, ConsoleError, LoginRequired, db, read_form, settings_of
 
 LIFETIME = dt.timedelta(hours=12)
 LOGIN_COOKIE = "cadence_console_login"
@@ -187,11 +187,7 @@ class Posted:
 
 async def posted(request: Request, user: Viewer) -> Posted:
     """Read the form and check its CSRF token (403 if missing or wrong, nothing done)."""
-    try:
-        form = await request.form(max_files=0, max_fields=50)
-    except Exception:  # a malformed body is the client's fault: refuse it as a page
-        raise ConsoleError(400, "The form could not be read.") from None
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = await read_form(request)
     if not csrf_ok(settings_of(request), user.session_id, fields.get("csrf")):
         raise ConsoleError(403, "This form is missing its security token or the token is wrong. Reload the page and try again.",
                            "Form refused")

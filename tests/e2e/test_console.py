@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from sqlmodel import func, select
 from core.db import transaction
 from core.settings import Settings
 from models.keys import Role, create_key
-from models.tables import ApiKey, AuditEntry, Task
+from models.tables import ApiKey, AuditEntry, DevOutbox, Task
 from starter.api import create_app
 from starter.console.session import seal
 from tests.integration.conftest import Stack
@@ -237,7 +238,16 @@ async def test_sessions_and_csrf_cannot_be_forged_or_skipped(console: Console) -
     assert (r := await page.goto("/console/no-such-page")) is not None and r.status == 404
     assert (r := await page.goto("/console/cadences/nope")) is not None and r.status == 404
     assert (r := await page.goto("/console/accounts/nope")) is not None and r.status == 404
+    mail = EmailMessage()
+    mail["Subject"], mail["To"], mail["From"] = "Dev hello", "dev@example.com", "cadence@example.com"
+    mail.set_content("Plain hello")
+    with transaction(console.stack.engine) as session:
+        session.add(DevOutbox(channel="email", to="dev@example.com", sender="cadence@example.com", subject="Dev hello", body=mail.as_string()))
+        session.add(DevOutbox(channel="sms", to="+14155552671", sender="+15005550006", body="Quick question <b>for</b> you"))
     assert (r := await page.goto("/console/dev/mail")) is not None and r.status == 200
+    assert "Dev hello" in await page.inner_text("main") and "Plain hello" in (await page.locator("pre").first.text_content() or "")
+    assert (r := await page.goto("/console/dev/sms")) is not None and r.status == 200
+    assert "Quick question <b>for</b> you" in await page.inner_text("main")
     assert await console.status(enrollment_id) == "active" and console.audit("paused") == 0
 
     # Forged, re-signed with another secret, or expired cookies: back to the sign-in page.
@@ -317,6 +327,11 @@ async def test_tasks_and_account_pause(console: Console) -> None:
     assert await submit(page, "Pause every enrollment") == 200
     assert "Paused 3 enrollment(s)." in await page.get_by_role("status").inner_text()
     assert await page.locator("td .status.paused").count() == 3
+    await page.goto("/console/enrollments?account=globex&status=paused")
+    assert await page.locator("tbody tr").count() == 3 and "3 enrollments" in await page.inner_text("main")
+    assert (r := await page.goto("/console/enrollments?cadence=nope")) is not None and r.status == 404
+    assert "nope" in await page.get_by_role("alert").inner_text()
+    await page.goto("/console/accounts/globex")
     for enrollment_id in team:
         live = (await stack.client.status(enrollment_id)).live
         assert live is not None and live.status.value == "paused" and live.pause is not None
