@@ -87,7 +87,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _TooLarge
+                    raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -98,13 +98,13 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited, tracking_send)
-        except _TooLarge:
+        except BodyTooLarge:
             if not started:
                 await _too_large(send, self.limit)
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """Raised while reading a request body past the limit."""
 
 
 async def _too_large(send: Send, limit: int) -> None:

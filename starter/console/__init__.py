@@ -26,9 +26,11 @@ async def home() -> Response:
     return redirect("/console/enrollments")
 
 
-@router.get("/{path:path}")
+@router.api_route("/{path:path}", methods=["GET", "POST"])
 async def not_found(request: Request, user: Viewer, path: str) -> Response:
     """Any other console address: a friendly 404 page."""
+    if not path:
+        return redirect("/console/enrollments")
     raise ConsoleError(404, "There is no console page at this address.")
 
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from models.enrollments import OPEN
 from models.tables import AuditEntry, Cadence, Contact, Enrollment
-from starter.api.routes.accounts import _each, _find
+from starter.api.routes.accounts import find_account, for_each_enrollment
 from starter.console.enrollments import audit_count, contact_label, parse_until, until_recorded
 from starter.console.pages import ConsoleError, client_of, console_router, db, redirect, render
 from starter.console.session import Action, Posted, Viewer
@@ -21,7 +21,7 @@ router = console_router()
 
 
 def _load(session: Session, ref: str) -> dict[str, Any]:
-    account = _find(session, ref)
+    account = find_account(session, ref)
     if account is None:
         raise NotFound(f"No account {ref!r}: use an account's id or external id.")
     contacts = session.exec(select(Contact).where(Contact.account_id == account.id).order_by(Contact.external_id)).all()
@@ -58,14 +58,14 @@ async def account(
 
 
 async def _command(request: Request, ref: str, form: Posted, action: str, done: str, statuses: tuple[str, ...], command: Any) -> Response:
-    account = await db(request, lambda s: _find(s, ref))
+    account = await db(request, lambda s: find_account(s, ref))
     if account is None:
         raise NotFound(f"No account {ref!r}: use an account's id or external id.")
     mine = (AuditEntry.enrollment_id.in_(select(Enrollment.id).where(Enrollment.account_id == account.id)),  # type: ignore[union-attr]
             AuditEntry.action == action, AuditEntry.actor == form.user.actor)
     before = await audit_count(request, *mine)
     try:
-        result = await _each(client_of(request), str(account.id), statuses, command)
+        result = await for_each_enrollment(client_of(request), str(account.id), statuses, command)
     except (ConsoleError, CadenceError) as err:
         return await account_page(request, ref, status=err.status, error=err.message)
     await until_recorded(request, before + result.changed, *mine)

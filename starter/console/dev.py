@@ -9,7 +9,7 @@ from fastapi import Query, Request, Response
 from sqlmodel import Session, select
 
 from models.tables import DevOutbox
-from starter.api.routes.dev import MailOut, SmsOut, _mail
+from starter.api.routes.dev import MailOut, SmsOut, mail_view
 from starter.console.pages import ConsoleError, console_router, db, render, settings_of
 from starter.console.session import Viewer
 
@@ -33,7 +33,7 @@ def _dev_only(request: Request) -> None:
 async def mail(request: Request, user: Viewer, to: To = None) -> Response:
     """The newest 100 emails the dev SMTP sink received."""
     _dev_only(request)
-    items: list[MailOut] = await db(request, lambda s: [_mail(r) for r in _rows(s, "email", to)])
+    items: list[MailOut] = await db(request, lambda s: [mail_view(r) for r in _rows(s, "email", to)])
     return render(request, "dev_mail.html", section="mail", items=items, to=to or "")
 
 

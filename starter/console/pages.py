@@ -28,7 +28,7 @@ from starlette.formparsers import MultiPartException
 
 from core.db import transaction
 from core.settings import Settings
-from starter.api.errors import _TooLarge
+from starter.api.errors import BodyTooLarge
 from starter.client import CadenceClient
 from starter.errors import CadenceError
 from starter.web import HERE
@@ -193,7 +193,7 @@ class ConsoleRoute(APIRoute):
             except StarletteHTTPException as exc:
                 detail = exc.detail if isinstance(exc.detail, str) else "the request was refused"
                 return error_page(request, exc.status_code, detail)
-            except _TooLarge:
+            except BodyTooLarge:
                 raise  # the body-size middleware answers with its 413
             except Exception:
                 log.exception("console error on %s %s", request.method, request.url.path)

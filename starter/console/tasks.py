@@ -11,7 +11,7 @@ from fastapi import Query, Request, Response
 from sqlmodel import Session, func, select
 
 from models.tables import Contact, Task
-from starter.api.routes.tasks import _close
+from starter.api.routes.tasks import close_task
 from starter.console.enrollments import contact_label
 from starter.console.pages import ConsoleError, client_of, console_router, db, redirect, render
 from starter.console.session import Action, Viewer
@@ -61,7 +61,7 @@ async def _finish(request: Request, task_id: str, form: Action, *, skipped: bool
             outcome = form.text("reason", label="A reason", max_length=500) or "skipped"
         else:
             outcome = form.text("outcome", label="The outcome", max_length=500) or "completed"
-        await _close(client_of(request), task_id, actor=form.user.actor, outcome=outcome, skipped=skipped)
+        await close_task(client_of(request), task_id, actor=form.user.actor, outcome=outcome, skipped=skipped)
     except (ConsoleError, CadenceError) as err:
         return await tasks_page(request, owner, status=err.status, error=err.message)
     query = urlencode({**({"owner": owner} if owner else {}), "done": "skipped" if skipped else "completed"})

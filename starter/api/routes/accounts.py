@@ -34,7 +34,8 @@ class AccountOut(BaseModel):
     open_enrollments: int = 0
 
 
-def _find(session: Session, ref: str) -> Account | None:
+def find_account(session: Session, ref: str) -> Account | None:
+    """An account by id or external id (shared with the console)."""
     as_id = as_uuid(ref)
     found = session.get(Account, as_id) if as_id else None
     return found or session.exec(select(Account).where(Account.external_id == ref)).first()
@@ -63,7 +64,7 @@ async def read(account_id: str, client: ClientDep, caller: Reader) -> AccountOut
     """An account by id or external id."""
 
     def load(session: Session) -> AccountOut:
-        row = _find(session, account_id)
+        row = find_account(session, account_id)
         if row is None:
             raise NotFound(f"account {account_id!r} not found", {"field": "account_id"})
         return _out(session, row)
@@ -104,9 +105,11 @@ class AccountCommandResult(BaseModel):
     enrollments: list[EnrollmentOutcome]
 
 
-async def _each(client: ClientDep, account_id: str, statuses: tuple[str, ...], command: Any) -> AccountCommandResult:
+async def for_each_enrollment(client: ClientDep, account_id: str, statuses: tuple[str, ...], command: Any) -> AccountCommandResult:
+    """Run a command on every enrollment of the account in these statuses; report each one.
+    Shared by the API and the console, so a customer is paused the same way from both."""
     def load(session: Session) -> tuple[str, list[str]]:
-        row = _find(session, account_id)
+        row = find_account(session, account_id)
         if row is None:
             raise NotFound(f"account {account_id!r} not found", {"field": "account_id"})
         ids = session.exec(
@@ -130,11 +133,11 @@ async def _each(client: ClientDep, account_id: str, statuses: tuple[str, ...], c
 async def pause(account_id: str, body: AccountPause, client: ClientDep, caller: Operator) -> AccountCommandResult:
     """Pause every open enrollment of the account's contacts (a CS lead pausing a customer)."""
     reason = f"account paused: {body.reason}"
-    return await _each(client, account_id, ("active",), lambda eid: client.pause(eid, actor=caller.actor, reason=reason, until=body.until))
+    return await for_each_enrollment(client, account_id, ("active",), lambda eid: client.pause(eid, actor=caller.actor, reason=reason, until=body.until))
 
 
 @router.post("/{account_id}/resume", response_model=AccountCommandResult)
 async def resume(account_id: str, client: ClientDep, caller: Operator, body: AccountResume | None = None) -> AccountCommandResult:
     """Resume every paused enrollment of the account's contacts."""
     note = (body.reason if body else None) or "account resumed"
-    return await _each(client, account_id, ("paused",), lambda eid: client.resume(eid, actor=caller.actor, reason=note))
+    return await for_each_enrollment(client, account_id, ("paused",), lambda eid: client.resume(eid, actor=caller.actor, reason=note))

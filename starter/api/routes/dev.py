@@ -46,7 +46,8 @@ class SmsOut(BaseModel):
     touch_key: str | None
 
 
-def _mail(row: DevOutbox) -> MailOut:
+def mail_view(row: DevOutbox) -> MailOut:
+    """A captured email, parsed for display (shared with the console)."""
     parsed = email.message_from_string(row.body, policy=email.policy.default)
     text = html = None
     if isinstance(parsed, EmailMessage):
@@ -71,7 +72,7 @@ async def mail(engine: EngineDep, caller: Reader, to: Annotated[str | None, Quer
             if to:
                 query = query.where(DevOutbox.to == to)
             rows = session.exec(query.order_by(DevOutbox.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
-            return [_mail(r) for r in rows]
+            return [mail_view(r) for r in rows]
 
     return await asyncio.to_thread(load)
 

@@ -86,7 +86,8 @@ class SkipBody(BaseModel):
     reason: str = Field(default="skipped", min_length=1, max_length=500)
 
 
-async def _close(client: ClientDep, task_id: str, *, actor: str, outcome: str, skipped: bool) -> TaskOut:
+async def close_task(client: ClientDep, task_id: str, *, actor: str, outcome: str, skipped: bool) -> TaskOut:
+    """Complete or skip a task and let its enrollment move on (shared with the console)."""
     def update(session: Session) -> Task:
         ref = as_uuid(task_id)
         row = session.exec(select(Task).where(Task.id == ref).with_for_update()).first() if ref else None
@@ -116,12 +117,12 @@ async def _close(client: ClientDep, task_id: str, *, actor: str, outcome: str, s
 @router.post("/{task_id}/complete", response_model=TaskOut)
 async def complete(task_id: str, client: ClientDep, caller: Operator, body: CompleteBody | None = None) -> TaskOut:
     """Mark the task done; the enrollment waiting for it continues."""
-    return await _close(client, task_id, actor=caller.actor, outcome=(body or CompleteBody()).outcome, skipped=False)
+    return await close_task(client, task_id, actor=caller.actor, outcome=(body or CompleteBody()).outcome, skipped=False)
 
 
 @router.post("/{task_id}/skip", response_model=TaskOut)
 async def skip(task_id: str, client: ClientDep, caller: Operator, body: SkipBody | None = None) -> TaskOut:
     """Skip the task; the enrollment waiting for it continues."""
-    return await _close(client, task_id, actor=caller.actor, outcome=(body or SkipBody()).reason, skipped=True)
+    return await close_task(client, task_id, actor=caller.actor, outcome=(body or SkipBody()).reason, skipped=True)
 
 
