@@ -20,7 +20,7 @@ from activities.touches import TouchActivities
 from activities.work import WorkActivities
 from cadence.policy import PolicyConfig
 from core.settings import Settings
-from models.catalog import load_policy
+from models.catalog import load_policy, load_rules
 from starter.client import CadenceClient
 
 
@@ -68,7 +68,11 @@ def build_activities(
     policy = policy or load_policy(settings.policy_file)
     touches = TouchActivities(engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine), policy)
     work = WorkActivities(engine, http or httpx.Client(timeout=30.0), policy)
-    starter = CadenceClient(temporal, engine, task_queue=settings.task_queue, policy=policy) if temporal is not None else None
+    starter = (
+        CadenceClient(temporal, engine, task_queue=settings.task_queue, policy=policy, rules=load_rules(settings.rules_file))
+        if temporal is not None
+        else None
+    )
     enrollments = EnrollmentActivities(engine, starter)
     archive = [ArchiveActivities(engine, temporal).archive_histories] if temporal is not None else []
     return [

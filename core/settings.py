@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     bulk_starts_per_second: float = Field(default=20.0, gt=0)
 
     policy_file: str | None = Field(default=None, description="Contact policy file (default: playbooks/policy.yaml)")
+    rules_file: str | None = Field(default=None, description="Event rules file (default: playbooks/rules.yaml)")
 
     log_level: str = "INFO"
 

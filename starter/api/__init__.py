@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from core.db import make_engine
 from core.settings import Settings
 from core.temporal import connect
-from models.catalog import load_policy
+from models.catalog import load_policy, load_rules
 from starter import console
 from starter.api import errors
 from starter.api.routes import accounts, audit, cadences, contacts, dev, enrollments, events, health, keys, links, tasks, webhooks
@@ -42,6 +42,7 @@ def create_app(settings: Settings, *, client: CadenceClient | None = None, engin
             app.state.engine,
             task_queue=settings.task_queue,
             policy=load_policy(settings.policy_file),
+            rules=load_rules(settings.rules_file),
         )
         app.state.settings = settings
         app.state.inbound = InboundProcessor(app.state.client)

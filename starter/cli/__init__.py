@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import typer
 
-from starter.cli import audit, cadences, contacts, enrollments, keys, services
+from starter.cli import audit, cadences, contacts, enrollments, keys, policy, services
 from starter.cli.common import Context, finish
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.add_typer(cadences.app, name="cadences", help="Load, list, show and validate
 app.add_typer(contacts.app, name="contacts", help="Import contacts.")
 app.add_typer(enrollments.events_app, name="events", help="Send events (replies, opt-outs, meetings...) to enrollments.")
 app.add_typer(keys.app, name="keys", help="Create, list and revoke API keys.")
+app.add_typer(policy.app, name="policy", help="Check and show the gate's policy (segments, windows, caps) and event rules.")
 
 
 def main() -> None:

@@ -77,6 +77,7 @@ def run(fn: Callable[[CadenceClient], Awaitable[T]], settings: Settings) -> T:
             namespace=settings.temporal_namespace,
             task_queue=settings.task_queue,
             policy_file=settings.policy_file,
+            rules_file=settings.rules_file,
         )
         try:
             return await fn(client)
