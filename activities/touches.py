@@ -39,8 +39,19 @@ from models.cadences import bundle_of
 from models.contacts import contact_lock, suppress
 from models.enrollments import update_mirror
 from models.payloads import TouchInput, TouchResult
-from models.tables import Account, Contact, Enrollment, Owner, Touch
+from models.tables import Account, Contact, Owner, Touch
 from workflows.policies import BOUNCED, INVALID_INPUT, SEND_REJECTED, TEMPLATE_ERROR
+
+_MARK_SENT_SQL = """
+    WITH sent AS (
+        UPDATE touches SET status = 'sent', provider_id = :provider, sent_at = :now, status_at = :now, error_code = NULL, error = NULL
+        WHERE id = :touch RETURNING enrollment_id
+    )
+    UPDATE enrollments SET touches_sent = touches_sent + 1, updated_at = :now{mirror}
+    WHERE id IN (SELECT enrollment_id FROM sent)
+"""
+_MARK_SENT = sa.text(_MARK_SENT_SQL.format(mirror=", current_step = :step, next_step_at = :due"))
+_MARK_SENT_ONLY_COUNT = sa.text(_MARK_SENT_SQL.format(mirror=""))
 
 
 @dataclass
@@ -166,37 +177,30 @@ class TouchActivities:
                 # Nothing is claimed for a message that cannot be rendered.
                 raise ApplicationError(f"template {touch.template} failed to render: {exc}", type=TEMPLATE_ERROR, non_retryable=True) from None
             if existing is None:
-                existing = Touch(
-                    key=key,
-                    enrollment_id=uuid.UUID(touch.enrollment_id),
-                    contact_id=contact_id,
-                    step_id=touch.step_id,
-                    channel=touch.channel,
-                    variant=touch.variant,
-                    template=touch.template,
-                    template_version=template.version,
-                    sender=sender,
-                    status="claimed",
-                    attempts=1,
-                    scheduled_at=touch.scheduled_at,
-                    claimed_at=now,
+                # A plain INSERT: the claim is written once and never loaded back as an object.
+                touch_id, claimed_at, ambiguous = uuid.uuid4(), now, False
+                session.exec(
+                    sa.insert(Touch).values(  # type: ignore[call-overload]
+                        id=touch_id, key=key, enrollment_id=uuid.UUID(touch.enrollment_id), contact_id=contact_id, step_id=touch.step_id,
+                        channel=touch.channel, variant=touch.variant, template=touch.template, template_version=template.version,
+                        sender=sender, status="claimed", attempts=1, scheduled_at=touch.scheduled_at, claimed_at=now,
+                    )
                 )
-                ambiguous = False
             else:
                 existing.attempts += 1
-                ambiguous = True
-            session.add(existing)
-            session.flush()
+                session.add(existing)
+                session.flush()
+                touch_id, claimed_at, ambiguous = existing.id, existing.claimed_at, True
             address = contact.email if touch.channel == "email" else contact.phone
             assert address is not None
             return Claim(
-                touch_id=existing.id,
+                touch_id=touch_id,
                 key=key,
                 address=address,
                 rendered=rendered,
                 template_version=template.version,
                 ambiguous=ambiguous,
-                claimed_at=existing.claimed_at,
+                claimed_at=claimed_at,
                 from_name=owner.name if owner else self.settings.mail_from_name,
                 reply_to=owner.email if owner and owner.email else None,
                 sms_from=owner.sms_from if owner else None,
@@ -254,16 +258,19 @@ class TouchActivities:
 
     def _sent(self, touch: TouchInput, claim: Claim, provider_id: str) -> TouchResult:
         now = dt.datetime.now(dt.UTC)
-        with transaction(self.engine) as session:
-            session.exec(
-                sa.update(Touch)
-                .where(Touch.id == claim.touch_id)  # type: ignore[arg-type]
-                .values(status="sent", provider_id=provider_id, sent_at=now, status_at=now, error_code=None, error=None)
+        mirror = touch.mirror
+        # One statement, one round trip: the touch is marked sent and the mirror counts it.
+        with self.engine.begin() as conn:
+            conn.execute(
+                _MARK_SENT if mirror is not None else _MARK_SENT_ONLY_COUNT,
+                {
+                    "touch": claim.touch_id,
+                    "provider": provider_id,
+                    "now": now,
+                    "step": mirror.next_step_index if mirror else None,
+                    "due": mirror.next_due_at if mirror else None,
+                },
             )
-            values: dict[str, object] = {"touches_sent": Enrollment.touches_sent + 1, "status": "active"}
-            if touch.mirror is not None:
-                values.update(current_step=touch.mirror.next_step_index, next_step_at=touch.mirror.next_due_at)
-            update_mirror(session, touch.enrollment_id, **values)
         return TouchResult(
             status="sent",
             touch_key=claim.key,
