@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cadence.definition import (
     KEY_PATTERN,
@@ -54,6 +54,17 @@ class QuietHours(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     default: Hours = Hours(start=LEGAL_QUIET[0], end=LEGAL_QUIET[1])
     regions: dict[str, Hours] = Field(default_factory=dict)
+
+    @field_validator("regions")
+    @classmethod
+    def _known_regions(cls, value: dict[str, Hours]) -> dict[str, Hours]:
+        import phonenumbers
+
+        for key in value:
+            country, _, state = key.partition("-")
+            if country.upper() not in phonenumbers.SUPPORTED_REGIONS or (state and not state.isalnum()):
+                raise ValueError(f"{key!r} is not a country (ISO 3166, e.g. GB) or country-state (e.g. US-FL)")
+        return value
 
     @model_validator(mode="after")
     def _never_looser(self) -> QuietHours:

@@ -39,6 +39,20 @@ def entry_hash(prev_hash: str, *, at: dt.datetime, actor: str, action: str, enro
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
+# The entry and the moved head in one statement (one round trip while the chain is locked).
+_APPEND = sa.text("""
+    WITH entry AS (
+        INSERT INTO audit_log (at, actor, action, enrollment_id, contact_id, reason, details, prev_hash, hash)
+        VALUES (:at, :actor, :action, :enrollment_id, :contact_id, :reason, CAST(:details AS jsonb), :prev_hash, :hash)
+        RETURNING id
+    )
+    INSERT INTO audit_head (id, last_id, last_hash, count)
+    SELECT 1, entry.id, :hash, 1 FROM entry
+    ON CONFLICT (id) DO UPDATE SET last_id = EXCLUDED.last_id, last_hash = EXCLUDED.last_hash, count = audit_head.count + 1
+    RETURNING last_id
+""")
+
+
 def append(
     session: Session,
     *,
@@ -49,36 +63,23 @@ def append(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
     at: dt.datetime | None = None,
-) -> AuditEntry:
-    """Append one entry inside the caller's transaction (it commits with the change it audits)."""
+) -> int:
+    """Append one entry inside the caller's transaction (it commits with the change it
+    audits); returns its id. The chain's lock is held until that commit, so call it last."""
     session.exec(sa.select(sa.func.pg_advisory_xact_lock(_CHAIN_LOCK)))  # type: ignore[call-overload]
-    head = session.get(AuditHead, 1)
-    prev = head.last_hash if head is not None else GENESIS
+    prev = session.exec(sa.select(AuditHead.last_hash).where(AuditHead.id == 1)).scalar() or GENESIS  # type: ignore[call-overload,arg-type]
     when = at or dt.datetime.now(dt.UTC)
     enr = uuid.UUID(str(enrollment_id)) if enrollment_id else None
     con = uuid.UUID(str(contact_id)) if contact_id else None
-    clean = json.loads(json.dumps(details or {}, default=str))
-    entry = AuditEntry(
-        at=when,
-        actor=actor,
-        action=action,
-        enrollment_id=enr,
-        contact_id=con,
-        reason=reason,
-        details=clean,
-        prev_hash=prev,
-        hash=entry_hash(prev, at=when, actor=actor, action=action, enrollment_id=enr, contact_id=con, reason=reason, details=clean),
-    )
-    session.add(entry)
-    session.flush()
-    assert entry.id is not None
-    if head is None:
-        session.add(AuditHead(id=1, last_id=entry.id, last_hash=entry.hash, count=1))
-    else:
-        head.last_id, head.last_hash, head.count = entry.id, entry.hash, head.count + 1
-        session.add(head)
-    session.flush()
-    return entry
+    text = json.dumps(details or {}, default=str)
+    clean = json.loads(text)
+    digest = entry_hash(prev, at=when, actor=actor, action=action, enrollment_id=enr, contact_id=con, reason=reason, details=clean)
+    entry_id: int = session.exec(  # type: ignore[call-overload]
+        _APPEND,
+        params={"at": when, "actor": actor, "action": action, "enrollment_id": enr, "contact_id": con, "reason": reason,
+                "details": text, "prev_hash": prev, "hash": digest},
+    ).scalar_one()
+    return entry_id
 
 
 @dataclass

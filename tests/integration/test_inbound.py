@@ -21,7 +21,7 @@ from twilio.request_validator import RequestValidator
 from cadence.tokens import make_token
 from core.db import transaction
 from models.keys import Role, create_key
-from models.tables import Contact, InboundEvent, Suppression, Task, Touch
+from models.tables import AuditEntry, Contact, InboundEvent, Suppression, Task, Touch
 from starter.api import create_app
 from tests.integration.conftest import Stack
 from tests.support.server import serve
@@ -364,3 +364,49 @@ def load_rules_text(text: str) -> Any:
 
     return Rules.model_validate(__import__("yaml").safe_load(text))
 
+
+
+async def test_a_positive_reply_switches_to_the_follow_up_cadence(inbound: Inbound) -> None:
+    inbound.stack.load(TEXTS.replace("key: texts", "key: follow-up"))
+    inbound.stack.load(TEXTS.replace("key: texts", "key: cold").replace("name: Texts", "name: Cold\non_reply:\n  positive: {action: switch, switch_to: follow-up}"))
+    person = inbound.stack.contact(email="warm@example.com")
+    cold = await inbound.stack.client.enroll("cold", person.external_id)
+    await asyncio.to_thread(inbound.stack.smtp.sink.wait_for, "warm@example.com")
+    outcome = await inbound.stack.client.send_event("reply", person.external_id, event_id="yes-1", intent="positive")
+    assert outcome.delivered_to == [cold.id]
+    await eventually(lambda: _is(inbound.stack, cold.id, "switched"))
+    page = await inbound.stack.client.list(contact=person.external_id, cadence="follow-up")
+    assert page.total == 1 and page.items[0].status == "active" and page.items[0].enrolled_by == f"switch:{cold.id}"
+    timeline = await inbound.stack.client.timeline(cold.id)
+    assert any(e.kind == "switched" and "follow-up" in e.summary for e in timeline.entries)
+
+
+async def test_an_overdue_task_is_escalated_to_the_owners_manager(inbound: Inbound) -> None:
+    from activities.work import WorkActivities
+    from models.payloads import TaskOverdueInput
+
+    inbound.stack.owner("boss", name="Dana Boss")
+    inbound.stack.owner("rep", name="Rae Rep", manager_id="boss")
+    inbound.stack.load("""
+key: prep
+name: Prep
+steps:
+  - {id: prep, type: task, task: {title: "Prepare the deck", sla_hours: 24}}
+""")
+    person = inbound.stack.contact(email="deck@example.com", owner_id="rep")
+    await inbound.stack.client.enroll("prep", person.external_id)
+    for _ in range(100):
+        with transaction(inbound.stack.engine) as session:
+            task = session.exec(select(Task).where(Task.contact_id == person.id)).first()
+        if task is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert task is not None
+    acts = WorkActivities(inbound.stack.engine, httpx.Client())
+    result = await asyncio.to_thread(acts.escalate_task, TaskOverdueInput(task_id=str(task.id), enrollment_id=str(task.enrollment_id)))
+    assert result.escalated_to == "boss"
+    with transaction(inbound.stack.engine) as session:
+        row = session.get(Task, task.id)
+        entry = session.exec(select(AuditEntry).where(AuditEntry.action == "task_overdue")).one()
+    assert row is not None and row.status == "overdue" and row.escalated_to == "boss"
+    assert "escalated to boss" in (entry.reason or "")
