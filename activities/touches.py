@@ -118,13 +118,18 @@ class TouchActivities:
             existing = session.exec(select(Touch).where(Touch.key == key)).first()
             if existing is not None and existing.status not in ("claimed",):
                 return self._result_of(existing)
-            contact = session.get(Contact, contact_id)
-            if contact is None:
+            # The contact, its account and its owner in one round trip: the lock is held meanwhile.
+            loaded = session.exec(
+                select(Contact, Account, Owner)
+                .outerjoin(Account, Account.id == Contact.account_id)  # type: ignore[arg-type]
+                .outerjoin(Owner, Owner.id == Contact.owner_id)  # type: ignore[arg-type]
+                .where(Contact.id == contact_id)
+            ).first()
+            if loaded is None:
                 raise ApplicationError(f"contact {contact_id} does not exist", type=INVALID_INPUT, non_retryable=True)
+            contact, account, owner = loaded
             now = attempt_time()
             bundle = bundle_of(session, touch.cadence_version_id)
-            account = session.get(Account, contact.account_id) if contact.account_id else None
-            owner = session.get(Owner, contact.owner_id) if contact.owner_id else None
             sender = self._sender(touch.channel, owner)
             if existing is None:
                 decision = decide_touch(
