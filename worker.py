@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
+from core import codecache
 from core.db import make_engine
 from core.settings import Settings, get_settings
 from core.temporal import connect, register_search_attributes
@@ -37,8 +38,13 @@ log = logging.getLogger("cadence.worker")
 PASSTHROUGH = ("cadence", "models", "holidays", "dateutil", "yaml", "jinja2", "markupsafe")
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The workflow sandbox with the pure domain modules passed through."""
+def workflow_runner(workflows: Sequence[type]) -> SandboxedWorkflowRunner:
+    """The workflow sandbox with the pure domain modules passed through.
+
+    The modules the sandbox re-imports for each workflow instance (the workflows' own
+    packages) are compiled once per process, with or without bytecode on disk.
+    """
+    codecache.install(wf.__module__.partition(".")[0] for wf in workflows)
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
 
@@ -53,7 +59,7 @@ def build_worker(client: Client, settings: Settings, activities: Sequence[Callab
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_cached_workflows=settings.worker_max_cached_workflows,
         graceful_shutdown_timeout=datetime.timedelta(seconds=settings.worker_shutdown_grace_seconds),
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(WORKFLOWS),
     )
 
 

@@ -1101,7 +1101,7 @@ def baseline_worker_main() -> int:
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_cached_workflows=settings.worker_max_cached_workflows,
                 graceful_shutdown_timeout=dt.timedelta(seconds=settings.worker_shutdown_grace_seconds),
-                workflow_runner=workflow_runner(),
+                workflow_runner=workflow_runner([BareEnrollment]),
             )
             async with worker:
                 await stop.wait()

@@ -352,3 +352,11 @@ class ArchiveResult(BaseModel):
     archived: int = 0
     seen: int = 0
     latest_close: dt.datetime | None = None
+
+
+class ArchiverInput(BaseModel):
+    """Where the archiver's scan starts (carried across continue-as-new)."""
+
+    since: dt.datetime | None = None
+    interval_seconds: int = 60
+    rounds_per_run: int = 200

@@ -5,7 +5,8 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from workflows.archiver import ARCHIVER_ID, ArchiverInput
+from models.payloads import ArchiverInput
+from workflows.archiver import ARCHIVER_ID
 
 
 async def ensure_archiver(client: Client, task_queue: str, *, interval_seconds: int = 60) -> None:

@@ -3,26 +3,17 @@ histories up to date, every minute, so auditors can read them after Temporal for
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from models.payloads import ArchiveInput, ArchiveResult
+    from models.payloads import ArchiveInput, ArchiveResult, ArchiverInput
 
 ARCHIVER_ID = "cadence-history-archiver"
 # Visibility is eventually consistent: look back a little behind the newest close seen.
 OVERLAP = timedelta(minutes=5)
-
-
-class ArchiverInput(BaseModel):
-    """Where the archiver's scan starts (carried across continue-as-new)."""
-
-    since: datetime | None = None
-    interval_seconds: int = 60
-    rounds_per_run: int = 200
 
 
 @workflow.defn(name="HistoryArchiver")

@@ -173,7 +173,7 @@ async def test_closed_histories_are_archived_replay_and_serve_the_timeline(stack
     again = await env.run(archiver.archive_histories, ArchiveInput())
     assert again.archived == 0  # one row per run, however often it runs
 
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=workflow_runner())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=workflow_runner(WORKFLOWS))
     await replayer.replay_workflow(TemporalHistory.from_json(row.workflow_id, json.dumps(row.history)))
 
     # After Temporal's retention, the timeline comes from the archive alone.

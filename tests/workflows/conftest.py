@@ -126,7 +126,7 @@ async def worker(ts_env: WorkflowEnvironment, recorder: Recorder, request: pytes
         task_queue=f"tq-{uuid.uuid4()}",
         workflows=[EnrollmentWorkflow],
         activities=recorder.activities(),
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner([EnrollmentWorkflow]),
     ) as w:
         yield w
         if os.environ.get("CADENCE_RECORD_HISTORIES") == "1":

@@ -65,7 +65,7 @@ async def test_sms_due_at_3am_local_goes_out_at_8am_or_later(ts_env: WorkflowEnv
         async with Worker(
             ts_env.client, task_queue=settings.task_queue, workflows=WORKFLOWS,
             activities=build_activities(clean_db, settings, temporal=ts_env.client, policy=QUIET_ONLY),
-            activity_executor=executor, workflow_runner=workflow_runner(),
+            activity_executor=executor, workflow_runner=workflow_runner(WORKFLOWS),
         ):
             client = CadenceClient(ts_env.client, clean_db, task_queue=settings.task_queue)
             info = await client.enroll("night-text", "night-owl", start_at=three_am)
