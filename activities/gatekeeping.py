@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -40,32 +42,65 @@ def _lock(session: Session, text: str) -> None:
     session.exec(sa.select(sa.func.pg_advisory_xact_lock(key)))  # type: ignore[call-overload]
 
 
-def recent_touches(session: Session, *, contact_id: uuid.UUID, since: dt.datetime) -> tuple[dt.datetime, ...]:
-    """When the contact's counted sends (any enrollment, email and SMS) were claimed."""
-    rows = session.exec(
-        select(Touch.claimed_at).where(
-            Touch.contact_id == contact_id,
-            Touch.channel.in_(("email", "sms")),  # type: ignore[attr-defined]
-            Touch.status.in_(COUNTED),  # type: ignore[attr-defined]
-            Touch.claimed_at > since,
-        )
+# Everything the gate reads about a contact in one round trip: its counted touches inside the
+# cap horizon, its sender's count over the last 24 hours, and the suppressions in force for
+# its id or its addresses. Plain SQL: this runs once per send, under the contact's lock.
+_GATE_READS = sa.text("""
+    SELECT 'touch' AS kind, claimed_at AS at, NULL::bigint AS n, NULL AS channel, NULL AS reason, NULL::uuid AS contact_id, NULL AS address
+      FROM touches
+     WHERE :with_caps AND contact_id = :contact AND channel IN ('email', 'sms') AND status = ANY(:counted) AND claimed_at > :since
+    UNION ALL
+    SELECT 'sender', NULL, count(*), NULL, NULL, NULL, NULL
+      FROM touches
+     WHERE :with_sender AND sender = :sender AND status = ANY(:counted) AND claimed_at > :sender_since
+    UNION ALL
+    SELECT 'suppression', NULL, NULL, channel, reason, contact_id, address
+      FROM suppressions
+     WHERE (contact_id = :contact OR address = ANY(:addresses)) AND lifted_at IS NULL
+""")
+
+
+@dataclass(frozen=True)
+class SuppressionFact:
+    """A suppression in force, as the gate reads it."""
+
+    channel: str
+    reason: str
+    contact_id: uuid.UUID | None
+    address: str | None
+
+
+def gate_reads(
+    session: Session, contact: Contact, *, since: dt.datetime | None, sender: str | None, now: dt.datetime, sender_cap: int | None
+) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...], list[SuppressionFact]]:
+    """The contact's counted sends since `since` (None: no caps, not read), the sender's
+    sends in the last 24 hours when it is near its cap (read under the sender lock), and the
+    suppressions in force."""
+    with_sender = sender is not None and sender_cap is not None
+    rows = session.execute(
+        _GATE_READS,
+        {
+            "with_caps": since is not None,
+            "contact": contact.id,
+            "counted": list(COUNTED),
+            "since": since or now,
+            "with_sender": with_sender,
+            "sender": sender,
+            "sender_since": now - dt.timedelta(hours=24),
+            "addresses": [a for a in (contact.email, contact.phone) if a],
+        },
     ).all()
-    return tuple(rows)
-
-
-def sender_touches(session: Session, *, sender: str | None, now: dt.datetime, cap: int | None) -> tuple[dt.datetime, ...]:
-    """The sender's counted sends in the last 24 hours; near its cap, under the sender lock."""
-    if sender is None or cap is None:
-        return ()
-
-    window = (Touch.sender == sender, Touch.status.in_(COUNTED), Touch.claimed_at > now - dt.timedelta(hours=24))  # type: ignore[attr-defined]
+    recent = tuple(r.at for r in rows if r.kind == "touch")
+    suppressions = [SuppressionFact(r.channel, r.reason, r.contact_id, r.address) for r in rows if r.kind == "suppression"]
+    sender_count = next((r.n for r in rows if r.kind == "sender"), 0)
+    sent_by_sender: tuple[dt.datetime, ...] = ()
     # Far below the cap only the count matters (nothing will be deferred), and counting is
     # much cheaper than reading every timestamp of a busy mailbox on every send.
-    count = session.exec(select(sa.func.count()).select_from(Touch).where(*window)).one()
-    if count + SENDER_LOCK_MARGIN < cap:
-        return ()
-    _lock(session, f"sender:{sender}")
-    return tuple(session.exec(select(Touch.claimed_at).where(*window)).all())
+    if with_sender and sender_cap is not None and sender_count + SENDER_LOCK_MARGIN >= sender_cap:
+        _lock(session, f"sender:{sender}")
+        window = (Touch.sender == sender, Touch.status.in_(COUNTED), Touch.claimed_at > now - dt.timedelta(hours=24))  # type: ignore[attr-defined]
+        sent_by_sender = tuple(session.exec(select(Touch.claimed_at).where(*window)).all())
+    return recent, sent_by_sender, suppressions
 
 
 def decide_touch(
@@ -85,17 +120,16 @@ def decide_touch(
     contact lock, so concurrent enrollments of one contact see each other's claims)."""
     policy = effective_policy(config, contact, account, cadence_policy)
     horizon = dt.timedelta(days=max((c.per_days for c in policy.cap_list), default=0))
-    recent = Recent(
-        contact=recent_touches(session, contact_id=contact.id, since=now - horizon) if policy.cap_list else (),
-        sender=sender_touches(session, sender=sender, now=now, cap=policy.sender_daily_cap),
+    recent, sent_by_sender, suppressions = gate_reads(
+        session, contact, since=now - horizon if policy.cap_list else None, sender=sender, now=now, sender_cap=policy.sender_daily_cap
     )
     return decide(
-        contact_facts(session, contact),
+        contact_facts(session, contact, suppressions),
         channel,
         topic,
         requested=now,
         policy=policy,
-        recent=recent,
+        recent=Recent(contact=recent, sender=sent_by_sender),
         timezone=contact.timezone,
         country=contact.country,
         region=contact.region,
@@ -103,10 +137,13 @@ def decide_touch(
     )
 
 
-def contact_facts(session: Session, contact: Contact) -> ContactFacts:
-    """The gate's view of a contact: reachability, consent, suppressions and preferences."""
+def contact_facts(session: Session, contact: Contact, suppressions: Sequence[SuppressionFact] | None = None) -> ContactFacts:
+    """The gate's view of a contact: reachability, consent, suppressions and preferences
+    (the suppressions are read here unless the caller already has them)."""
+    if suppressions is None:
+        suppressions = [SuppressionFact(r.channel, r.reason, r.contact_id, r.address) for r in active_suppressions(session, contact)]
     suppressed: dict[str, str] = {}
-    for row in active_suppressions(session, contact):
+    for row in suppressions:
         channel = row.channel
         if row.contact_id is None and row.address not in (contact.email, contact.phone):
             continue

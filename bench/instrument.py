@@ -118,7 +118,7 @@ def _install_cadence() -> None:
         wrap(touches, "decide_touch", "send_email.claim.decide_touch (gate)")
     from activities import gatekeeping
 
-    for name, label in (("sender_touches", "gate.sender_touches (mailbox 24h)"), ("recent_touches", "gate.recent_touches (contact)")):
+    for name, label in (("gate_reads", "gate.gate_reads (touches, sender count, suppressions)"),):
         if hasattr(gatekeeping, name):
             wrap(gatekeeping, name, label)
     if hasattr(gatekeeping, "contact_facts"):

@@ -23,6 +23,7 @@ from models.contacts import upsert_contact
 from models.schemas import ContactIn
 from models.tables import Contact, Owner
 from starter.client import CadenceClient
+from tests.support.clock import daytime_zone
 from tests.support.fake_twilio import TEST_FROM_OK, FakeTwilio
 from tests.support.smtp import SmtpServer
 from worker import build_worker
@@ -66,6 +67,8 @@ class Stack:
 
     def contact(self, **fields: Any) -> Contact:
         fields.setdefault("external_id", f"c-{uuid.uuid4().hex[:12]}")
+        # Texts really go out now only where it is daytime (quiet hours hold for every policy).
+        fields.setdefault("timezone", daytime_zone())
         with transaction(self.engine) as session:
             person, _ = upsert_contact(session, ContactIn(**fields))
             return person
