@@ -50,7 +50,9 @@ _MARK_SENT_SQL = """
     UPDATE enrollments SET touches_sent = touches_sent + 1, updated_at = :now{mirror}
     WHERE id IN (SELECT enrollment_id FROM sent)
 """
-_MARK_SENT = sa.text(_MARK_SENT_SQL.format(mirror=", current_step = :step, next_step_at = :due"))
+_MARK_SENT = sa.text(
+    _MARK_SENT_SQL.format(mirror=", current_step = :step, next_step_at = :due, waiting_reason = COALESCE(:reason, waiting_reason)")
+)
 _MARK_SENT_ONLY_COUNT = sa.text(_MARK_SENT_SQL.format(mirror=""))
 
 
@@ -242,7 +244,7 @@ class TouchActivities:
         row.status_at = dt.datetime.now(dt.UTC)
         session.add(row)
         if decision.action == "skip" and touch.mirror is not None:
-            update_mirror(session, touch.enrollment_id, current_step=touch.mirror.next_step_index, next_step_at=touch.mirror.next_due_at)
+            update_mirror(session, touch.enrollment_id, **touch.mirror.columns())
         session.flush()
         record_decision(session, touch, decision)
         return self._result_of(row)
@@ -274,6 +276,7 @@ class TouchActivities:
                     "now": now,
                     "step": mirror.next_step_index if mirror else None,
                     "due": mirror.next_due_at if mirror else None,
+                    "reason": mirror.waiting_reason if mirror else None,
                 },
             )
         return TouchResult(

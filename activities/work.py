@@ -84,7 +84,7 @@ class WorkActivities:
             session.add(task)
             session.flush()
             if spec.mirror is not None:
-                update_mirror(session, spec.enrollment_id, current_step=spec.mirror.next_step_index, next_step_at=spec.mirror.next_due_at)
+                update_mirror(session, spec.enrollment_id, **spec.mirror.columns())
             else:
                 update_mirror(session, spec.enrollment_id, waiting_reason=f"waiting for the rep to complete {spec.title!r}", next_step_at=None)
             return TaskResult(status="created", task_id=str(task.id), due_at=task.due_at, sla_at=task.sla_at)
@@ -156,7 +156,7 @@ class WorkActivities:
             contact.updated_at = dt.datetime.now(dt.UTC)
             session.add(contact)
             if spec.mirror is not None:
-                update_mirror(session, spec.enrollment_id, current_step=spec.mirror.next_step_index, next_step_at=spec.mirror.next_due_at)
+                update_mirror(session, spec.enrollment_id, **spec.mirror.columns())
         status: int | None = None
         if spec.webhook_url:
             key = touch_key(spec.enrollment_id, spec.step_id, spec.occurrence, spec.round)

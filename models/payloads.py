@@ -202,6 +202,15 @@ class MirrorHint(BaseModel):
 
     next_step_index: int | None
     next_due_at: dt.datetime | None
+    # Optional so that histories recorded before it existed still decode.
+    waiting_reason: str | None = None
+
+    def columns(self) -> dict[str, object]:
+        """The mirror columns this step's completion writes."""
+        values: dict[str, object] = {"current_step": self.next_step_index, "next_step_at": self.next_due_at}
+        if self.waiting_reason is not None:
+            values["waiting_reason"] = self.waiting_reason
+        return values
 
 
 class TouchInput(BaseModel):

@@ -340,7 +340,13 @@ class EnrollmentWorkflow:
         return MirrorHint(
             next_step_index=planned.position.step if planned.position else None,
             next_due_at=planned.at,
+            waiting_reason=self._waiting_for(planned.position),
         )
+
+    def _waiting_for(self, position: Position | None) -> str:
+        if position is None:
+            return "no steps left"
+        return describe_step(self.definition.steps[position.step], position)
 
     def _advance_unless_ended(self) -> None:
         if not self.s.status.terminal:
@@ -359,11 +365,7 @@ class EnrollmentWorkflow:
             self._note("step_skipped", reason=reason, details={"step_id": self.definition.steps[skipped.step].id})
         self.s.position = planned.position
         self.s.due_at = planned.at
-        if planned.position is not None:
-            step = self.definition.steps[planned.position.step]
-            self.s.waiting_reason = describe_step(step, planned.position)
-        else:
-            self.s.waiting_reason = "no steps left"
+        self.s.waiting_reason = self._waiting_for(planned.position)
         if self.s.status == Status.paused and self.s.pause is not None and planned.at is not None:
             self.s.pause.remaining_seconds = max((planned.at - workflow.now()).total_seconds(), 0.0)
         self._upsert_visibility()

@@ -88,6 +88,9 @@ async def test_email_and_sms_arrive_and_reply_ends_it(stack: Stack) -> None:
     assert detail.live is not None and detail.live.counters.sent == 2
     assert [t.status for t in detail.touches] == ["sent", "sent"]
     assert detail.next_step_at is not None and detail.next_step_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=50)
+    # The Postgres mirror (what lists and reports show) says why it waits, like the live status.
+    mirror = await stack.client.get(info.id)
+    assert mirror.current_step == 2 and mirror.waiting_reason is not None and "'later'" in mirror.waiting_reason
 
     result = await stack.client.send_event("reply", person.external_id, event_id="reply-1", intent="negative")
     assert result.delivered_to == [info.id]
