@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime as dt
-import json
 import os
 import random
 import statistics
@@ -33,9 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.engine import pct, pick_postgres  # noqa: E402
+from bench.stack import save_results  # noqa: E402
 from cadence.gate import decide  # noqa: E402
 from core.db import make_engine, transaction  # noqa: E402
-from core.postgres import LOCAL_URL, answers, drop_database, embedded, ensure_database, migrate  # noqa: E402
+from core.postgres import drop_database, ensure_database, migrate  # noqa: E402
 from models.cadences import save_bundle  # noqa: E402
 from models.catalog import parse_policy, parse_text  # noqa: E402
 from models.contacts import contact_lock, upsert_contact  # noqa: E402
@@ -64,25 +65,6 @@ templates:
 """
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def database() -> tuple[str, str, object]:
-    server = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    handle = None
-    if server is None:
-        if answers(LOCAL_URL):
-            server = LOCAL_URL
-        else:
-            server, handle = embedded(Path("/tmp/cadence-bench-pg"))
-    name = f"cadence_gate_bench_{uuid.uuid4().hex[:8]}"
-    url = ensure_database(server, name)
-    migrate(url)
-    return server, name, handle
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--touches", type=int, default=10_000)
@@ -90,7 +72,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
     rng = random.Random(7)
-    server, name, handle = database()
+    server, handle, _ = pick_postgres()
+    name = f"cadence_gate_bench_{uuid.uuid4().hex[:8]}"
+    migrate(ensure_database(server, name))
     engine = make_engine(ensure_database(server, name), pool_size=args.threads + 2)
     try:
         print(f"setting up {args.contacts} contacts and {args.touches} touches...", flush=True)
@@ -176,20 +160,16 @@ def main() -> int:
             "contacts": args.contacts,
             "threads": args.threads,
             "outcomes": outcomes,
-            "pure": {"decisions_per_s": args.touches / pure_total, "p50_us": percentile(pure_times, 0.5) * 1e6,
-                     "p99_us": percentile(pure_times, 0.99) * 1e6},
-            "postgres": {"decisions_per_s": args.touches / wall, "p50_ms": percentile(db_times, 0.5) * 1e3,
-                         "p99_ms": percentile(db_times, 0.99) * 1e3, "mean_ms": statistics.mean(db_times) * 1e3, "wall_s": wall},
+            "pure": {"decisions_per_s": args.touches / pure_total, "p50_us": (pct(pure_times, 50) or 0.0) * 1e6,
+                     "p99_us": (pct(pure_times, 99) or 0.0) * 1e6},
+            "postgres": {"decisions_per_s": args.touches / wall, "p50_ms": (pct(db_times, 50) or 0.0) * 1e3,
+                         "p99_ms": (pct(db_times, 99) or 0.0) * 1e3, "mean_ms": statistics.mean(db_times) * 1e3, "wall_s": wall},
         }
         print(f"\noutcomes: {outcomes}")
         print(f"pure gate:           {report['pure']['decisions_per_s']:8.0f} decisions/s   p50 {report['pure']['p50_us']:6.0f} µs   p99 {report['pure']['p99_us']:6.0f} µs")
         print(f"with PG reservation: {report['postgres']['decisions_per_s']:8.0f} decisions/s   p50 {report['postgres']['p50_ms']:6.1f} ms   "
               f"p99 {report['postgres']['p99_ms']:6.1f} ms   ({args.threads} threads, {wall:.1f} s)")
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"gate-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.json"
-        path.write_text(json.dumps(report, indent=2))
-        print(f"results: {path}")
+        print(f"results: {save_results('gate', report)}")
         return 0
     finally:
         engine.dispose()

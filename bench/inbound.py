@@ -23,9 +23,7 @@ import asyncio
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.engine import SmtpSink, WorkerProc, free_port, log, pct, pick_postgres  # noqa: E402
+from bench.engine import log  # noqa: E402
+from bench.stack import product_stack, save_results, summary_ms  # noqa: E402
 
 AUTH_TOKEN = "bench-twilio-auth-token"
 CADENCE = {
@@ -57,56 +56,22 @@ async def main_async(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
     from twilio.request_validator import RequestValidator
 
-    from core import devserver
-    from core.db import make_engine, transaction
-    from core.postgres import drop_database, ensure_database, migrate
+    from core.db import transaction
     from models.cadences import save_bundle
     from models.catalog import parse_text
     from models.contacts import upsert_contact
     from models.schemas import ContactIn
     from starter.client import CadenceClient
 
-    tmp = Path(tempfile.mkdtemp(prefix="cadence-inbound-bench-"))
-    server_url, pg_handle, pg_source = pick_postgres()
-    dbname = f"cadence_inbound_{uuid.uuid4().hex[:8]}"
-    db_url = await asyncio.to_thread(ensure_database, server_url, dbname)
-    await asyncio.to_thread(migrate, db_url)
-    sink = SmtpSink()
-    sink.start()
-    server = devserver.start(tmp / "temporal", port=free_port(), ui_port=None)
-    api_proc: subprocess.Popen[bytes] | None = None
-    worker: WorkerProc | None = None
-    engine = make_engine(db_url, pool_size=10)
-    try:
-        temporal = await devserver.wait_ready(server)
-        api_port = free_port()
-        api_url = f"http://127.0.0.1:{api_port}"
-        queue = f"inbound-bench-{uuid.uuid4().hex[:6]}"
-        env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
-        env.update(DATABASE_URL=db_url, TEMPORAL_ADDRESS=server.address, TASK_QUEUE=queue, SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port),
-                   PUBLIC_BASE_URL=api_url, TWILIO_AUTH_TOKEN=AUTH_TOKEN, SMS_OUTBOX="true", LOG_LEVEL="WARNING",
-                   POLICY_FILE=str(ROOT / "tests" / "support" / "open-policy.yaml"))
-        worker = WorkerProc("cadence", queue, env, tmp / "worker.log")
-        worker.start()
-        await worker.wait_polling(temporal)
-        api_log = (tmp / "api.log").open("ab")
-        api_proc = subprocess.Popen([str(Path(sys.executable).parent / "cadence"), "api", "--port", str(api_port)], env=env, cwd=ROOT,
-                                    stdout=api_log, stderr=subprocess.STDOUT, start_new_session=True)
-        async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-        log(f"API {api_url}, worker pid {worker.pid}, Temporal {server.address}, Postgres {pg_source}")
+    async with product_stack("inbound", {"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SMS_OUTBOX": "true"}, pool_size=10) as stack:
+        engine, sink, api_url = stack.engine, stack.sink, stack.api_url
+        log(f"API {api_url}, worker pid {stack.worker.pid}, Temporal {stack.temporal_address}, Postgres {stack.pg_source}")
 
         with transaction(engine) as session:
             save_bundle(session, parse_text(json.dumps(CADENCE)))
             for i in range(args.contacts):
                 upsert_contact(session, ContactIn(external_id=f"ib-{i}", email=f"ib{i}@bench.example.com", phone=phone(i)))
-        client = CadenceClient(temporal, engine, task_queue=queue)
+        client = CadenceClient(stack.temporal, engine, task_queue=stack.queue)
         sem = asyncio.Semaphore(16)
 
         async def enroll(i: int) -> str:
@@ -167,32 +132,16 @@ async def main_async(args: argparse.Namespace) -> int:
             "rate_asked": args.rate,
             "rate_achieved": achieved,
             "failures": failures,
-            "halted": len(halted),
-            "ack_ms": {"p50": pct(acks, 0.5) * 1e3, "p99": pct(acks, 0.99) * 1e3, "max": max(acks) * 1e3},  # type: ignore[operator]
-            "halted_ms": {"p50": pct(halt_latency, 0.5) * 1e3, "p99": pct(halt_latency, 0.99) * 1e3} if halt_latency else None,  # type: ignore[operator]
+            "halted_count": len(halted),
+            "ack": summary_ms(acks),
+            "halted": summary_ms(halt_latency) if halt_latency else None,
         }
         print(f"\nwebhooks: {args.contacts} at {achieved:.1f}/s ({failures} not 200); halted {len(halted)}/{args.contacts}")
-        print(f"acknowledgement:   p50 {report['ack_ms']['p50']:7.1f} ms   p99 {report['ack_ms']['p99']:7.1f} ms")
-        if report["halted_ms"]:
-            print(f"reply -> halted:   p50 {report['halted_ms']['p50']:7.1f} ms   p99 {report['halted_ms']['p99']:7.1f} ms")
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"inbound-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.json"
-        path.write_text(json.dumps(report, indent=2))
-        print(f"results: {path}")
+        for label, key in (("acknowledgement", "ack"), ("reply -> halted", "halted")):
+            if report[key]:
+                print(f"{label + ':':18s} p50 {report[key]['p50_ms']:7.1f} ms   p99 {report[key]['p99_ms']:7.1f} ms   max {report[key]['max_ms']:7.1f} ms")
+        print(f"results: {save_results('inbound', report)}")
         return 0 if failures == 0 and len(halted) == args.contacts else 1
-    finally:
-        if api_proc is not None:
-            api_proc.terminate()
-            api_proc.wait(30)
-        if worker is not None and worker.process is not None:
-            worker.process.terminate()
-            worker.process.wait(60)
-        server.stop()
-        sink.stop()
-        engine.dispose()
-        drop_database(server_url, dbname)
-        del pg_handle
 
 
 def main() -> None:

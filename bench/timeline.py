@@ -22,17 +22,14 @@ import asyncio
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.engine import SmtpSink, WorkerProc, free_port, pct, pick_postgres  # noqa: E402
+from bench.stack import product_stack, save_results, summary_ms  # noqa: E402
 
 CADENCE = {
     "key": "timeline-bench",
@@ -47,16 +44,10 @@ CADENCE = {
 }
 
 
-def summary(samples: list[float]) -> dict[str, float]:
-    return {"p50_ms": (pct(samples, 0.5) or 0) * 1e3, "p99_ms": (pct(samples, 0.99) or 0) * 1e3, "n": len(samples)}
-
-
 async def main_async(args: argparse.Namespace) -> int:
     import httpx
 
-    from core import devserver
-    from core.db import make_engine, transaction
-    from core.postgres import drop_database, ensure_database, migrate
+    from core.db import transaction
     from models.cadences import save_bundle
     from models.catalog import parse_text
     from models.contacts import upsert_contact
@@ -64,34 +55,13 @@ async def main_async(args: argparse.Namespace) -> int:
     from models.schemas import ContactIn
     from starter.client import CadenceClient
 
-    tmp = Path(tempfile.mkdtemp(prefix="cadence-timeline-bench-"))
-    server_url, pg_handle, pg_source = pick_postgres()
-    dbname = f"cadence_timeline_{uuid.uuid4().hex[:8]}"
-    db_url = await asyncio.to_thread(ensure_database, server_url, dbname)
-    await asyncio.to_thread(migrate, db_url)
-    sink = SmtpSink()
-    sink.start()
-    server = devserver.start(tmp / "temporal", port=free_port(), ui_port=None)
-    engine = make_engine(db_url, pool_size=5)
-    worker: WorkerProc | None = None
-    api: subprocess.Popen[bytes] | None = None
-    try:
-        temporal = await devserver.wait_ready(server)
-        queue = f"timeline-bench-{uuid.uuid4().hex[:6]}"
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
-        env.update(DATABASE_URL=db_url, TEMPORAL_ADDRESS=server.address, TASK_QUEUE=queue, SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port),
-                   LOG_LEVEL="WARNING", POLICY_FILE=str(ROOT / "tests" / "support" / "open-policy.yaml"), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
-        worker = WorkerProc("cadence", queue, env, tmp / "worker.log")
-        worker.start()
-        await worker.wait_polling(temporal)
-        api = subprocess.Popen([str(Path(sys.executable).parent / "cadence"), "api", "--port", str(port)], env=env, cwd=ROOT,
-                               stdout=(tmp / "api.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    async with product_stack("timeline") as stack:
+        engine, sink, pg_source = stack.engine, stack.sink, stack.pg_source
         with transaction(engine) as session:
             save_bundle(session, parse_text(json.dumps(CADENCE)))
             upsert_contact(session, ContactIn(external_id="tl-1", email="tl1@bench.example.com", first_name="Tess"))
             _, key = create_key(session, name="bench-auditor", role=Role.cs_lead)
-        client = CadenceClient(temporal, engine, task_queue=queue)
+        client = CadenceClient(stack.temporal, engine, task_queue=stack.queue)
         info = await client.enroll("timeline-bench", "tl-1", actor="bench")
         while sink.count < 2:
             await asyncio.sleep(0.2)
@@ -103,15 +73,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # let the last transitions reach the audit log
-        base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base, timeout=60, follow_redirects=False) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, follow_redirects=False) as http:
             headers = {"Authorization": f"Bearer {key}"}
             first = (await http.get(f"/v1/enrollments/{info.id}/timeline", headers=headers)).json()
             entries = len(first["entries"])
@@ -141,31 +103,15 @@ async def main_async(args: argparse.Namespace) -> int:
             "events_sent": args.events,
             "timeline_entries": entries,
             "history_source": first["history_source"],
-            "timeline_api": summary(timeline_times),
-            "console_enrollment_page": summary(page_times),
-            "console_enrollment_list": summary(list_times),
+            "timeline_api": summary_ms(timeline_times),
+            "console_enrollment_page": summary_ms(page_times),
+            "console_enrollment_list": summary_ms(list_times),
         }
         print(f"\nenrollment with {args.events} events: {entries} timeline entries (history from {first['history_source']})")
         for name in ("timeline_api", "console_enrollment_page", "console_enrollment_list"):
             print(f"{name:26s} p50 {report[name]['p50_ms']:7.1f} ms   p99 {report[name]['p99_ms']:7.1f} ms")
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"timeline-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.json"
-        path.write_text(json.dumps(report, indent=2))
-        print(f"results: {path}  (Postgres: {pg_source})")
+        print(f"results: {save_results('timeline', report)}  (Postgres: {pg_source})")
         return 0
-    finally:
-        if api is not None:
-            api.terminate()
-            api.wait(30)
-        if worker is not None and worker.process is not None:
-            worker.process.terminate()
-            worker.process.wait(60)
-        server.stop()
-        sink.stop()
-        engine.dispose()
-        drop_database(server_url, dbname)
-        del pg_handle
 
 
 def main() -> None:
