@@ -258,13 +258,21 @@ async def enroll_for_dates(client: CadenceClient, contact_id: str, newly_set: se
 
 class InboundProcessor:
     """Background delivery for webhooks: prompt after each event, and a sweeper that retries
-    whatever is left undelivered."""
+    whatever is left undelivered.
 
-    def __init__(self, client: CadenceClient, *, sweep_seconds: float = 5.0) -> None:
+    Up to `max_in_flight` events are delivered at once (each is mostly waiting on Temporal
+    and Postgres), so a burst of replies does not queue behind one another; an event is
+    never delivered by two tasks of this process at the same time.
+    """
+
+    def __init__(self, client: CadenceClient, *, sweep_seconds: float = 5.0, max_in_flight: int = 16) -> None:
         self.client = client
         self.sweep_seconds = sweep_seconds
         self._queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._in_flight: set[uuid.UUID] = set()
+        self._deliveries: set[asyncio.Task[None]] = set()
 
     def notify(self, event_row_id: uuid.UUID) -> None:
         """Ask for prompt delivery of a freshly recorded event."""
@@ -276,22 +284,38 @@ class InboundProcessor:
 
     async def stop(self) -> None:
         """Stop the loop; undelivered events stay recorded for the next start."""
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [t for t in (self._task, *self._deliveries) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def _run(self) -> None:
         while True:
             try:
                 row_id = await asyncio.wait_for(self._queue.get(), timeout=self.sweep_seconds)
-                await deliver(self.client, row_id)
             except TimeoutError:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep the loop alive; the sweeper retries
-                log.exception("inbound delivery failed")
+                try:
+                    await self.sweep()
+                except Exception:  # keep the loop alive; the next sweep retries
+                    log.exception("inbound sweep failed")
+                continue
+            task = asyncio.create_task(self._deliver(row_id))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, row_id: uuid.UUID) -> None:
+        if row_id in self._in_flight:
+            return
+        self._in_flight.add(row_id)
+        try:
+            async with self._slots:
+                await deliver(self.client, row_id)
+        except Exception:  # the sweeper retries
+            log.exception("inbound delivery failed")
+        finally:
+            self._in_flight.discard(row_id)
 
     async def sweep(self, older_than: dt.timedelta = dt.timedelta(seconds=2)) -> int:
         """Deliver events left in `received` (after a crash or an outage); returns how many."""
@@ -306,9 +330,8 @@ class InboundProcessor:
             ).all()
             return list(rows)
 
-        ids = await self.client._db(pending)
-        for row_id in ids:
-            await deliver(self.client, row_id)
+        ids = [row_id for row_id in await self.client._db(pending) if row_id not in self._in_flight]
+        await asyncio.gather(*(self._deliver(row_id) for row_id in ids))
         return len(ids)
 
 
