@@ -73,7 +73,18 @@ def build_activities(
         if temporal is not None
         else None
     )
-    enrollments = EnrollmentActivities(engine, starter)
+    async def enroller(cadence_key: str, contact_id: str, *, actor: str) -> Any:
+        from models.payloads import SwitchResult
+        from starter.errors import Conflict, NotFound
+
+        assert starter is not None
+        try:
+            info = await starter.enroll(cadence_key, contact_id, actor=actor)
+        except (NotFound, Conflict) as err:
+            return SwitchResult(reason=err.message)
+        return SwitchResult(enrollment_id=info.id, workflow_id=info.workflow_id, created=info.created)
+
+    enrollments = EnrollmentActivities(engine, enroller if starter is not None else None)
     archive = [ArchiveActivities(engine, temporal).archive_histories] if temporal is not None else []
     return [
         *archive,

@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from core.db import transaction
-from models import visibility
+from workflows import visibility
 from models.payloads import WORKFLOW_TYPE, ArchiveInput, ArchiveResult
 from models.tables import WorkflowHistory
 

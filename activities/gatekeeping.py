@@ -16,7 +16,7 @@ from cadence.gate import Consent, ContactFacts, GateDecision, Recent, decide
 from cadence.policy import PolicyConfig
 from models import audit
 from models.contacts import active_suppressions
-from models.enrollments import update_mirror
+from models import mirror
 from models.payloads import TouchInput
 from models.policy import effective_policy
 from models.tables import Account, Contact, Touch
@@ -174,7 +174,7 @@ def record_decision(session: Session, touch: TouchInput, decision: GateDecision)
     commit, so everything else should already be done.
     """
     if decision.action == "defer":
-        update_mirror(session, touch.enrollment_id, next_step_at=decision.until, waiting_reason=decision.reason)
+        mirror.write_deferral(session, touch.enrollment_id, decision.until, decision.reason)
     audit.append(
         session,
         actor="gate",

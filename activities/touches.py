@@ -37,24 +37,10 @@ from core.settings import Settings
 from models import audit
 from models.cadences import bundle_of
 from models.contacts import contact_lock, suppress
-from models.enrollments import update_mirror
+from models import mirror
 from models.payloads import TouchInput, TouchResult
 from models.tables import Account, Contact, Owner, Touch
-from workflows.policies import BOUNCED, INVALID_INPUT, SEND_REJECTED, TEMPLATE_ERROR
-
-_MARK_SENT_SQL = """
-    WITH sent AS (
-        UPDATE touches SET status = 'sent', provider_id = :provider, sent_at = :now, status_at = :now, error_code = NULL, error = NULL
-        WHERE id = :touch RETURNING enrollment_id
-    )
-    UPDATE enrollments SET touches_sent = touches_sent + 1, updated_at = :now{mirror}
-    WHERE id IN (SELECT enrollment_id FROM sent)
-"""
-_MARK_SENT = sa.text(
-    _MARK_SENT_SQL.format(mirror=", current_step = :step, next_step_at = :due, waiting_reason = COALESCE(:reason, waiting_reason)")
-)
-_MARK_SENT_ONLY_COUNT = sa.text(_MARK_SENT_SQL.format(mirror=""))
-
+from workflows.calls import BOUNCED, INVALID_INPUT, SEND_REJECTED, TEMPLATE_ERROR
 
 @dataclass
 class Claim:
@@ -244,7 +230,7 @@ class TouchActivities:
         row.status_at = dt.datetime.now(dt.UTC)
         session.add(row)
         if decision.action == "skip" and touch.mirror is not None:
-            update_mirror(session, touch.enrollment_id, **touch.mirror.columns())
+            mirror.write_hint(session, touch.enrollment_id, touch.mirror)
         session.flush()
         record_decision(session, touch, decision)
         return self._result_of(row)
@@ -264,21 +250,9 @@ class TouchActivities:
         )
 
     def _sent(self, touch: TouchInput, claim: Claim, provider_id: str) -> TouchResult:
-        now = dt.datetime.now(dt.UTC)
-        mirror = touch.mirror
         # One statement, one round trip: the touch is marked sent and the mirror counts it.
         with self.engine.begin() as conn:
-            conn.execute(
-                _MARK_SENT if mirror is not None else _MARK_SENT_ONLY_COUNT,
-                {
-                    "touch": claim.touch_id,
-                    "provider": provider_id,
-                    "now": now,
-                    "step": mirror.next_step_index if mirror else None,
-                    "due": mirror.next_due_at if mirror else None,
-                    "reason": mirror.waiting_reason if mirror else None,
-                },
-            )
+            mirror.mark_sent(conn, claim.touch_id, provider_id, touch.mirror)
         return TouchResult(
             status="sent",
             touch_key=claim.key,

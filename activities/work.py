@@ -20,10 +20,10 @@ from cadence.levelling import level, week_of
 from cadence.policy import PolicyConfig
 from core.db import transaction
 from models import audit
-from models.enrollments import update_mirror
+from models import mirror
 from models.payloads import CrmInput, CrmResult, TaskInput, TaskOverdueInput, TaskOverdueResult, TaskResult
 from models.tables import Contact, Owner, Task
-from workflows.policies import INVALID_INPUT
+from workflows.calls import INVALID_INPUT
 
 # Standard contact columns a CRM step may set; anything else goes into custom fields.
 WRITABLE_COLUMNS = {"title", "persona", "industry", "tier", "owner_id"}
@@ -84,9 +84,7 @@ class WorkActivities:
             session.add(task)
             session.flush()
             if spec.mirror is not None:
-                update_mirror(session, spec.enrollment_id, **spec.mirror.columns())
-            else:
-                update_mirror(session, spec.enrollment_id, waiting_reason=f"waiting for the rep to complete {spec.title!r}", next_step_at=None)
+                mirror.write_hint(session, spec.enrollment_id, spec.mirror)
             return TaskResult(status="created", task_id=str(task.id), due_at=task.due_at, sla_at=task.sla_at)
 
     def _levelled(self, session: Session, owner_id: str | None, due: dt.datetime) -> dt.datetime:
@@ -156,7 +154,7 @@ class WorkActivities:
             contact.updated_at = dt.datetime.now(dt.UTC)
             session.add(contact)
             if spec.mirror is not None:
-                update_mirror(session, spec.enrollment_id, **spec.mirror.columns())
+                mirror.write_hint(session, spec.enrollment_id, spec.mirror)
         status: int | None = None
         if spec.webhook_url:
             key = touch_key(spec.enrollment_id, spec.step_id, spec.occurrence, spec.round)

@@ -13,6 +13,7 @@ from typing import Literal
 
 from cadence.calendar import add_business_days, from_local, to_local, zone
 from cadence.definition import CadenceDefinition, ReplyIntent
+from cadence.events import Decided
 from cadence.schedule import DEFAULT_CLOCK, ContactCalendar
 
 
@@ -40,8 +41,6 @@ class Status(StrEnum):
 
 OPEN_STATUSES = (Status.pending, Status.active, Status.paused)
 
-EventKind = Literal["reply", "meeting_booked", "bounce", "opt_out", "event"]
-
 OOO_DEFAULT_BUSINESS_DAYS = 5
 
 
@@ -59,7 +58,7 @@ class Decision:
 
 def decide(
     definition: CadenceDefinition,
-    kind: EventKind,
+    kind: Decided,
     *,
     now: dt.datetime,
     calendar: ContactCalendar,

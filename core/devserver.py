@@ -21,7 +21,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNa
 from temporalio.client import Client
 
 from core.temporal import binary, connect, register_search_attributes
-from models.visibility import dev_server_flags
+from workflows.visibility import dev_server_flags
 
 RETENTION = dt.timedelta(days=30)
 

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from models.visibility import ALL_KEYS
+from workflows.visibility import ALL_KEYS
 
 DATA_CONVERTER = pydantic_data_converter
 

@@ -15,7 +15,45 @@ from pydantic import BaseModel, Field
 
 from cadence.definition import CadenceDefinition, ReplyIntent
 from cadence.rules import Status
-from cadence.schedule import ContactCalendar, Position
+from cadence.schedule import ContactCalendar
+from cadence.state import Counters, EnrollmentState, Mirror, MirrorHint, PauseInfo, PendingTask
+
+__all__ = [
+    "TASK_QUEUE",
+    "WORKFLOW_TYPE",
+    "ActorRequest",
+    "ArchiveInput",
+    "ArchiveResult",
+    "ArchiverInput",
+    "CalendarFacts",
+    "ContactEventSignal",
+    "Counters",
+    "CrmInput",
+    "CrmResult",
+    "EnrollmentInput",
+    "EnrollmentParams",
+    "EnrollmentState",
+    "Mirror",
+    "MirrorHint",
+    "NamedEventSignal",
+    "PauseInfo",
+    "PauseRequest",
+    "PendingTask",
+    "ReplySignal",
+    "StatusView",
+    "StopRequest",
+    "SwitchInput",
+    "SwitchResult",
+    "TaskCompletedSignal",
+    "TaskInput",
+    "TaskOverdueInput",
+    "TaskOverdueResult",
+    "TaskResult",
+    "TouchInput",
+    "TouchResult",
+    "TransitionBatch",
+    "TransitionInput",
+]
 
 TASK_QUEUE = "cadence"
 WORKFLOW_TYPE = "Enrollment"
@@ -49,58 +87,6 @@ class EnrollmentParams(BaseModel):
     calendar: CalendarFacts = Field(default_factory=CalendarFacts)
     start_at: dt.datetime | None = None
     history_cap: int = Field(default=1000, ge=10, description="Continue-as-new past this many events")
-
-
-class PauseInfo(BaseModel):
-    """Who paused the enrollment, why, until when, and how much of the wait was left."""
-
-    actor: str
-    reason: str
-    at: dt.datetime
-    until: dt.datetime | None = None
-    remaining_seconds: float | None = None
-
-
-class PendingTask(BaseModel):
-    """A rep task the enrollment is waiting on."""
-
-    task_id: str
-    step_id: str
-    created_at: dt.datetime
-    sla_at: dt.datetime | None = None
-    overdue: bool = False
-    on_overdue: Literal["wait", "continue"] = "wait"
-
-
-class Counters(BaseModel):
-    """What the enrollment has done so far."""
-
-    sent: int = 0
-    skipped: int = 0
-    deferred: int = 0
-    failed: int = 0
-    tasks: int = 0
-    events: int = 0
-    steps_run: int = 0
-
-
-class EnrollmentState(BaseModel):
-    """The whole state of an enrollment, carried across continue-as-new."""
-
-    status: Status = Status.active
-    position: Position | None = Field(default_factory=Position)
-    due_at: dt.datetime | None = None
-    rhythm_start: dt.datetime | None = None
-    waiting_reason: str = "starting"
-    pause: PauseInfo | None = None
-    task: PendingTask | None = None
-    awaiting_event: str | None = None
-    counters: Counters = Field(default_factory=Counters)
-    seen_event_ids: list[str] = Field(default_factory=list)
-    outcome_reason: str | None = None
-    ended_at: dt.datetime | None = None
-    switch_to: str | None = None
-    runs: int = 1
 
 
 class EnrollmentInput(BaseModel):
@@ -194,23 +180,6 @@ class StatusView(BaseModel):
 
 
 # --- Activity inputs and results.
-
-
-class MirrorHint(BaseModel):
-    """Where the enrollment goes if this step completes, so the activity can update the
-    Postgres status mirror in the same transaction (no extra round trip per step)."""
-
-    next_step_index: int | None
-    next_due_at: dt.datetime | None
-    # Optional so that histories recorded before it existed still decode.
-    waiting_reason: str | None = None
-
-    def columns(self) -> dict[str, object]:
-        """The mirror columns this step's completion writes."""
-        values: dict[str, object] = {"current_step": self.next_step_index, "next_step_at": self.next_due_at}
-        if self.waiting_reason is not None:
-            values["waiting_reason"] = self.waiting_reason
-        return values
 
 
 class TouchInput(BaseModel):
@@ -313,9 +282,13 @@ class TransitionInput(BaseModel):
 
 
 class TransitionBatch(BaseModel):
-    """Transitions queued by message handlers, written in one activity call."""
+    """Transitions queued since the last write, and the mirror as the workflow now has it,
+    written in one activity call. A batch with no items only brings the mirror up to date."""
 
     items: list[TransitionInput]
+    # Absent in batches scheduled by workers from before they existed: then the last item says.
+    enrollment_id: str | None = None
+    mirror: Mirror | None = None
 
 
 class SwitchInput(BaseModel):

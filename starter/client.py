@@ -46,11 +46,12 @@ from cadence.triggers import Rules
 from cadence.waiting import describe_step
 from core.db import make_engine, transaction
 from core.temporal import connect
-from models import visibility
+from workflows import visibility
 from models.cadences import bundle_of, find_cadence, latest_version
 from models.catalog import load_policy, load_rules
 from models.contacts import as_uuid, find_contact
 from models.enrollments import OPEN, audit_enrolled, create_or_get, no_contact_until, open_enrollment_of, params_for
+from models import mirror
 from models.payloads import (
     TASK_QUEUE,
     WORKFLOW_TYPE,
@@ -277,16 +278,7 @@ class CadenceClient:
             # a crash between the insert and the start attach instead of starting twice.
             handle = await self._start(params, row.workflow_id)
             run_id = handle.result_run_id or handle.first_execution_run_id
-            first = _first_step(params)
-
-            def started(session: Session) -> None:
-                session.exec(
-                    Enrollment.__table__.update()  # type: ignore[attr-defined,call-overload]
-                    .where(Enrollment.id == row.id, Enrollment.status == "pending")
-                    .values(status="active", run_id=run_id, updated_at=dt.datetime.now(dt.UTC), **first)
-                )
-
-            await self._db(started)
+            await self._db(lambda session: mirror.started(session, row.id, run_id))
         info = await self.get(str(row.id))
         return info.model_copy(update={"created": created})
 

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from models import visibility
+from workflows import visibility
 from models.tables import AuditEntry, Enrollment, InboundEvent, Task, Touch, WorkflowHistory
 from starter.errors import NotFound
 

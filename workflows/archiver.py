@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from models.payloads import ArchiveInput, ArchiveResult, ArchiverInput
+    from models.payloads import ArchiveInput, ArchiverInput
+    from workflows import calls
 
 ARCHIVER_ID = "cadence-history-archiver"
 # Visibility is eventually consistent: look back a little behind the newest close seen.
@@ -25,14 +25,7 @@ class HistoryArchiver:
         """Loop forever (one run per `rounds_per_run` rounds)."""
         since = input.since
         for _ in range(input.rounds_per_run):
-            result: ArchiveResult = await workflow.execute_activity(
-                "archive_histories",
-                ArchiveInput(since=since),
-                result_type=ArchiveResult,
-                start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),
-            )
+            result = await workflow.execute_activity(calls.archive_histories, ArchiveInput(since=since), **calls.ARCHIVE)
             if result.latest_close is not None:
                 cursor = result.latest_close - OVERLAP
                 since = cursor if since is None or cursor > since else since

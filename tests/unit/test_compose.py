@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from models.visibility import ALL_KEYS
+from workflows.visibility import ALL_KEYS
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.temporal.yml").read_text())
 

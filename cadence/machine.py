@@ -1,0 +1,456 @@
+"""The enrollment state machine: which transitions are legal, and what each one records.
+
+An enrollment is `active` (waiting for its next step, a rep task or an event), `paused`, or
+over (completed, replied, opted out, stopped, switched...). Everything that can happen to it
+is a method here: its own progress (a step sent, skipped, deferred by the gate, failed), the
+world (a reply, an opt-out, a meeting, a named event, a task done) and operators (pause,
+resume, stop, skip). Each method changes the state and queues the audit `Record`s the
+transition writes; operator commands have a `check_*` twin that refuses an illegal one
+with `IllegalTransition` before anything changes.
+
+Pure: no clock (every method takes `now`), no I/O. The workflow owns the timers and the
+activities and calls this for every decision, so the rules are unit-tested on their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from cadence.definition import AnyStep, CadenceDefinition, ReplyIntent, TaskStep, WaitEventStep
+from cadence.events import Decided
+from cadence.rules import Decision, Status, decide
+from cadence.schedule import ContactCalendar, Planned, Position, after, plan
+from cadence.state import Counters, EnrollmentState, Mirror, MirrorHint, PauseInfo, PendingTask, Record
+from cadence.waiting import describe_step
+
+SEEN_EVENTS_KEPT = 500
+# Gate reasons that mean the contact asked not to be contacted at all.
+OPTED_OUT_CODES = ("suppressed", "opted_out", "erased")
+
+__all__ = ["Counters", "EnrollmentMachine", "IllegalTransition", "PauseInfo", "PendingTask"]
+
+
+class IllegalTransition(Exception):
+    """An operator command the enrollment's state does not allow; `message` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EnrollmentMachine:
+    """One enrollment's state and every transition it may make.
+
+    `pure` wraps the schedule maths and the reply rules: the workflow passes a context that
+    lets the public-holiday tables load inside its sandbox.
+    """
+
+    def __init__(
+        self,
+        definition: CadenceDefinition,
+        calendar: ContactCalendar,
+        state: EnrollmentState | None = None,
+        *,
+        pure: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> None:
+        self.definition = definition
+        self.calendar = calendar
+        self.state = state or EnrollmentState()
+        self._pure = pure
+        self.records: list[Record] = []
+        # Set where the search attributes (status, step, next due time) may have changed.
+        self.visibility_changed = False
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        """Where the enrollment is in its lifecycle."""
+        return self.state.status
+
+    def step(self) -> AnyStep | None:
+        """The step the enrollment is at (None once no step is left)."""
+        position = self.state.position
+        return self.definition.steps[position.step] if position is not None else None
+
+    def due_in(self, now: dt.datetime) -> dt.timedelta:
+        """How long until the current step is due (negative: overdue)."""
+        assert self.state.due_at is not None
+        return self.state.due_at - now
+
+    def mirror(self) -> Mirror:
+        """What the enrollments row should say now."""
+        s = self.state
+        return Mirror(
+            status=s.status,
+            current_step=s.position.step if s.position else None,
+            next_step_at=s.due_at,
+            waiting_reason=s.waiting_reason,
+            outcome_reason=s.outcome_reason if s.status.terminal else None,
+            ended_at=s.ended_at if s.status.terminal else None,
+        )
+
+    def next_mirror(self, now: dt.datetime) -> MirrorHint:
+        """The mirror once the current step has run: the same planning `advance` does."""
+        position = self.state.position
+        assert position is not None
+        planned = self._plan(after(self.definition, position), reference=now, now=now)
+        return MirrorHint(
+            next_step_index=planned.position.step if planned.position else None,
+            next_due_at=planned.at,
+            waiting_reason=self._waiting_for(planned.position),
+        )
+
+    def take_records(self) -> list[Record]:
+        """The audit records queued since the last call."""
+        records, self.records = self.records, []
+        return records
+
+    def take_visibility_change(self) -> bool:
+        """Whether the search attributes may have changed since the last call."""
+        changed, self.visibility_changed = self.visibility_changed, False
+        return changed
+
+    # --- the enrollment's own progress ------------------------------------------------------
+
+    def start(self, now: dt.datetime, start_at: dt.datetime | None) -> None:
+        """Plan the first step (not before `start_at`)."""
+        start = max(start_at or now, now)
+        self.state.rhythm_start = start
+        self._schedule(Position(), reference=start, now=now)
+
+    def advance(self, now: dt.datetime) -> None:
+        """Move past the current step and schedule the next one from now."""
+        position = self.state.position
+        assert position is not None
+        self._schedule(after(self.definition, position), reference=now, now=now)
+
+    def begin_step(self) -> AnyStep:
+        """The step about to run (counted)."""
+        step = self.step()
+        assert step is not None
+        self.state.counters.steps_run += 1
+        return step
+
+    def no_steps_left(self, now: dt.datetime) -> None:
+        """Every step has run: the enrollment is complete."""
+        self._end(Status.completed, "every step has run", now=now)
+
+    def touch_sent(self, now: dt.datetime) -> None:
+        """The email or text went out (or had already gone out)."""
+        if not self.status.terminal:
+            self.state.counters.sent += 1
+            self.advance(now)
+
+    def touch_skipped(self, now: dt.datetime) -> None:
+        """The gate skipped this touch (no consent, channel not allowed...)."""
+        if not self.status.terminal:
+            self.state.counters.skipped += 1
+            self.advance(now)
+
+    def touch_deferred(self, until: dt.datetime, reason: str | None) -> None:
+        """The gate said not now: the same step runs again at `until`."""
+        if not self.status.terminal:
+            self.state.counters.deferred += 1
+            self.state.due_at = until
+            self.state.waiting_reason = reason or "deferred by the gate"
+            self.visibility_changed = True
+
+    def touch_stopped(self, code: str | None, reason: str | None, now: dt.datetime) -> None:
+        """The gate said stop: the contact may not be contacted at all any more."""
+        if not self.status.terminal:
+            outcome = Status.opted_out if code in OPTED_OUT_CODES else Status.stopped
+            self._end(outcome, reason or "stopped by the gate", now=now)
+
+    def task_refused(self, stopped: bool, reason: str | None, now: dt.datetime) -> None:
+        """The gate skipped the rep task (or stopped the enrollment)."""
+        if self.status.terminal:
+            return
+        if stopped:
+            self._end(Status.opted_out, reason or "stopped by the gate", now=now)
+        else:
+            self.state.counters.skipped += 1
+            self.advance(now)
+
+    def task_created(self, step: TaskStep, task_id: str | None, sla_at: dt.datetime | None, now: dt.datetime) -> None:
+        """The rep task exists; a step that waits for it now waits (up to its SLA)."""
+        if self.status.terminal:
+            return
+        spec = step.task
+        self.state.counters.tasks += 1
+        if spec.wait_for_completion and task_id is not None:
+            self.state.task = PendingTask(
+                task_id=task_id,
+                step_id=step.id,
+                created_at=now,
+                sla_at=sla_at or (now + dt.timedelta(hours=spec.sla_hours) if spec.sla_hours else None),
+                on_overdue=spec.on_overdue,
+            )
+            self.state.due_at = None
+            self.state.waiting_reason = self.task_waiting_reason(step)
+            self.visibility_changed = True
+        else:
+            self.advance(now)
+
+    @staticmethod
+    def task_waiting_reason(step: TaskStep) -> str:
+        """Why an enrollment waits while its rep task is open."""
+        return f"waiting for the rep to complete the {step.type} task {step.task.title!r}"
+
+    def task_overdue(self, task: PendingTask, escalated_to: str | None, now: dt.datetime) -> None:
+        """The task passed its SLA: it was escalated; move on or keep waiting, as the step says."""
+        task.overdue = True
+        who = f", escalated to {escalated_to}" if escalated_to else ""
+        if task.on_overdue == "continue" and self.state.task is task:
+            self.state.task = None
+            self._note(now, "task_overdue", reason=f"task passed its SLA{who}; moving on")
+            self.advance(now)
+        else:
+            self.state.waiting_reason = f"waiting for an overdue task{who}"
+            self._note(now, "task_overdue", reason=f"task passed its SLA{who}; still waiting")
+
+    def crm_updated(self, now: dt.datetime) -> None:
+        """The CRM step wrote its fields."""
+        if not self.status.terminal:
+            self.advance(now)
+
+    def wait_for_event(self, step: WaitEventStep, now: dt.datetime) -> None:
+        """A wait_event step: wait for the named event (up to its timeout)."""
+        s = self.state
+        s.awaiting_event = step.event
+        s.due_at = now + dt.timedelta(days=step.timeout_days) if step.timeout_days else None
+        s.waiting_reason = f"waiting for the {step.event} event" + (f" until {s.due_at:%Y-%m-%d %H:%M} UTC" if s.due_at else "")
+        self._note(now, "waiting_for_event", reason=s.waiting_reason)
+
+    def event_wait_timed_out(self, now: dt.datetime) -> None:
+        """The awaited event did not come in time: the cadence moves on."""
+        if self.state.awaiting_event is not None and self.status == Status.active:
+            self._note(now, "event_wait_timed_out", reason=f"no {self.state.awaiting_event} event arrived in time")
+            self.state.awaiting_event = None
+            self.advance(now)
+
+    def step_failed(self, step_id: str, error_type: str | None, message: str, *, bounced: bool, now: dt.datetime) -> None:
+        """A step failed for good; a bounce is applied as one, then the cadence moves on."""
+        if bounced and not self.status.terminal:
+            self._apply(self._decide("bounce", now), "system", now)
+            if self.status.terminal:
+                return
+        self.state.counters.failed += 1
+        self._note(now, "step_failed", reason=f"step {step_id} failed: {message}", details={"error_type": error_type})
+        if not self.status.terminal:
+            self.advance(now)
+
+    def switched(self, cadence_key: str, enrollment_id: str | None, created: bool, reason: str | None, now: dt.datetime) -> None:
+        """The follow-up enrollment of a switch was started (or why not)."""
+        if enrollment_id is None:
+            self._note(now, "switch_skipped", reason=reason or "no enrollment started")
+        else:
+            already = "" if created else " (already enrolled there)"
+            self._note(now, "switched", reason=f"enrolled in {cadence_key}{already}", details={"new_enrollment_id": enrollment_id})
+
+    def pause_ended(self, now: dt.datetime) -> None:
+        """A pause with an `until` has run out."""
+        self._resume("system", "the pause ended", now)
+
+    # --- the world: events about the contact ------------------------------------------------
+
+    def event(
+        self, kind: Decided, event_id: str, now: dt.datetime, *, intent: ReplyIntent | None = None, return_date: dt.date | None = None
+    ) -> bool:
+        """A reply, meeting, bounce or opt-out (each event id applied once); True if it
+        changed anything."""
+        if not self._first_time(event_id) or self.status.terminal:
+            return False
+        decision = self._decide(kind, now, intent=intent, return_date=return_date)
+        self._apply(decision, "contact", now, event_id=event_id, event=kind)
+        return True
+
+    def named_event(self, event_id: str, name: str, now: dt.datetime) -> bool:
+        """A named business event: ends the enrollment if an exit rule says so, or ends a
+        wait_event step waiting for it."""
+        if not self._first_time(event_id) or self.status.terminal:
+            return False
+        decision = self._decide("event", now, name=name)
+        if decision.action == "continue" and self.state.awaiting_event == name and self.state.position is not None:
+            self.state.awaiting_event = None
+            self._note(now, "event_arrived", actor="contact", reason=f"{name} arrived", details={"event_id": event_id})
+            self.advance(now)
+            return True
+        self._apply(decision, "contact", now, event_id=event_id, event="event")
+        return True
+
+    def task_completed(self, event_id: str, task_id: str, outcome: str, skipped: bool, now: dt.datetime) -> bool:
+        """The rep completed or skipped the task the enrollment waits on: it moves on."""
+        if not self._first_time(event_id) or self.status.terminal:
+            return False
+        task = self.state.task
+        if task is None or task.task_id != task_id:
+            return False
+        self.state.task = None
+        self._note(now, "task_skipped" if skipped else "task_completed", actor="rep", reason=outcome, details={"task_id": task_id})
+        self.advance(now)
+        return True
+
+    # --- operators --------------------------------------------------------------------------
+
+    def check_pause(self, until: dt.datetime | None, now: dt.datetime) -> None:
+        """Refuse a pause of an ended or already paused enrollment, or one until the past."""
+        self._must_be_open("pause")
+        if self.status == Status.paused and self.state.pause is not None:
+            raise IllegalTransition(f"already paused by {self.state.pause.actor}: {self.state.pause.reason}")
+        if until is not None:
+            if until.tzinfo is None:
+                raise IllegalTransition("'until' must carry a time zone")
+            if until <= now:
+                raise IllegalTransition("'until' is in the past")
+
+    def pause(self, actor: str, reason: str, until: dt.datetime | None, now: dt.datetime) -> None:
+        """Pause (optionally until an instant); the remaining wait is kept for resume."""
+        s = self.state
+        remaining = (s.due_at - now).total_seconds() if s.due_at else None
+        s.pause = PauseInfo(actor=actor, reason=reason, at=now, until=until, remaining_seconds=max(remaining, 0.0) if remaining is not None else None)
+        s.status = Status.paused
+        note_until = f" until {until:%Y-%m-%d %H:%M} UTC" if until else ""
+        s.waiting_reason = f"paused by {actor}{note_until}: {reason}"
+        self._note(now, "paused", actor=actor, reason=reason, details={"until": until.isoformat() if until else None})
+        self.visibility_changed = True
+
+    def check_resume(self) -> None:
+        """Only a paused enrollment can be resumed."""
+        self._must_be_open("resume")
+        if self.status != Status.paused:
+            raise IllegalTransition(f"cannot resume: the enrollment is not paused (it is {self.status.value})")
+
+    def resume(self, actor: str, reason: str | None, now: dt.datetime) -> None:
+        """Resume; the wait left at pause time is honoured."""
+        self._resume(actor, reason or "resumed", now)
+
+    def check_stop(self) -> None:
+        """An ended enrollment cannot be stopped again."""
+        self._must_be_open("stop")
+
+    def stop(self, actor: str, reason: str, now: dt.datetime) -> None:
+        """Stop for good."""
+        self._end(Status.stopped, reason, now=now, actor=actor)
+
+    def check_skip(self) -> None:
+        """Skipping needs an open enrollment with a step left."""
+        self._must_be_open("skip a step")
+        if self.state.position is None:
+            raise IllegalTransition("cannot skip: there is no step left to skip")
+
+    def skip(self, actor: str, reason: str | None, now: dt.datetime) -> None:
+        """Skip the step the enrollment waits for (and its task or event wait)."""
+        step = self.step()
+        assert step is not None
+        s = self.state
+        if s.task is not None:
+            self._note(now, "task_skipped", actor=actor, reason="the step was skipped", details={"task_id": s.task.task_id})
+            s.task = None
+        s.awaiting_event = None
+        s.counters.skipped += 1
+        self._note(now, "step_skipped", actor=actor, reason=reason or "skipped by an operator", details={"step_id": step.id})
+        self.advance(now)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _must_be_open(self, verb: str) -> None:
+        if self.status.terminal:
+            raise IllegalTransition(f"cannot {verb}: the enrollment has already ended ({self.status.value})")
+
+    def _first_time(self, event_id: str) -> bool:
+        seen = self.state.seen_event_ids
+        if event_id in seen:
+            return False
+        seen.append(event_id)
+        del seen[:-SEEN_EVENTS_KEPT]
+        self.state.counters.events += 1
+        return True
+
+    def _apply(self, decision: Decision, actor: str, now: dt.datetime, **details: Any) -> None:
+        if decision.action == "exit":
+            assert decision.outcome is not None
+            self._end(decision.outcome, decision.reason, now=now, actor=actor, details=details)
+        elif decision.action == "switch":
+            self.state.switch_to = decision.switch_to
+            self._end(Status.switched, decision.reason, now=now, actor=actor, details=details)
+        elif decision.action == "pause":
+            if self.status == Status.paused:
+                self._note(now, "event_recorded", actor=actor, reason=decision.reason + " (already paused)", details=details)
+            else:
+                self.pause("system", decision.reason, decision.pause_until, now)
+        else:
+            self._note(now, "event_recorded", actor=actor, reason=decision.reason, details=details)
+
+    def _resume(self, actor: str, reason: str, now: dt.datetime) -> None:
+        s = self.state
+        pause = s.pause
+        s.status = Status.active
+        s.pause = None
+        if pause is not None and pause.remaining_seconds is not None and s.due_at is not None:
+            s.due_at = now + dt.timedelta(seconds=pause.remaining_seconds)
+        if s.position is not None:
+            s.waiting_reason = describe_step(self.definition.steps[s.position.step], s.position)
+        self._note(now, "resumed", actor=actor, reason=reason)
+        self.visibility_changed = True
+
+    def _end(self, outcome: Status, reason: str, *, now: dt.datetime, actor: str = "system", details: dict[str, Any] | None = None) -> None:
+        s = self.state
+        if s.status.terminal:
+            return
+        s.status = outcome
+        s.outcome_reason = reason
+        s.ended_at = now
+        s.pause = None
+        s.due_at = None
+        s.waiting_reason = f"ended: {reason}"
+        self._note(now, "ended", actor=actor, reason=reason, details={"outcome": outcome.value, **(details or {})})
+
+    def _schedule(self, position: Position | None, *, reference: dt.datetime, now: dt.datetime) -> None:
+        s = self.state
+        planned = self._plan(position, reference=reference, now=now)
+        for skipped, reason in planned.skipped:
+            s.counters.skipped += 1
+            self._note(now, "step_skipped", reason=reason, details={"step_id": self.definition.steps[skipped.step].id})
+        s.position = planned.position
+        s.due_at = planned.at
+        s.waiting_reason = self._waiting_for(planned.position)
+        if s.status == Status.paused and s.pause is not None and planned.at is not None:
+            s.pause.remaining_seconds = max((planned.at - now).total_seconds(), 0.0)
+        self.visibility_changed = True
+
+    def _plan(self, position: Position | None, *, reference: dt.datetime, now: dt.datetime) -> Planned:
+        with self._pure():
+            rhythm_start = self.state.rhythm_start or now
+            return plan(self.definition, position, reference=reference, rhythm_start=rhythm_start, calendar=self.calendar)
+
+    def _decide(self, kind: Decided, now: dt.datetime, **kwargs: Any) -> Decision:
+        with self._pure():
+            return decide(self.definition, kind, now=now, calendar=self.calendar, **kwargs)
+
+    def _waiting_for(self, position: Position | None) -> str:
+        if position is None:
+            return "no steps left"
+        return describe_step(self.definition.steps[position.step], position)
+
+    def _note(self, now: dt.datetime, action: str, *, actor: str = "system", reason: str | None = None, details: dict[str, Any] | None = None) -> None:
+        """Queue an audit record with the state the transition leaves behind."""
+        s = self.state
+        clean = {k: v for k, v in (details or {}).items() if v is None or isinstance(v, str | int | float | bool)}
+        self.records.append(
+            Record(
+                action=action,
+                at=now,
+                actor=actor,
+                reason=reason,
+                status=s.status,
+                step_index=s.position.step if s.position else None,
+                next_due_at=s.due_at,
+                waiting_reason=s.waiting_reason,
+                details=clean,
+                ended=s.status.terminal,
+            )
+        )

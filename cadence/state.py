@@ -1,0 +1,160 @@
+"""The state of one enrollment, and what it writes down: audit records and the status mirror.
+
+Plain pydantic models, carried by the workflow across continue-as-new (so fields are only
+ever added, with defaults: recorded histories must keep decoding). The machine in
+`cadence.machine` is the only code that changes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from cadence.rules import Status
+from cadence.schedule import Position
+
+# How far the row's next_step_at may be from the workflow's own plan before the workflow
+# writes the row again: a few seconds of drift (the next step was planned just before the
+# previous one ran) do not matter to a list of enrollments; a send retried for an hour does.
+MIRROR_TOLERANCE = dt.timedelta(minutes=5)
+
+
+class PauseInfo(BaseModel):
+    """Who paused the enrollment, why, until when, and how much of the wait was left."""
+
+    actor: str
+    reason: str
+    at: dt.datetime
+    until: dt.datetime | None = None
+    remaining_seconds: float | None = None
+
+
+class PendingTask(BaseModel):
+    """A rep task the enrollment is waiting on."""
+
+    task_id: str
+    step_id: str
+    created_at: dt.datetime
+    sla_at: dt.datetime | None = None
+    overdue: bool = False
+    on_overdue: Literal["wait", "continue"] = "wait"
+
+
+class Counters(BaseModel):
+    """What the enrollment has done so far."""
+
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    failed: int = 0
+    tasks: int = 0
+    events: int = 0
+    steps_run: int = 0
+
+
+class Mirror(BaseModel):
+    """What the `enrollments` row says about the enrollment: the one definition of the
+    status mirror that lists, the console and reports read (the workflow is the truth)."""
+
+    status: Status
+    current_step: int | None = None
+    next_step_at: dt.datetime | None = None
+    waiting_reason: str | None = None
+    outcome_reason: str | None = None
+    ended_at: dt.datetime | None = None
+
+    def agrees_with(self, other: Mirror | None) -> bool:
+        """Whether a row showing `other` tells the same story (next_step_at within the
+        tolerance); if not, the workflow writes the row before it waits."""
+        if other is None:
+            return False
+        same = (self.status, self.current_step, self.waiting_reason, self.outcome_reason) == (
+            other.status,
+            other.current_step,
+            other.waiting_reason,
+            other.outcome_reason,
+        )
+        if not same or (self.next_step_at is None) != (other.next_step_at is None):
+            return False
+        if self.next_step_at is None or other.next_step_at is None:
+            return True
+        return abs(self.next_step_at - other.next_step_at) <= MIRROR_TOLERANCE
+
+    def columns(self) -> dict[str, object]:
+        """The row's columns this mirror sets."""
+        values: dict[str, object] = {
+            "status": self.status.value,
+            "current_step": self.current_step,
+            "next_step_at": self.next_step_at,
+            "waiting_reason": self.waiting_reason,
+        }
+        if self.status.terminal:
+            values.update(outcome_reason=self.outcome_reason, ended_at=self.ended_at)
+        return values
+
+
+class MirrorHint(BaseModel):
+    """Where the enrollment goes if this step completes, so the activity can update the
+    status mirror in the same transaction as the step (no extra round trip per step).
+    The workflow computes it with the same code that then moves the enrollment on."""
+
+    next_step_index: int | None
+    next_due_at: dt.datetime | None
+    # Optional so that histories recorded before it existed still decode.
+    waiting_reason: str | None = None
+
+    def columns(self) -> dict[str, object]:
+        """The mirror columns this step's completion writes."""
+        values: dict[str, object] = {"current_step": self.next_step_index, "next_step_at": self.next_due_at}
+        if self.waiting_reason is not None:
+            values["waiting_reason"] = self.waiting_reason
+        return values
+
+    def applied(self) -> Mirror:
+        """The mirror once an activity has written this hint (the enrollment is active)."""
+        return Mirror(
+            status=Status.active, current_step=self.next_step_index, next_step_at=self.next_due_at, waiting_reason=self.waiting_reason
+        )
+
+
+class EnrollmentState(BaseModel):
+    """The whole state of an enrollment, carried across continue-as-new."""
+
+    status: Status = Status.active
+    position: Position | None = Field(default_factory=Position)
+    due_at: dt.datetime | None = None
+    rhythm_start: dt.datetime | None = None
+    waiting_reason: str = "starting"
+    pause: PauseInfo | None = None
+    task: PendingTask | None = None
+    awaiting_event: str | None = None
+    counters: Counters = Field(default_factory=Counters)
+    seen_event_ids: list[str] = Field(default_factory=list)
+    outcome_reason: str | None = None
+    ended_at: dt.datetime | None = None
+    switch_to: str | None = None
+    runs: int = 1
+    # What the enrollments row was last told (None: not known to this run yet).
+    mirrored: Mirror | None = None
+
+
+Detail = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Record:
+    """One audit entry a transition writes, with the state it left the enrollment in."""
+
+    action: str
+    at: dt.datetime
+    actor: str
+    reason: str | None
+    status: Status
+    step_index: int | None
+    next_due_at: dt.datetime | None
+    waiting_reason: str | None
+    details: dict[str, Detail] = field(default_factory=dict)
+    ended: bool = False
