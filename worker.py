@@ -5,6 +5,10 @@
 Settings come from the environment and `.env` (see `.env.example`). On SIGTERM or Ctrl-C
 the worker stops polling, lets running activities finish (up to the grace period), and
 exits; workflows simply continue on the next worker.
+
+This is where the layers meet: the activities get their clients here, and the one thing
+they need from the service layer (enrolling a contact in the follow-up cadence of a
+switch) is injected here, so activities never import `starter`.
 """
 
 from __future__ import annotations
@@ -19,17 +23,30 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
+from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import build_activities
+from activities import mailer, sms_sender
+from activities.archive import ArchiveActivities
+from activities.channels import SmsSender, SmtpMailer
+from activities.enrollments import Enroller, EnrollmentActivities
+from activities.touches import TouchActivities
+from activities.work import WorkActivities
+from cadence.contact_policy import ContactPolicy
 from core import codecache
 from core.db import make_engine
 from core.settings import Settings, get_settings
 from core.temporal import connect, register_search_attributes
-from starter.archiver import ensure_archiver
-from workflows import WORKFLOWS
+from models.payloads import SwitchResult
+from starter.catalog import load_policy, load_rules
+from starter.errors import Conflict, NotFound
+from starter.service.backend import Backend
+from starter.service.enroll import enroll_contact
+from starter.temporal import Workflows
+from workflows import WORKFLOWS, visibility
 
 log = logging.getLogger("cadence.worker")
 
@@ -46,6 +63,56 @@ def workflow_runner(workflows: Sequence[type]) -> SandboxedWorkflowRunner:
     """
     codecache.install(wf.__module__.partition(".")[0] for wf in workflows)
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+
+
+def enroller(backend: Backend) -> Enroller:
+    """The switch activity's way to start the follow-up enrollment: the service layer's
+    idempotent enroll; a missing cadence or a no-contact period is a reason, not an error."""
+
+    async def enroll(cadence_key: str, contact_id: str, *, actor: str) -> SwitchResult:
+        try:
+            info = await enroll_contact(backend, cadence_key, contact_id, actor=actor)
+        except (NotFound, Conflict) as err:
+            return SwitchResult(reason=err.message)
+        return SwitchResult(enrollment_id=info.id, workflow_id=info.workflow_id, created=info.created)
+
+    return enroll
+
+
+def build_activities(
+    engine: Engine,
+    settings: Settings,
+    *,
+    mail: SmtpMailer | None = None,
+    sms: SmsSender | None = None,
+    http: httpx.Client | None = None,
+    temporal: Client | None = None,
+    policy: ContactPolicy | None = None,
+) -> list[Callable[..., Any]]:
+    """Every activity the workflows call, bound to its clients.
+
+    With `temporal`, the switch activity can enroll the contact in a follow-up cadence and
+    the archiver can read closed histories.
+    """
+    policy = policy or load_policy(settings.policy_file)
+    touches = TouchActivities(engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine), policy)
+    work = WorkActivities(engine, http or httpx.Client(timeout=30.0), policy)
+    switch = None
+    if temporal is not None:
+        backend = Backend(engine, temporal, task_queue=settings.task_queue, policy=policy, rules=load_rules(settings.rules_file))
+        switch = enroller(backend)
+    enrollments = EnrollmentActivities(engine, switch)
+    archive = [ArchiveActivities(engine, temporal).archive_histories] if temporal is not None else []
+    return [
+        *archive,
+        touches.send_email,
+        touches.send_sms,
+        work.create_task,
+        work.escalate_task,
+        work.crm_update,
+        enrollments.record_transition,
+        enrollments.switch_cadence,
+    ]
 
 
 def build_worker(client: Client, settings: Settings, activities: Sequence[Callable[..., Any]], executor: concurrent.futures.Executor) -> Worker:
@@ -66,13 +133,13 @@ def build_worker(client: Client, settings: Settings, activities: Sequence[Callab
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Connect, register search attributes, and run until `stop` is set."""
     client = await connect(settings.temporal_address, settings.temporal_namespace)
-    await register_search_attributes(client)
+    await register_search_attributes(client, visibility.ALL_KEYS)
     engine = make_engine(settings.database_url, settings.db_pool_size)
     with concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_max_concurrent_activities) as executor:
         worker = build_worker(client, settings, build_activities(engine, settings, temporal=client), executor)
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
-            await ensure_archiver(client, settings.task_queue)
+            await Workflows(client, settings.task_queue).ensure_archiver()
             await stop.wait()
             log.info("shutting down: finishing running activities")
     engine.dispose()

@@ -13,9 +13,9 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from core.db import transaction
-from workflows import visibility
 from models.payloads import WORKFLOW_TYPE, ArchiveInput, ArchiveResult
 from models.tables import WorkflowHistory
+from workflows import visibility
 
 
 class ArchiveActivities:

@@ -11,14 +11,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 from temporalio import activity
 
-from cadence.definition import Policy
+from cadence.contact_policy import ContactPolicy
+from cadence.definition import ContactRules
 from cadence.gate import Consent, ContactFacts, GateDecision, Recent, decide
-from cadence.policy import PolicyConfig
-from models import audit
-from models.contacts import active_suppressions
-from models import mirror
+from models import audit, locks, mirror
+from models.contacts import active_suppressions, policy_in_force
 from models.payloads import TouchInput
-from models.policy import effective_policy
 from models.tables import Account, Contact, Touch
 
 # Touch states that count against caps: reserved or gone out.
@@ -35,11 +33,6 @@ def attempt_time() -> dt.datetime:
         return activity.info().current_attempt_scheduled_time
     except RuntimeError:
         return dt.datetime.now(dt.UTC)
-
-
-def _lock(session: Session, text: str) -> None:
-    key = int.from_bytes(uuid.uuid5(uuid.NAMESPACE_URL, text).bytes[:8], "big", signed=True)
-    session.exec(sa.select(sa.func.pg_advisory_xact_lock(key)))  # type: ignore[call-overload]
 
 
 # Everything the gate reads about a contact in one round trip: its counted touches inside the
@@ -97,7 +90,7 @@ def gate_reads(
     # Far below the cap only the count matters (nothing will be deferred), and counting is
     # much cheaper than reading every timestamp of a busy mailbox on every send.
     if with_sender and sender_cap is not None and sender_count + SENDER_LOCK_MARGIN >= sender_cap:
-        _lock(session, f"sender:{sender}")
+        locks.hold_named(session, f"sender:{sender}")
         window = (Touch.sender == sender, Touch.status.in_(COUNTED), Touch.claimed_at > now - dt.timedelta(hours=24))  # type: ignore[attr-defined]
         sent_by_sender = tuple(session.exec(select(Touch.claimed_at).where(*window)).all())
     return recent, sent_by_sender, suppressions
@@ -110,15 +103,15 @@ def decide_touch(
     account: Account | None,
     channel: str,
     topic: str,
-    cadence_policy: Policy | None,
-    config: PolicyConfig,
+    cadence_rules: ContactRules | None,
+    config: ContactPolicy,
     now: dt.datetime,
     sender: str | None,
     spread_key: str,
 ) -> GateDecision:
     """Run the whole gate for one touch, inside the claim transaction (the caller holds the
     contact lock, so concurrent enrollments of one contact see each other's claims)."""
-    policy = effective_policy(config, contact, account, cadence_policy)
+    policy = policy_in_force(config, contact, account, cadence_rules)
     horizon = dt.timedelta(days=max((c.per_days for c in policy.cap_list), default=0))
     recent, sent_by_sender, suppressions = gate_reads(
         session, contact, since=now - horizon if policy.cap_list else None, sender=sender, now=now, sender_cap=policy.sender_daily_cap

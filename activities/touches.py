@@ -29,18 +29,18 @@ from temporalio.exceptions import ApplicationError
 from activities.channels import PermanentSendError, SmsSender, SmtpMailer, TransientSendError, build_email
 from activities.gatekeeping import attempt_time, contact_facts, decide_touch, record_decision
 from activities.render import Rendered, context, links, render_email, render_sms
+from cadence.contact_policy import ContactPolicy
 from cadence.gate import GateDecision, check_contact
 from cadence.ids import message_id, touch_key
-from cadence.policy import PolicyConfig
 from core.db import transaction
 from core.settings import Settings
-from models import audit
+from models import audit, locks, mirror
 from models.cadences import bundle_of
-from models.contacts import contact_lock, suppress
-from models import mirror
+from models.contacts import suppress
 from models.payloads import TouchInput, TouchResult
 from models.tables import Account, Contact, Owner, Touch
 from workflows.calls import BOUNCED, INVALID_INPUT, SEND_REJECTED, TEMPLATE_ERROR
+
 
 @dataclass
 class Claim:
@@ -62,7 +62,7 @@ class Claim:
 class TouchActivities:
     """Email and SMS sends. Clients are injected; each activity is idempotent by touch key."""
 
-    def __init__(self, engine: Engine, settings: Settings, mailer: SmtpMailer, sms: SmsSender, policy: PolicyConfig) -> None:
+    def __init__(self, engine: Engine, settings: Settings, mailer: SmtpMailer, sms: SmsSender, policy: ContactPolicy) -> None:
         self.engine = engine
         self.settings = settings
         self.mailer = mailer
@@ -102,7 +102,7 @@ class TouchActivities:
     def _claim(self, touch: TouchInput, key: str) -> Claim | TouchResult:
         contact_id = uuid.UUID(touch.contact_id)
         with transaction(self.engine) as session:
-            contact_lock(session, contact_id)
+            locks.hold_contact(session, contact_id)
             existing = session.exec(select(Touch).where(Touch.key == key)).first()
             if existing is not None and existing.status not in ("claimed",):
                 return self._result_of(existing)
@@ -126,7 +126,7 @@ class TouchActivities:
                     account=account,
                     channel=touch.channel,
                     topic=touch.topic,
-                    cadence_policy=bundle.definition.policy,
+                    cadence_rules=bundle.definition.policy,
                     config=self.policy,
                     now=now,
                     sender=sender,

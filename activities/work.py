@@ -7,20 +7,18 @@ import uuid
 from collections import Counter
 
 import httpx
-import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.gatekeeping import attempt_time, contact_facts
+from cadence.contact_policy import ContactPolicy
 from cadence.gate import check_contact
 from cadence.ids import touch_key
 from cadence.levelling import level, week_of
-from cadence.policy import PolicyConfig
 from core.db import transaction
-from models import audit
-from models import mirror
+from models import audit, locks, mirror
 from models.payloads import CrmInput, CrmResult, TaskInput, TaskOverdueInput, TaskOverdueResult, TaskResult
 from models.tables import Contact, Owner, Task
 from workflows.calls import INVALID_INPUT
@@ -32,7 +30,7 @@ WRITABLE_COLUMNS = {"title", "persona", "industry", "tier", "owner_id"}
 class WorkActivities:
     """create_task, escalate_task and crm_update. Idempotent by step key."""
 
-    def __init__(self, engine: Engine, http: httpx.Client, policy: PolicyConfig | None = None) -> None:
+    def __init__(self, engine: Engine, http: httpx.Client, policy: ContactPolicy | None = None) -> None:
         self.engine = engine
         self.http = http
         self.policy = policy
@@ -96,8 +94,7 @@ class WorkActivities:
         capacity = (owner.weekly_task_capacity if owner else None) or self.policy.owner_weekly_tasks
         if capacity is None:
             return due
-        key = int.from_bytes(uuid.uuid5(uuid.NAMESPACE_URL, f"owner:{owner_id}").bytes[:8], "big", signed=True)
-        session.exec(sa.select(sa.func.pg_advisory_xact_lock(key)))  # type: ignore[call-overload]
+        locks.hold_named(session, f"owner:{owner_id}")
         start = week_of(due)
         rows = session.exec(
             select(Task.due_at).where(Task.owner_id == owner_id, Task.status.in_(("open", "overdue")), Task.due_at >= start)  # type: ignore[attr-defined,operator]

@@ -349,7 +349,7 @@ def load_cadence(engine: Any, key: str, steps: int, wait_seconds: int) -> dict[s
     from cadence.definition import DefinitionError
     from core.db import transaction
     from models.cadences import save_bundle
-    from models.catalog import parse_text
+    from starter.catalog import parse_text
 
     policy = dict(BENCH_POLICY)
     for _ in range(len(BENCH_POLICY) + 1):
@@ -551,9 +551,9 @@ def auto_lead(ctx: Ctx, phase: str) -> float:
 
 
 async def enroll_many(ctx: Ctx, contact_ids: list[str], start_at: dt.datetime | None) -> list[Any]:
-    from starter.client import CadenceClient
+    from starter.local import LocalCadence
 
-    cc = CadenceClient(ctx.client, ctx.engine, task_queue=ctx.workers["cadence"].queue)
+    cc = LocalCadence(ctx.client, ctx.engine, task_queue=ctx.workers["cadence"].queue)
 
     async def one(i: int) -> Any:
         info = await cc.enroll(ctx.cadence_key, contact_ids[i], start_at=start_at, actor="bench")
@@ -905,6 +905,7 @@ async def bench_main(args: argparse.Namespace) -> int:
     from core import devserver
     from core.db import make_engine
     from core.postgres import drop_database, ensure_database, migrate
+    from workflows import visibility
 
     tmp = Path(tempfile.mkdtemp(prefix="cadence-bench-"))
     server_url, pg_handle, pg_source = pick_postgres()
@@ -923,7 +924,7 @@ async def bench_main(args: argparse.Namespace) -> int:
         sink = SmtpSink()
         sink.start()
         port = free_port()
-        server = devserver.start(tmp / "temporal", port=port, ui_port=None)
+        server = devserver.start(tmp / "temporal", search_attributes=visibility.ALL_KEYS, port=port, ui_port=None)
         client = await devserver.wait_ready(server)
         log(f"Temporal dev server on {server.address} (pid {server.process.pid}); SMTP sink on {sink.port}")
         engine = make_engine(db_url, pool_size=10)

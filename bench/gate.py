@@ -37,13 +37,13 @@ from bench.stack import save_results  # noqa: E402
 from cadence.gate import decide  # noqa: E402
 from core.db import make_engine, transaction  # noqa: E402
 from core.postgres import drop_database, ensure_database, migrate  # noqa: E402
+from models import locks  # noqa: E402
 from models.cadences import save_bundle  # noqa: E402
-from models.catalog import parse_policy, parse_text  # noqa: E402
-from models.contacts import contact_lock, upsert_contact  # noqa: E402
+from models.contacts import policy_in_force, upsert_contact  # noqa: E402
 from models.enrollments import create_or_get  # noqa: E402
-from models.policy import effective_policy  # noqa: E402
 from models.schemas import ContactIn  # noqa: E402
 from models.tables import Contact, Touch  # noqa: E402
+from starter.catalog import parse_policy, parse_text  # noqa: E402
 
 POLICY = parse_policy("""
 defaults:
@@ -110,7 +110,7 @@ def main() -> int:
         from cadence.gate import Recent
 
         for person, enrollment_id, _ in touches:
-            policy = effective_policy(POLICY, person, None, None)
+            policy = policy_in_force(POLICY, person, None, None)
             recent = Recent(contact=tuple(history.get(person.id, ())))
             start = time.perf_counter()
             decision = decide(facts[person.id], "email", "sales", requested=now, policy=policy, recent=recent,
@@ -129,7 +129,7 @@ def main() -> int:
             person, enrollment_id, version_id = item
             start = time.perf_counter()
             with transaction(engine) as session:
-                contact_lock(session, person.id)
+                locks.hold_contact(session, person.id)
                 contact = session.get(Contact, person.id)
                 assert contact is not None
                 decision = decide_touch(session, contact=contact, account=None, channel="email", topic="sales", cadence_policy=None,

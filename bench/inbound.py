@@ -58,10 +58,10 @@ async def main_async(args: argparse.Namespace) -> int:
 
     from core.db import transaction
     from models.cadences import save_bundle
-    from models.catalog import parse_text
     from models.contacts import upsert_contact
     from models.schemas import ContactIn
-    from starter.client import CadenceClient
+    from starter.catalog import parse_text
+    from starter.local import LocalCadence
 
     async with product_stack("inbound", {"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SMS_OUTBOX": "true"}, pool_size=10) as stack:
         engine, sink, api_url = stack.engine, stack.sink, stack.api_url
@@ -71,7 +71,7 @@ async def main_async(args: argparse.Namespace) -> int:
             save_bundle(session, parse_text(json.dumps(CADENCE)))
             for i in range(args.contacts):
                 upsert_contact(session, ContactIn(external_id=f"ib-{i}", email=f"ib{i}@bench.example.com", phone=phone(i)))
-        client = CadenceClient(stack.temporal, engine, task_queue=stack.queue)
+        client = LocalCadence(stack.temporal, engine, task_queue=stack.queue)
         sem = asyncio.Semaphore(16)
 
         async def enroll(i: int) -> str:

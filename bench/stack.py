@@ -62,6 +62,7 @@ async def product_stack(name: str, extra_env: dict[str, str] | None = None, pool
     from core import devserver
     from core.db import make_engine
     from core.postgres import drop_database, ensure_database, migrate
+    from workflows import visibility
 
     tmp = Path(tempfile.mkdtemp(prefix=f"cadence-{name}-bench-"))
     server_url, pg_handle, pg_source = pick_postgres()
@@ -70,7 +71,7 @@ async def product_stack(name: str, extra_env: dict[str, str] | None = None, pool
     await asyncio.to_thread(migrate, db_url)
     sink = SmtpSink()
     sink.start()
-    server = devserver.start(tmp / "temporal", port=free_port(), ui_port=None)
+    server = devserver.start(tmp / "temporal", search_attributes=visibility.ALL_KEYS, port=free_port(), ui_port=None)
     engine = make_engine(db_url, pool_size=pool_size)
     worker: WorkerProc | None = None
     api: subprocess.Popen[bytes] | None = None

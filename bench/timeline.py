@@ -49,11 +49,11 @@ async def main_async(args: argparse.Namespace) -> int:
 
     from core.db import transaction
     from models.cadences import save_bundle
-    from models.catalog import parse_text
     from models.contacts import upsert_contact
     from models.keys import Role, create_key
     from models.schemas import ContactIn
-    from starter.client import CadenceClient
+    from starter.catalog import parse_text
+    from starter.local import LocalCadence
 
     async with product_stack("timeline") as stack:
         engine, sink, pg_source = stack.engine, stack.sink, stack.pg_source
@@ -61,7 +61,7 @@ async def main_async(args: argparse.Namespace) -> int:
             save_bundle(session, parse_text(json.dumps(CADENCE)))
             upsert_contact(session, ContactIn(external_id="tl-1", email="tl1@bench.example.com", first_name="Tess"))
             _, key = create_key(session, name="bench-auditor", role=Role.cs_lead)
-        client = CadenceClient(stack.temporal, engine, task_queue=stack.queue)
+        client = LocalCadence(stack.temporal, engine, task_queue=stack.queue)
         info = await client.enroll("timeline-bench", "tl-1", actor="bench")
         while sink.count < 2:
             await asyncio.sleep(0.2)

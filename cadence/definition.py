@@ -335,11 +335,12 @@ class Blackout(_Model):
         return key >= self.start or key <= self.end
 
 
-class Policy(_Model):
-    """Contact policy: per-cadence overrides, segment defaults, or the global default.
+class ContactRules(_Model):
+    """When and how often a contact may be reached: the `policy:` of a cadence (its
+    overrides), of a segment, or the policy file's defaults.
 
     Every field left unset falls back to the next level (cadence, then segment, then the
-    defaults in the policy file).
+    defaults in the policy file); `cadence.contact_policy` resolves them.
     """
 
     send_window: SendWindow | None = None
@@ -409,7 +410,7 @@ class CadenceDefinition(_Model):
     pause_account_on_reply: bool = Field(
         default=False, description="A reply from one contact pauses the other contacts of the account in this cadence"
     )
-    policy: Policy = Field(default_factory=Policy)
+    policy: ContactRules = Field(default_factory=ContactRules)
 
     @field_validator("exit_on")
     @classmethod

@@ -11,8 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cadence.contact_policy import QUIET_CHANNELS, EffectivePolicy, daily_hours, day_allowed
 from cadence.definition import WEEKDAYS, Caps, parse_clock
-from cadence.policy import QUIET_CHANNELS, Effective, daily_hours, day_allowed
 
 Action = Literal["allow", "defer", "skip", "stop"]
 CONSENT_REQUIRED = frozenset({"sms", "call"})
@@ -140,7 +140,7 @@ def _occurrences(day: dt.date, clock: dt.time, tz: Any) -> list[dt.datetime]:
     return out
 
 
-def next_slot(policy: Effective, channel: str, at: dt.datetime, *, timezone: str | None, country: str | None, region: str | None) -> tuple[dt.datetime | None, str | None]:
+def next_slot(policy: EffectivePolicy, channel: str, at: dt.datetime, *, timezone: str | None, country: str | None, region: str | None) -> tuple[dt.datetime | None, str | None]:
     """The earliest instant at or after `at` that the day and hour rules allow, and why `at`
     itself was not allowed (None when it was).
 
@@ -181,7 +181,7 @@ def next_slot(policy: Effective, channel: str, at: dt.datetime, *, timezone: str
     return None, why or "no allowed time within a year"
 
 
-def _hours_reason(channel: str, policy: Effective, local_time: dt.time) -> str:
+def _hours_reason(channel: str, policy: EffectivePolicy, local_time: dt.time) -> str:
     """Blame quiet hours when they are what blocks: the local time is outside them while the
     send window (if any) would allow it."""
     window = policy.send_window
@@ -239,7 +239,7 @@ def decide(
     topic: str,
     *,
     requested: dt.datetime,
-    policy: Effective,
+    policy: EffectivePolicy,
     recent: Recent,
     timezone: str | None,
     country: str | None,
@@ -277,7 +277,7 @@ def decide(
     return GateDecision("defer", _code(first_reason), f"deferred to {_local_label(at, tz_name, requested)}: {first_reason}", until=at)
 
 
-def _spread(at: dt.datetime, policy: Effective, channel: str, tz_name: str | None, key: str) -> dt.datetime:
+def _spread(at: dt.datetime, policy: EffectivePolicy, channel: str, tz_name: str | None, key: str) -> dt.datetime:
     """A stable per-enrollment offset into the window, so 10,000 touches waiting for 09:00
     do not all fire at 09:00:00. Never past the end of the allowed hours or local day."""
     from cadence.calendar import from_local

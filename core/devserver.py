@@ -12,16 +12,18 @@ import datetime as dt
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 
 from core.temporal import binary, connect, register_search_attributes
-from workflows.visibility import dev_server_flags
 
 RETENTION = dt.timedelta(days=30)
 
@@ -34,6 +36,7 @@ class DevServer:
     address: str
     ui_url: str | None
     log_path: Path
+    search_attributes: tuple[SearchAttributeKey[Any], ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -51,12 +54,14 @@ class DevServer:
 def start(
     data_dir: Path,
     *,
+    search_attributes: Sequence[SearchAttributeKey[Any]],
     port: int = 7233,
     ui_port: int | None = 8233,
     ip: str = "127.0.0.1",
     dynamic_config: dict[str, str] | None = None,
 ) -> DevServer:
-    """Start `temporal server start-dev` with its database in `data_dir/temporal.db`."""
+    """Start `temporal server start-dev` with its database in `data_dir/temporal.db` and
+    these custom search attributes registered."""
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         binary("temporal"), "server", "start-dev",
@@ -66,7 +71,7 @@ def start(
         "--sqlite-pragma", "synchronous=normal",
         "--sqlite-pragma", "busy_timeout=5000",
         "--log-level", "warn",
-        *dev_server_flags(),
+        *_flags(search_attributes),
     ]
     if ui_port is None:
         args.append("--headless")
@@ -78,7 +83,7 @@ def start(
     log = log_path.open("ab")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     ui = f"http://{ip}:{ui_port}" if ui_port is not None else None
-    return DevServer(process, f"{ip}:{port}", ui, log_path)
+    return DevServer(process, f"{ip}:{port}", ui, log_path, tuple(search_attributes))
 
 
 async def wait_ready(server: DevServer, timeout: float = 60.0) -> Client:
@@ -92,7 +97,7 @@ async def wait_ready(server: DevServer, timeout: float = 60.0) -> Client:
         try:
             client = await connect(server.address)
             await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="default"))
-            await register_search_attributes(client)
+            await register_search_attributes(client, server.search_attributes)
             await set_retention(client)
             return client
         except Exception as exc:  # not up yet
@@ -108,6 +113,15 @@ async def set_retention(client: Client, retention: dt.timedelta = RETENTION) -> 
     await client.workflow_service.update_namespace(
         UpdateNamespaceRequest(namespace=client.namespace, config=NamespaceConfig(workflow_execution_retention_ttl=ttl))
     )
+
+
+def _flags(keys: Sequence[SearchAttributeKey[Any]]) -> list[str]:
+    """`--search-attribute Name=Type` flags that register the keys on a dev server."""
+    kinds = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime"}
+    flags: list[str] = []
+    for key in keys:
+        flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
+    return flags
 
 
 def pid_alive(pid: int) -> bool:

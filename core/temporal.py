@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
-
-from workflows.visibility import ALL_KEYS
 
 DATA_CONVERTER = pydantic_data_converter
 
@@ -32,8 +33,8 @@ async def connect(address: str, namespace: str = "default", *, lazy: bool = Fals
     return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER, lazy=lazy)
 
 
-async def register_search_attributes(client: Client) -> list[str]:
-    """Register any missing custom search attribute on the client's namespace.
+async def register_search_attributes(client: Client, keys: Iterable[SearchAttributeKey[Any]]) -> list[str]:
+    """Register any of these custom search attributes missing on the client's namespace.
 
     Safe to call on every start; returns the names it added.
     """
@@ -49,7 +50,7 @@ async def register_search_attributes(client: Client) -> list[str]:
         known = set()
     missing = {
         key.name: _INDEXED[key.indexed_value_type.name]
-        for key in ALL_KEYS
+        for key in keys
         if key.name not in known
     }
     if missing:

@@ -17,10 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from models import locks
 from models.tables import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
-_CHAIN_LOCK = 0x0CAD_E4CE_A0D1  # advisory lock id reserved for the audit chain
 
 
 def entry_hash(prev_hash: str, *, at: dt.datetime, actor: str, action: str, enrollment_id: uuid.UUID | None,
@@ -66,7 +66,7 @@ def append(
 ) -> int:
     """Append one entry inside the caller's transaction (it commits with the change it
     audits); returns its id. The chain's lock is held until that commit, so call it last."""
-    session.exec(sa.select(sa.func.pg_advisory_xact_lock(_CHAIN_LOCK)))  # type: ignore[call-overload]
+    locks.hold(session, locks.AUDIT_CHAIN)
     prev = session.exec(sa.select(AuditHead.last_hash).where(AuditHead.id == 1)).scalar() or GENESIS  # type: ignore[call-overload,arg-type]
     when = at or dt.datetime.now(dt.UTC)
     enr = uuid.UUID(str(enrollment_id)) if enrollment_id else None

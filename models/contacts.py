@@ -10,6 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
+from cadence.contact_policy import ContactPolicy, EffectivePolicy, resolve
+from cadence.definition import ContactRules
+from models import locks
 from models.payloads import CalendarFacts
 from models.schemas import AccountIn, ContactIn
 from models.tables import Account, Contact, Owner, Suppression
@@ -96,6 +99,23 @@ def find_contact(session: Session, ref: str | uuid.UUID) -> Contact | None:
     return session.exec(select(Contact).where(Contact.external_id == str(ref))).first()
 
 
+def find_account(session: Session, ref: str | uuid.UUID) -> Account | None:
+    """An account by id or by external id."""
+    as_id = as_uuid(ref)
+    found = session.get(Account, as_id) if as_id else None
+    return found or session.exec(select(Account).where(Account.external_id == str(ref))).first()
+
+
+def contacts_by_phone(session: Session, phone: str) -> list[Contact]:
+    """Every contact with this phone number (a shared line reaches them all)."""
+    return list(session.exec(select(Contact).where(Contact.phone == phone, Contact.erased_at.is_(None))).all())  # type: ignore[union-attr]
+
+
+def contacts_by_email(session: Session, address: str) -> list[Contact]:
+    """Every contact with this email address (case-insensitive)."""
+    return list(session.exec(select(Contact).where(sa.func.lower(Contact.email) == address.strip().lower())).all())  # type: ignore[arg-type]
+
+
 def calendar_facts(contact: Contact, account: Account | None) -> CalendarFacts:
     """Time zone, country and date fields (the contact's dates override the account's)."""
     dates: dict[str, dt.date] = {}
@@ -108,6 +128,21 @@ def calendar_facts(contact: Contact, account: Account | None) -> CalendarFacts:
     return CalendarFacts(timezone=contact.timezone, country=contact.country, subdivision=contact.region, dates=dates)
 
 
+def policy_in_force(config: ContactPolicy, contact: Contact, account: Account | None, cadence_rules: ContactRules | None) -> EffectivePolicy:
+    """The contact policy in force for this contact in a cadence with these overrides (the
+    account's industry and tier stand in for the contact's own when it has none)."""
+    return resolve(
+        config,
+        cadence=cadence_rules,
+        persona=contact.persona,
+        industry=contact.industry or (account.industry if account else None),
+        tier=contact.tier or (account.tier if account else None),
+        country=contact.country,
+        region=contact.region,
+        frequency=str((contact.preferences or {}).get("frequency") or "normal"),
+    )
+
+
 def active_suppressions(session: Session, contact: Contact) -> list[Suppression]:
     """Suppressions in force for this contact, matched by contact id or by address."""
     addresses = [a for a in (contact.email, contact.phone) if a]
@@ -117,20 +152,13 @@ def active_suppressions(session: Session, contact: Contact) -> list[Suppression]
     return list(session.exec(select(Suppression).where(condition, Suppression.lifted_at.is_(None))).all())  # type: ignore[union-attr]
 
 
-def contact_lock(session: Session, contact_id: uuid.UUID) -> None:
-    """Serialise everything that decides about one contact (send claims, opt-outs) until the
-    transaction ends, so an opt-out and a claim never interleave."""
-    key = int.from_bytes(contact_id.bytes[:8], "big", signed=True)
-    session.exec(sa.select(sa.func.pg_advisory_xact_lock(key)))  # type: ignore[call-overload]
-
-
 def suppress(session: Session, contact: Contact, *, channel: str, reason: str, source: str) -> Suppression:
     """Record a do-not-contact for the contact on a channel ("all" for every channel).
 
     Takes the contact lock: a send claim already holding it finishes first; every claim
     after this commit sees the suppression.
     """
-    contact_lock(session, contact.id)
+    locks.hold_contact(session, contact.id)
     existing = session.exec(
         select(Suppression).where(Suppression.contact_id == contact.id, Suppression.channel == channel, Suppression.lifted_at.is_(None))  # type: ignore[union-attr]
     ).first()

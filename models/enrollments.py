@@ -1,10 +1,10 @@
-"""Enrollment rows: idempotent creation, the status mirror, and workflow parameters."""
+"""Enrollment rows: idempotent creation, the no-contact period, and workflow parameters
+(the status mirror is written by `models.mirror` only)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -127,8 +127,3 @@ def params_for(session: Session, enrollment: Enrollment, *, history_cap: int = 1
         history_cap=history_cap,
     )
 
-
-def update_mirror(session: Session, enrollment_id: uuid.UUID | str, **values: Any) -> None:
-    """Write status-mirror columns (status, current_step, next_step_at, waiting_reason...)."""
-    values["updated_at"] = dt.datetime.now(dt.UTC)
-    session.exec(sa.update(Enrollment).where(Enrollment.id == uuid.UUID(str(enrollment_id))).values(**values))  # type: ignore[call-overload,arg-type]

@@ -29,18 +29,18 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
-from activities import build_activities
 from core import devserver
 from core.db import make_engine, transaction
 from core.postgres import answers, embedded, ensure_database, migrate
 from core.settings import Settings
-from models.cadences import save_bundle
-from models.catalog import load_file, playbook_files
-from models.keys import Role, authenticate, create_key
+from models.keys import Role
 from models.tables import DevOutbox
 from starter.api import create_app
-from starter.archiver import ensure_archiver
-from worker import build_worker
+from starter.catalog import load_policy, load_rules, playbook_files
+from starter.service import cadences, keys
+from starter.service.backend import Backend
+from worker import build_activities, build_worker
+from workflows import visibility
 
 log = logging.getLogger("cadence.dev")
 
@@ -103,22 +103,19 @@ def _database(options: DevOptions) -> tuple[str, Any]:
     return ensure_database(admin_url, "cadence"), handle
 
 
-def _keys(engine: Engine, state: DevState) -> dict[str, str]:
-    with transaction(engine) as session:
-        for role in Role:
-            secret = state.keys.get(role.value)
-            if secret is None or authenticate(session, secret) is None:
-                _, state.keys[role.value] = create_key(session, name=f"dev-{role.value.replace('_', '-')}", role=role)
+async def _keys(backend: Backend, state: DevState) -> dict[str, str]:
+    """One key per role, kept across restarts (a key that no longer works is replaced)."""
+    for role in Role:
+        secret = state.keys.get(role.value)
+        if secret is None or await keys.authenticate(backend, secret) is None:
+            created = await keys.create(backend, name=f"dev-{role.value.replace('_', '-')}", role=role, actor="cadence dev")
+            state.keys[role.value] = created.key
     return state.keys
 
 
-def _load_playbooks(engine: Engine) -> list[str]:
-    loaded = []
-    with transaction(engine) as session:
-        for path in playbook_files():
-            cadence, version, created = save_bundle(session, load_file(path), source=path.read_text(encoding="utf-8"), actor="cadence dev")
-            loaded.append(f"{cadence.key} v{version.version}" + (" (new)" if created else ""))
-    return loaded
+async def _load_playbooks(backend: Backend) -> list[str]:
+    published = await cadences.publish_files(backend, playbook_files(), actor="cadence dev")
+    return [f"{p.key} v{p.version}" + (" (new)" if p.created else "") for p in published]
 
 
 async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | None = None) -> None:
@@ -144,7 +141,9 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
         stack.callback(engine.dispose)
 
         print("starting Temporal...", flush=True)
-        server = devserver.start(data_dir / "temporal", port=options.temporal_port, ui_port=options.ui_port)
+        server = devserver.start(
+            data_dir / "temporal", search_attributes=visibility.ALL_KEYS, port=options.temporal_port, ui_port=options.ui_port
+        )
         stack.callback(server.stop)
         client = await devserver.wait_ready(server)
 
@@ -152,8 +151,9 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
         smtp.start()
         stack.callback(smtp.stop)
 
-        playbooks = await asyncio.to_thread(_load_playbooks, engine)
-        keys = await asyncio.to_thread(_keys, engine, state)
+        backend = Backend(engine, client, task_queue=base.task_queue, policy=load_policy(base.policy_file), rules=load_rules(base.rules_file))
+        playbooks = await _load_playbooks(backend)
+        dev_keys = await _keys(backend, state)
         if options.demo:
             from starter.demo import load_demo
 
@@ -180,9 +180,9 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
         stack.callback(executor.shutdown, wait=True, cancel_futures=True)
         worker = build_worker(client, settings, build_activities(engine, settings, temporal=client), executor)
         await stack.enter_async_context(worker)
-        await ensure_archiver(client, settings.task_queue)
+        await backend.workflows.ensure_archiver()
 
-        api = uvicorn.Server(uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=options.port, log_level="warning"))
+        api = uvicorn.Server(uvicorn.Config(create_app(settings, backend=backend), host="127.0.0.1", port=options.port, log_level="warning"))
         api_task = asyncio.create_task(api.serve())
 
         async def stop_api() -> None:
@@ -207,7 +207,7 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
             "task_queue": settings.task_queue,
             "twilio_auth_token": settings.twilio_auth_token,
             "sms": "twilio" if settings.twilio_enabled else "outbox (GET /dev/sms)",
-            "keys": keys,
+            "keys": dev_keys,
             "link_secret": state.link_secret,
             "data_dir": str(data_dir),
             "pid": os.getpid(),

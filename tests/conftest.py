@@ -19,9 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from core.db import make_engine
 from core.postgres import LOCAL_URL, answers, drop_database, embedded, ensure_database, migrate
 from core.temporal import DATA_CONVERTER, binary
-from workflows.visibility import ALL_KEYS
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.smtp import SmtpServer
+from workflows.visibility import ALL_KEYS
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)

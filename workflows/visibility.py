@@ -32,15 +32,6 @@ ALL_KEYS = (
 )
 
 
-def dev_server_flags() -> list[str]:
-    """`--search-attribute Name=Type` flags that register every key on a dev server."""
-    kinds = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime"}
-    flags: list[str] = []
-    for key in ALL_KEYS:
-        flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
-    return flags
-
-
 def start_attributes(params: Any) -> TypedSearchAttributes:
     """The attributes an enrollment workflow starts with (from its EnrollmentParams)."""
     pairs: list[SearchAttributePair[Any]] = [

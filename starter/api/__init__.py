@@ -9,15 +9,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
-from core.db import make_engine
 from core.settings import Settings
-from core.temporal import connect
-from models.catalog import load_policy, load_rules
 from starter import console
 from starter.api import errors
 from starter.api.routes import accounts, audit, cadences, contacts, dev, enrollments, events, health, keys, links, tasks, webhooks
-from starter.client import CadenceClient
-from starter.inbound import InboundProcessor
+from starter.service.backend import Backend
+from starter.service.delivery import InboundProcessor
 from starter.web import STATIC_DIR
 
 DESCRIPTION = """Durable sales and customer cadences on Temporal.
@@ -30,29 +27,22 @@ Every error has the shape `{"error": {"code", "message", "details"}}`.
 """
 
 
-def create_app(settings: Settings, *, client: CadenceClient | None = None, engine: Engine | None = None) -> FastAPI:
-    """The API app. Without a client it connects to Temporal and Postgres at start-up."""
+def create_app(settings: Settings, *, backend: Backend | None = None, engine: Engine | None = None) -> FastAPI:
+    """The API app. Without a backend it connects to Postgres (or uses `engine`) and,
+    lazily, to Temporal at start-up, so it starts (and says so on /healthz) while either is down."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own_engine = engine is None
-        app.state.engine = engine or make_engine(settings.database_url, settings.db_pool_size)
-        app.state.client = client or CadenceClient(
-            await connect(settings.temporal_address, settings.temporal_namespace, lazy=True),
-            app.state.engine,
-            task_queue=settings.task_queue,
-            policy=load_policy(settings.policy_file),
-            rules=load_rules(settings.rules_file),
-        )
+        app.state.backend = backend or await Backend.from_settings(settings, engine=engine)
         app.state.settings = settings
-        app.state.inbound = InboundProcessor(app.state.client)
+        app.state.inbound = InboundProcessor(app.state.backend)
         await app.state.inbound.start()
         try:
             yield
         finally:
             await app.state.inbound.stop()
-            if own_engine:
-                app.state.engine.dispose()
+            if backend is None:
+                await app.state.backend.close()
 
     app = FastAPI(title="Cadence", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)

@@ -1,31 +1,24 @@
-"""Dependencies shared by the routes: the client, the engine, settings and the caller."""
+"""Dependencies shared by the routes: the backend, settings, and who is calling."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy import Engine
+from sqlmodel import Session
 
-from core.db import transaction
 from core.settings import Settings
 from models.keys import Role, authenticate
-from starter.client import CadenceClient
+from starter.service.backend import Backend
+from starter.service.delivery import InboundProcessor
 
 
-def get_client(request: Request) -> CadenceClient:
-    """The CadenceClient the app was started with."""
-    client: CadenceClient = request.app.state.client
-    return client
-
-
-def get_engine(request: Request) -> Engine:
-    """The database engine."""
-    engine: Engine = request.app.state.engine
-    return engine
+def get_backend(request: Request) -> Backend:
+    """The backend the app was started with."""
+    backend: Backend = request.app.state.backend
+    return backend
 
 
 def get_settings(request: Request) -> Settings:
@@ -34,9 +27,15 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-ClientDep = Annotated[CadenceClient, Depends(get_client)]
-EngineDep = Annotated[Engine, Depends(get_engine)]
+def get_delivery(request: Request) -> InboundProcessor | None:
+    """The background delivery of recorded events (None outside a running app)."""
+    processor: InboundProcessor | None = getattr(request.app.state, "inbound", None)
+    return processor
+
+
+BackendDep = Annotated[Backend, Depends(get_backend)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+DeliveryDep = Annotated[InboundProcessor | None, Depends(get_delivery)]
 
 
 @dataclass(frozen=True)
@@ -64,14 +63,12 @@ async def current_caller(request: Request) -> Caller:
     secret = _secret(request)
     if not secret:
         raise HTTPException(401, "an API key is required (Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"})
-    engine = get_engine(request)
 
-    def lookup() -> Caller | None:
-        with transaction(engine) as session:
-            row = authenticate(session, secret)
-            return Caller(row.name, Role(row.role)) if row else None
+    def lookup(session: Session) -> Caller | None:
+        row = authenticate(session, secret)
+        return Caller(row.name, Role(row.role)) if row else None
 
-    caller = await asyncio.to_thread(lookup)
+    caller = await get_backend(request).db(lookup)
     if caller is None:
         raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
     return caller

@@ -5,6 +5,7 @@
     cadence enroll inbound crm-42    # enroll a contact
     cadence status <enrollment-id>   # what it is doing and why
     cadence pause <id> --reason "…"  # CS leads: pause, resume, stop, skip
+    cadence accounts pause acme --reason "…"   # a whole customer
 
 Tables for people by default, `--json` for machines. Exit codes: 0 ok, 1 failure, 2 usage,
 3 not found, 4 conflict (illegal transition), 5 invalid input, 6 a dependency is down.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import typer
 
-from starter.cli import audit, cadences, contacts, enrollments, keys, policy, services
+from starter.cli import accounts, audit, cadences, contacts, enrollments, keys, policy, services, tasks
 from starter.cli.common import Context, finish
 
 app = typer.Typer(
@@ -40,6 +41,8 @@ enrollments.register(app)
 audit.register(app)
 app.add_typer(cadences.app, name="cadences", help="Load, list, show and validate cadence definitions.")
 app.add_typer(contacts.app, name="contacts", help="Import contacts.")
+app.add_typer(accounts.app, name="accounts", help="Show an account; pause or resume every enrollment of a customer.")
+app.add_typer(tasks.app, name="tasks", help="The rep task queue: list, complete, skip.")
 app.add_typer(enrollments.events_app, name="events", help="Send events (replies, opt-outs, meetings...) to enrollments.")
 app.add_typer(keys.app, name="keys", help="Create, list and revoke API keys.")
 app.add_typer(policy.app, name="policy", help="Check and show the gate's policy (segments, windows, caps) and event rules.")

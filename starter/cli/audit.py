@@ -7,10 +7,10 @@ import sys
 
 import typer
 
-from core.db import make_engine, transaction
-from models import audit as audit_log
 from starter.cli.common import FAILED, Context, emit, guarded, make_table, out, run
-from starter.timeline import Timeline, to_csv
+from starter.service import audit as audit_service
+from starter.service.backend import Backend
+from starter.service.timeline import Timeline, to_csv
 
 
 def register(app: typer.Typer) -> None:
@@ -27,17 +27,19 @@ def register(app: typer.Typer) -> None:
         """The full story of an enrollment (or a contact), or a check of the audit chain."""
         obj: Context = ctx.obj
         if target == "verify":
-            engine = make_engine(obj.settings.database_url, 2)
-            with transaction(engine) as session:
-                result = audit_log.verify(session)
-            engine.dispose()
-            data = {"ok": result.ok, "checked": result.checked, "broken_entry": result.broken.id if result.broken else None, "problem": result.problem}
-            emit(data, as_json=obj.json, table=lambda: f"audit log intact: {result.checked} entries verified" if result.ok
+            result = run(audit_service.verify, obj.settings)
+            emit(result, as_json=obj.json, table=lambda: f"audit log intact: {result.checked} entries verified" if result.ok
                  else f"[red]audit log broken[/] after {result.checked} good entries: {result.problem}")
             if not result.ok:
                 raise typer.Exit(FAILED)
             return
-        timelines: list[Timeline] = run(lambda c: c.contact_timelines(target) if contact else _one(c, target), obj.settings)
+
+        async def story(backend: Backend) -> list[Timeline]:
+            if contact:
+                return await audit_service.contact_timelines(backend, target)
+            return [await audit_service.timeline(backend, target)]
+
+        timelines = run(story, obj.settings)
         if csv_output:
             sys.stdout.write(to_csv(timelines))
             return
@@ -49,10 +51,3 @@ def register(app: typer.Typer) -> None:
                 f"enrollment {timeline.enrollment_id} (history: {timeline.history_source})", ["when (UTC)", "what", "who", "from"],
                 [(f"{e.at:%Y-%m-%d %H:%M:%S}", e.summary, e.actor, e.source) for e in timeline.entries],
             ))
-
-
-async def _one(client: object, enrollment_id: str) -> list[Timeline]:
-    from starter.client import CadenceClient
-
-    assert isinstance(client, CadenceClient)
-    return [await client.timeline(enrollment_id)]

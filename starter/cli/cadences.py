@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
-from sqlmodel import select
 
 from cadence.definition import DefinitionError, definition_json_schema
-from core.db import make_engine, transaction
-from models.cadences import find_cadence, save_bundle, versions
-from models.catalog import PLAYBOOKS_DIR, load_file, playbook_files
-from models.tables import Cadence
-from starter.cli.common import INVALID, NOT_FOUND, Context, actor, emit, fail, guarded, make_table, out
-from starter.errors import NotFound
+from cadence.waiting import describe_wait
+from starter.catalog import PLAYBOOKS_DIR, playbook_files
+from starter.cli.common import INVALID, NOT_FOUND, Context, actor, emit, fail, guarded, make_table, out, run
+from starter.service import cadences
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -38,12 +34,11 @@ def validate(ctx: typer.Context, paths: list[Path] = typer.Argument(None, help="
     """Check definitions and templates without storing anything."""
     obj: Context = ctx.obj
     results, problems = [], []
-    for path in _files(paths):
-        try:
-            bundle = load_file(path)
-            results.append({"file": str(path), "key": bundle.definition.key, "steps": len(bundle.definition.steps), "version": bundle.version_hash[:12]})
-        except DefinitionError as error:
-            problems.append({"file": str(path), "error": str(error)})
+    for path, loaded in cadences.check_files(_files(paths)):
+        if isinstance(loaded, DefinitionError):
+            problems.append({"file": str(path), "error": str(loaded)})
+        else:
+            results.append({"file": str(path), "key": loaded.definition.key, "steps": len(loaded.definition.steps), "version": loaded.version_hash[:12]})
     emit({"valid": results, "invalid": problems}, as_json=obj.json, table=lambda: make_table(
         "Cadence definitions", ["file", "key", "steps", "version / error"],
         [(r["file"], r["key"], r["steps"], r["version"]) for r in results] + [(p["file"], "", "", p["error"]) for p in problems],
@@ -57,21 +52,10 @@ def validate(ctx: typer.Context, paths: list[Path] = typer.Argument(None, help="
 def load(ctx: typer.Context, paths: list[Path] = typer.Argument(None, help="Files or folders (default: the shipped playbooks)")) -> None:
     """Store definitions as cadence versions (the same content twice is one version)."""
     obj: Context = ctx.obj
-    bundles = []
-    for path in _files(paths):
-        try:
-            bundles.append((path, load_file(path)))
-        except DefinitionError as error:
-            fail(str(error), code=INVALID, as_json=obj.json)
-    engine = make_engine(obj.settings.database_url, 2)
-    rows = []
-    with transaction(engine) as session:
-        for path, bundle in bundles:
-            cadence, version, created = save_bundle(session, bundle, source=path.read_text(encoding="utf-8"), actor=actor())
-            rows.append({"key": cadence.key, "version": version.version, "hash": version.content_hash[:12], "created": created})
-    engine.dispose()
+    files = _files(paths)
+    rows = run(lambda backend: cadences.publish_files(backend, files, actor=actor()), obj.settings)
     emit(rows, as_json=obj.json, table=lambda: make_table(
-        "Loaded", ["key", "version", "hash", "status"], [(r["key"], r["version"], r["hash"], "new version" if r["created"] else "unchanged") for r in rows]
+        "Loaded", ["key", "version", "hash", "status"], [(r.key, r.version, r.hash, "new version" if r.created else "unchanged") for r in rows]
     ))
 
 
@@ -80,14 +64,9 @@ def load(ctx: typer.Context, paths: list[Path] = typer.Argument(None, help="File
 def list_cadences(ctx: typer.Context) -> None:
     """Every stored cadence with its latest version."""
     obj: Context = ctx.obj
-    engine = make_engine(obj.settings.database_url, 2)
-    rows = []
-    with transaction(engine) as session:
-        for cadence in session.exec(select(Cadence).order_by(Cadence.key)).all():
-            latest = versions(session, cadence)[:1]
-            rows.append({"id": str(cadence.id), "key": cadence.key, "name": cadence.name,
-                         "version": latest[0].version if latest else None, "steps": len(latest[0].definition["steps"]) if latest else 0})
-    engine.dispose()
+    found = run(cadences.list_cadences, obj.settings)
+    rows = [{"id": c.id, "key": c.key, "name": c.name, "version": c.latest_version.version if c.latest_version else None,
+             "steps": c.latest_version.steps if c.latest_version else 0} for c in found]
     emit(rows, as_json=obj.json, table=lambda: make_table("Cadences", ["key", "name", "version", "steps", "id"],
                                                         [(r["key"], r["name"], r["version"], r["steps"], r["id"]) for r in rows]))
 
@@ -96,25 +75,14 @@ def list_cadences(ctx: typer.Context) -> None:
 @guarded
 def show(ctx: typer.Context, cadence: str = typer.Argument(..., help="Key or id"), version: int | None = typer.Option(None, help="A version number (default: latest)")) -> None:
     """The steps of a cadence version, with their timing."""
-    from cadence.definition import CadenceDefinition
-    from cadence.waiting import describe_wait
-
     obj: Context = ctx.obj
-    engine = make_engine(obj.settings.database_url, 2)
-    with transaction(engine) as session:
-        found = find_cadence(session, cadence)
-        if found is None:
-            raise NotFound(f"cadence {cadence!r} not found")
-        rows = versions(session, found)
-        chosen = next((v for v in rows if version is None or v.version == version), None)
-        if chosen is None:
-            raise NotFound(f"cadence {found.key!r} has no version {version}")
-        data: dict[str, Any] = {"key": found.key, "name": found.name, "version": chosen.version, "hash": chosen.content_hash,
-                "versions": [v.version for v in rows], "definition": chosen.definition}
-    engine.dispose()
-    definition = CadenceDefinition.model_validate(data["definition"])
+    view = run(lambda backend: cadences.get_cadence(backend, cadence, version=version), obj.settings)
+    assert view.shown is not None and view.parsed is not None
+    found, shown, definition = view.cadence, view.shown, view.parsed
+    data = {"key": found.key, "name": found.name, "version": shown.version, "hash": shown.content_hash,
+            "versions": [v.version for v in found.versions or []], "definition": found.definition}
     emit(data, as_json=obj.json, table=lambda: make_table(
-        f"{data['key']} v{data['version']} ({data['hash'][:12]}) — {data['name']}", ["#", "step", "type", "when"],
+        f"{found.key} v{shown.version} ({shown.content_hash[:12]}) — {found.name}", ["#", "step", "type", "when"],
         [(i + 1, s.id, s.type, describe_wait(s.wait) + (" (repeats)" if s.repeat else "")) for i, s in enumerate(definition.steps)],
     ))
 

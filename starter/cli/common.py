@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import getpass
 import json
@@ -19,8 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from core.settings import Settings, get_settings
-from starter.client import CadenceClient
 from starter.errors import CadenceError
+from starter.service.backend import Backend
 
 T = TypeVar("T")
 
@@ -67,24 +68,38 @@ def actor() -> str:
     return f"cli:{user}"
 
 
-def run(fn: Callable[[CadenceClient], Awaitable[T]], settings: Settings) -> T:
-    """Connect a client, run one async operation, close."""
+def run(fn: Callable[[Backend], Awaitable[T]], settings: Settings) -> T:
+    """Connect (Postgres now, Temporal when an operation needs it), run one operation, close."""
 
     async def main() -> T:
-        client = await CadenceClient.connect(
+        backend = await Backend.connect(
             database_url=settings.database_url,
             temporal_address=settings.temporal_address,
             namespace=settings.temporal_namespace,
             task_queue=settings.task_queue,
             policy_file=settings.policy_file,
             rules_file=settings.rules_file,
+            pool_size=2,
         )
         try:
-            return await fn(client)
+            return await fn(backend)
         finally:
-            await client.close()
+            await backend.close()
 
     return asyncio.run(main())
+
+
+def parse_when(value: str | None) -> dt.datetime | None:
+    """An ISO 8601 instant with a time zone from the command line (None stays None)."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{value!r} is not an ISO 8601 date-time (e.g. 2026-12-01T09:00:00+00:00)", code=INVALID)
+    if parsed.tzinfo is None:
+        fail(f"{value!r} has no time zone; add one, e.g. {value}+00:00", code=INVALID)
+    return parsed
 
 
 def fail(error: CadenceError | str, *, code: int | None = None, as_json: bool = False) -> NoReturn:

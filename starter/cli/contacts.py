@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from core.db import make_engine
-from models.imports import CsvError, import_csv
-from starter.cli.common import INVALID, NOT_FOUND, Context, emit, fail, guarded, make_table, out
+from starter.cli.common import INVALID, NOT_FOUND, Context, emit, fail, guarded, make_table, out, run
+from starter.service import contacts
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -24,20 +23,12 @@ def import_contacts(ctx: typer.Context, file: Path = typer.Argument(..., help="C
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         fail(f"{file}: not UTF-8 text", code=INVALID, as_json=obj.json)
-    engine = make_engine(obj.settings.database_url, 2)
-    try:
-        report = import_csv(engine, text)
-    except CsvError as error:
-        fail(f"{file}: {error.message}", code=INVALID, as_json=obj.json)
-    finally:
-        engine.dispose()
-    data = {"imported": report.imported, "created": report.created, "updated": report.updated, "failed": len(report.errors),
-            "errors": [e.__dict__ for e in report.errors]}
+    report = run(lambda backend: contacts.import_contacts(backend, text), obj.settings)
 
     def table() -> object:
-        out.print(f"imported {report.imported} (created {report.created}, updated {report.updated}), failed {len(report.errors)}")
+        out.print(f"imported {report.imported} (created {report.created}, updated {report.updated}), failed {report.failed}")
         return make_table(None, ["row", "field", "problem", "external_id"], [(e.row, e.field, e.message, e.external_id) for e in report.errors]) if report.errors else ""
 
-    emit(data, as_json=obj.json, table=table)  # type: ignore[arg-type]
+    emit(report, as_json=obj.json, table=table)  # type: ignore[arg-type]
     if report.errors:
         raise typer.Exit(INVALID)

@@ -12,22 +12,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from models.payloads import StatusView
-from starter.cli.common import INVALID, NOT_FOUND, Context, actor, emit, fail, guarded, make_table, out, run
-from starter.client import BulkRow, CadenceClient, EnrollmentDetail, EnrollmentInfo
+from starter.cli.common import INVALID, NOT_FOUND, Context, actor, emit, fail, guarded, make_table, out, parse_when, run
+from starter.service import commands, events, reads
+from starter.service.backend import Backend
+from starter.service.enroll import BulkRow, bulk_enroll, enroll_contact
+from starter.service.reads import EnrollmentDetail, EnrollmentInfo
 
 events_app = typer.Typer(no_args_is_help=True)
-
-
-def _when(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{value!r} is not an ISO 8601 date-time (e.g. 2026-12-01T09:00:00+00:00)", code=INVALID)
-    if parsed.tzinfo is None:
-        fail(f"{value!r} has no time zone; add one, e.g. {value}+00:00", code=INVALID)
-    return parsed
 
 
 def _info_table(info: EnrollmentInfo) -> Any:
@@ -66,11 +57,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Enroll one contact, or every contact of a CSV with a progress bar."""
         obj: Context = ctx.obj
-        when = _when(start_at)
+        when = parse_when(start_at)
         if (contact is None) == (csv_file is None):
             fail("give a contact or --csv FILE (not both)", code=INVALID, as_json=obj.json)
         if contact is not None:
-            info = run(lambda c: c.enroll(cadence, contact, start_at=when, actor=actor()), obj.settings)
+            info = run(lambda b: enroll_contact(b, cadence, contact, start_at=when, actor=actor()), obj.settings)
             emit(info, as_json=obj.json, table=lambda: _info_table(info))
             if not obj.json:
                 out.print("[green]enrolled[/]" if info.created else "[yellow]already enrolled[/] (returned the open enrollment)")
@@ -99,7 +90,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Enrollments, newest first."""
         obj: Context = ctx.obj
-        page = run(lambda c: c.list(cadence=cadence, contact=contact, status=status, owner=owner, limit=limit, offset=offset), obj.settings)
+        page = run(lambda b: reads.list_enrollments(b, cadence=cadence, contact=contact, status=status, owner=owner, limit=limit, offset=offset), obj.settings)
         emit(page, as_json=obj.json, table=lambda: make_table(
             f"{page.total} enrollment(s), showing {offset + 1}-{offset + len(page.items)}", ["id", "cadence", "contact", "status", "next due", "why"],
             [(i.id, i.cadence_key, i.contact_id, i.status, i.next_step_at, i.waiting_reason) for i in page.items],
@@ -110,7 +101,7 @@ def register(app: typer.Typer) -> None:
     def status(ctx: typer.Context, enrollment: str = typer.Argument(..., help="Enrollment id")) -> None:
         """What the enrollment is doing now, what comes next and why, and its touches."""
         obj: Context = ctx.obj
-        detail: EnrollmentDetail = run(lambda c: c.status(enrollment), obj.settings)
+        detail: EnrollmentDetail = run(lambda b: reads.status(b, enrollment), obj.settings)
 
         def table() -> Any:
             if detail.live:
@@ -137,14 +128,14 @@ def register(app: typer.Typer) -> None:
                 fail(f"{verb} needs --reason", code=INVALID, as_json=obj.json)
             if until is not None and verb != "pause":
                 fail("--until only applies to pause", code=INVALID, as_json=obj.json)
-            when = _when(until)
-            view: StatusView = run(lambda c: call(c, enrollment, reason, when), obj.settings)
+            when = parse_when(until)
+            view: StatusView = run(lambda b: call(b, enrollment, reason, when), obj.settings)
             emit(view, as_json=obj.json, table=lambda: _status_table(view))
 
-    command("pause", lambda c, e, r, u: c.pause(e, actor=actor(), reason=r, until=u), True)
-    command("resume", lambda c, e, r, u: c.resume(e, actor=actor(), reason=r), False)
-    command("stop", lambda c, e, r, u: c.stop(e, actor=actor(), reason=r), True)
-    command("skip", lambda c, e, r, u: c.skip(e, actor=actor(), reason=r), False)
+    command("pause", lambda b, e, r, u: commands.pause(b, e, actor=actor(), reason=r, until=u), True)
+    command("resume", lambda b, e, r, u: commands.resume(b, e, actor=actor(), reason=r), False)
+    command("stop", lambda b, e, r, u: commands.stop(b, e, actor=actor(), reason=r), True)
+    command("skip", lambda b, e, r, u: commands.skip(b, e, actor=actor(), reason=r), False)
 
 
 def _csv_contacts(path: Path) -> list[str]:
@@ -163,13 +154,12 @@ def _csv_contacts(path: Path) -> list[str]:
 
 
 def _bulk(obj: Context, cadence: str, refs: list[str], when: dt.datetime | None, rate: float) -> list[BulkRow]:
-    async def go(client: CadenceClient) -> list[BulkRow]:
+    async def go(backend: Backend) -> list[BulkRow]:
         if obj.json:
-            return await client.bulk_enroll(cadence, refs, actor=actor(), start_at=when, per_second=rate)
+            return await bulk_enroll(backend, cadence, refs, actor=actor(), start_at=when, per_second=rate)
         with Progress(TextColumn("enrolling"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=out) as progress:
             task = progress.add_task("enroll", total=len(refs))
-            return await client.bulk_enroll(cadence, refs, actor=actor(), start_at=when, per_second=rate,
-                                            on_row=lambda _row: progress.advance(task))
+            return await bulk_enroll(backend, cadence, refs, actor=actor(), start_at=when, per_second=rate, on_row=lambda _row: progress.advance(task))
 
     return run(go, obj.settings)
 
@@ -189,9 +179,6 @@ def send_event(
 ) -> None:
     """Deliver an event to every open enrollment of a contact."""
     obj: Context = ctx.obj
-    allowed = ("reply", "meeting_booked", "bounce", "opt_out", "task_completed", "event")
-    if type_ not in allowed:
-        fail(f"unknown event type {type_!r}; use one of {', '.join(allowed)}", code=INVALID, as_json=obj.json)
     if intent is not None and intent not in ("positive", "negative", "neutral", "out_of_office"):
         fail(f"unknown intent {intent!r}", code=INVALID, as_json=obj.json)
     back = None
@@ -201,7 +188,10 @@ def send_event(
         except ValueError:
             fail(f"{return_date!r} is not a date (YYYY-MM-DD)", code=INVALID, as_json=obj.json)
     eid = event_id or f"cli-{uuid.uuid4()}"
-    result = run(lambda c: c.send_event(type_, contact, event_id=eid, intent=intent, return_date=back, name=name, task_id=task_id, outcome=outcome), obj.settings)  # type: ignore[arg-type]
+    result = run(
+        lambda b: events.send_event(b, type_, contact, event_id=eid, intent=intent, return_date=back, name=name, task_id=task_id, outcome=outcome),
+        obj.settings,
+    )
     if result.status == "unmatched":
         emit(result, as_json=obj.json, table=lambda: f"event {eid} recorded, but no contact {contact!r} exists: kept as unmatched")
         raise typer.Exit(NOT_FOUND)

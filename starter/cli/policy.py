@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cadence.definition import DefinitionError
-from models.catalog import POLICY_FILE, RULES_FILE, load_policy, load_rules
+from starter.catalog import POLICY_FILE, RULES_FILE, load_policy, load_rules
 from starter.cli.common import INVALID, Context, emit, fail, guarded, make_table, out
 
 app = typer.Typer(no_args_is_help=True)

@@ -4,7 +4,7 @@ Sign in with an API key (the session is a signed cookie, every form carries a CS
 see `session`). Pages: enrollments (list and one enrollment with its timeline and
 commands), accounts, the task queue, cadences, and in dev mode the captured mail and texts.
 Auditors and service keys read; cs_lead and admin keys also act. Commands go through the
-same CadenceClient as the API and record the key's name as the actor.
+same service layer as the API and record the key's name as the actor.
 """
 
 from __future__ import annotations

@@ -6,17 +6,14 @@ import datetime as dt
 import secrets
 
 from fastapi import Request, Response
-from sqlmodel import Session
 
-from models.keys import authenticate
-from models.tables import ApiKey
 from starter.console.pages import (
     LOGIN_PATH,
     SECURITY_HEADERS,
     SESSION_COOKIE,
     ConsoleError,
+    backend_of,
     console_router,
-    db,
     read_form,
     redirect,
     render,
@@ -34,6 +31,7 @@ from starter.console.session import (
     set_session_cookie,
     unseal,
 )
+from starter.service import keys
 
 router = console_router()
 HOME = "/console/enrollments"
@@ -78,10 +76,7 @@ async def login(request: Request) -> Response:
     if not secret:
         return _login_page(request, next_url=next_url, status=422, error="Enter your API key.")
 
-    def check(session: Session) -> ApiKey | None:
-        return authenticate(session, secret)
-
-    key = await db(request, check)
+    key = await keys.authenticate(backend_of(request), secret)
     if key is None:
         return _login_page(request, next_url=next_url, status=401, error="That API key is not valid, or it has been revoked.")
     response = redirect(next_url)

@@ -6,22 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Request, Response
-from sqlmodel import Session, select
 
-from models.tables import DevOutbox
-from starter.api.routes.dev import MailOut, SmsOut, mail_view
-from starter.console.pages import ConsoleError, console_router, db, render, settings_of
+from starter.console.pages import ConsoleError, backend_of, console_router, render, settings_of
 from starter.console.session import Viewer
+from starter.service import outbox
 
 router = console_router()
 To = Annotated[str | None, Query(max_length=320)]
-
-
-def _rows(session: Session, channel: str, to: str | None) -> list[DevOutbox]:
-    query = select(DevOutbox).where(DevOutbox.channel == channel)
-    if to:
-        query = query.where(DevOutbox.to == to)
-    return list(session.exec(query.order_by(DevOutbox.created_at.desc()).limit(100)).all())  # type: ignore[attr-defined]
 
 
 def _dev_only(request: Request) -> None:
@@ -33,7 +24,7 @@ def _dev_only(request: Request) -> None:
 async def mail(request: Request, user: Viewer, to: To = None) -> Response:
     """The newest 100 emails the dev SMTP sink received."""
     _dev_only(request)
-    items: list[MailOut] = await db(request, lambda s: [mail_view(r) for r in _rows(s, "email", to)])
+    items = await outbox.mail(backend_of(request), to=to)
     return render(request, "dev_mail.html", section="mail", items=items, to=to or "")
 
 
@@ -41,6 +32,5 @@ async def mail(request: Request, user: Viewer, to: To = None) -> Response:
 async def sms(request: Request, user: Viewer, to: To = None) -> Response:
     """The newest 100 texts recorded instead of sent."""
     _dev_only(request)
-    rows = await db(request, lambda s: _rows(s, "sms", to))
-    items = [SmsOut(id=str(r.id), created_at=r.created_at, to=r.to, sender=r.sender, body=r.body, touch_key=r.touch_key) for r in rows]
+    items = await outbox.texts(backend_of(request), to=to)
     return render(request, "dev_sms.html", section="sms", items=items, to=to or "")

@@ -6,52 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Query, Request, Response
-from sqlmodel import Session, func, select
 
 from cadence.rules import Status
 from models.contacts import as_uuid
 from models.payloads import StatusView
-from models.tables import Account, AuditEntry, Cadence, Contact
-from starter.client import EnrollmentDetail, Page
-from starter.console.pages import ConsoleError, client_of, console_router, db, redirect, render
+from starter.console.pages import ConsoleError, backend_of, console_router, redirect, render
 from starter.console.session import Action, Posted, Viewer
 from starter.errors import CadenceError, NotFound
+from starter.service import audit, commands, overviews, reads
+from starter.service.overviews import Labels
+from starter.service.reads import Page
 
 router = console_router()
 PAGE_SIZE = 25
 DONE = {"paused": "Paused. The timeline below records who paused it and why.", "resumed": "Resumed; the remaining wait is kept.",
         "stopped": "Stopped for good.", "skipped": "Skipped the step it was waiting for."}
-
-
-def contact_label(person: Contact | None) -> str:
-    """A contact as people recognise it: name and external id."""
-    if person is None:
-        return "unknown contact"
-    name = " ".join(p for p in (person.first_name, person.last_name) if p)
-    return f"{name} ({person.external_id})" if name else person.external_id
-
-
-def _labels(session: Session, page: Page) -> dict[str, dict[str, Any]]:
-    contacts = {uuid.UUID(i.contact_id) for i in page.items}
-    accounts = {uuid.UUID(i.account_id) for i in page.items if i.account_id}
-    people = session.exec(select(Contact).where(Contact.id.in_(contacts))).all() if contacts else []  # type: ignore[attr-defined]
-    firms = session.exec(select(Account).where(Account.id.in_(accounts))).all() if accounts else []  # type: ignore[attr-defined]
-    return {"contacts": {str(p.id): contact_label(p) for p in people}, "accounts": {str(a.id): a.name for a in firms}}
-
-
-def _account_id(session: Session, ref: str) -> str:
-    found = session.get(Account, as_uuid(ref)) if as_uuid(ref) else None
-    found = found or session.exec(select(Account).where(Account.external_id == ref)).first()
-    if found is None:
-        raise NotFound(f"No account {ref!r}: use an account's id or external id.")
-    return str(found.id)
 
 
 @router.get("/enrollments")
@@ -65,17 +40,20 @@ async def enrollments(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """Every enrollment, newest first, filtered by cadence, status, owner and account."""
+    backend = backend_of(request)
     filters = {"cadence": cadence or "", "status": status or "", "owner": owner or "", "account": account or ""}
-    cadences = await db(request, lambda s: [c.key for c in s.exec(select(Cadence).order_by(Cadence.key)).all()])
+    cadences = await overviews.cadence_keys(backend)
     error: str | None = None
     code = 200
     result = Page(items=[], total=0, limit=PAGE_SIZE, offset=0)
-    labels: dict[str, dict[str, Any]] = {"contacts": {}, "accounts": {}}
+    labels = Labels()
     try:
-        account_id = await db(request, lambda s: _account_id(s, account)) if account else None
-        result = await client_of(request).list(cadence=cadence or None, status=status or None, owner=owner or None, account_id=account_id,
-                                               limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-        labels = await db(request, lambda s: _labels(s, result))
+        account_id = await overviews.account_id(backend, account) if account else None
+        result = await reads.list_enrollments(
+            backend, cadence=cadence or None, status=status or None, owner=owner or None, account_id=account_id,
+            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+        )
+        labels = await overviews.labels(backend, [i.contact_id for i in result.items], [i.account_id for i in result.items if i.account_id])
     except CadenceError as err:
         error, code = err.message, err.status
     pages = max(1, -(-result.total // PAGE_SIZE))
@@ -88,27 +66,21 @@ async def enrollments(
     )
 
 
-def _people(session: Session, detail: EnrollmentDetail) -> dict[str, Any]:
-    person = session.get(Contact, uuid.UUID(detail.contact_id))
-    firm = session.get(Account, uuid.UUID(detail.account_id)) if detail.account_id else None
-    return {"contact": person, "contact_label": contact_label(person), "account": firm}
-
-
 async def enrollment_page(request: Request, enrollment_id: str, *, status: int = 200, error: str | None = None,
                           notice: str | None = None) -> Response:
     """Render one enrollment (an unknown id raises NotFound: the 404 page)."""
-    client = client_of(request)
-    detail = await client.status(enrollment_id)
-    timeline = await client.timeline(enrollment_id)
-    people = await db(request, lambda s: _people(s, detail))
+    backend = backend_of(request)
+    detail = await reads.status(backend, enrollment_id)
+    timeline = await audit.timeline(backend, enrollment_id)
+    people = await overviews.people(backend, detail.contact_id, detail.account_id)
     live: StatusView | None = detail.live
     state = live.status.value if live else detail.status
-    zone = people["contact"].timezone if people["contact"] else None
+    zone = people.contact.timezone if people.contact else None
     return render(
         request, "enrollment.html", status=status, section="enrollments", error=error, notice=notice, detail=detail, live=live,
         state=state, open=state in ("pending", "active", "paused"), timeline=timeline, zone=zone,
         next_due=live.next_due_at if live else detail.next_step_at, waiting=live.waiting_reason if live else detail.waiting_reason,
-        **people,
+        contact=people.contact, contact_label=people.label, account=people.account,
     )
 
 
@@ -136,17 +108,12 @@ def parse_until(value: str | None, zone_name: str | None) -> dt.datetime | None:
     return until.astimezone(dt.UTC)
 
 
-async def audit_count(request: Request, *conditions: Any) -> int:
-    """How many audit entries match (to notice when the workflow has recorded a command)."""
-    return await db(request, lambda s: s.exec(select(func.count()).select_from(AuditEntry).where(*conditions)).one())
-
-
-async def until_recorded(request: Request, expected: int, *conditions: Any, timeout: float = 5.0) -> None:
+async def until_recorded(count: Callable[[], Awaitable[int]], expected: int, timeout: float = 5.0) -> None:
     """Wait (briefly) until the workflow has written the command to the audit log, so the
     page we redirect to already shows it in the timeline. The workflow records transitions
     in an activity just after the update returns."""
     for _ in range(int(timeout / 0.1)):
-        if await audit_count(request, *conditions) >= expected:
+        if await count() >= expected:
             return
         await asyncio.sleep(0.1)
 
@@ -156,15 +123,19 @@ async def _command(request: Request, enrollment_id: str, form: Posted, action: s
     ref = as_uuid(enrollment_id)
     if ref is None:
         raise NotFound(f"No enrollment {enrollment_id!r}.")
-    mine = (AuditEntry.enrollment_id == ref, AuditEntry.action == action, AuditEntry.actor == form.user.actor)
-    before = await audit_count(request, *mine)
+    backend = backend_of(request)
+
+    async def recorded() -> int:
+        return await overviews.audit_count(backend, action=action, actor=form.user.actor, enrollment_id=str(ref))
+
+    before = await recorded()
     try:
         await call()
     except (ConsoleError, CadenceError) as err:
         if isinstance(err, NotFound):
             raise
         return await enrollment_page(request, enrollment_id, status=err.status, error=err.message)
-    await until_recorded(request, before + 1, *mine)
+    await until_recorded(recorded, before + 1)
     return redirect(f"/console/enrollments/{ref}?done={done}")
 
 
@@ -176,7 +147,7 @@ async def pause(request: Request, enrollment_id: str, form: Action) -> Response:
         reason = form.text("reason", label="A reason", required=True)
         until = parse_until(form.text("until", label="Until", max_length=40), form.text("until_zone", label="Time zone", max_length=64))
         assert reason is not None
-        return await client_of(request).pause(enrollment_id, actor=form.user.actor, reason=reason, until=until)
+        return await commands.pause(backend_of(request), enrollment_id, actor=form.user.actor, reason=reason, until=until)
 
     return await _command(request, enrollment_id, form, "paused", "paused", run)
 
@@ -187,7 +158,7 @@ async def resume(request: Request, enrollment_id: str, form: Action) -> Response
 
     async def run() -> object:
         note = form.text("reason", label="A note")
-        return await client_of(request).resume(enrollment_id, actor=form.user.actor, reason=note)
+        return await commands.resume(backend_of(request), enrollment_id, actor=form.user.actor, reason=note)
 
     return await _command(request, enrollment_id, form, "resumed", "resumed", run)
 
@@ -199,7 +170,7 @@ async def stop(request: Request, enrollment_id: str, form: Action) -> Response:
     async def run() -> object:
         reason = form.text("reason", label="A reason", required=True)
         assert reason is not None
-        return await client_of(request).stop(enrollment_id, actor=form.user.actor, reason=reason)
+        return await commands.stop(backend_of(request), enrollment_id, actor=form.user.actor, reason=reason)
 
     return await _command(request, enrollment_id, form, "ended", "stopped", run)
 
@@ -210,6 +181,6 @@ async def skip(request: Request, enrollment_id: str, form: Action) -> Response:
 
     async def run() -> object:
         note = form.text("reason", label="A note")
-        return await client_of(request).skip(enrollment_id, actor=form.user.actor, reason=note)
+        return await commands.skip(backend_of(request), enrollment_id, actor=form.user.actor, reason=note)
 
     return await _command(request, enrollment_id, form, "step_skipped", "skipped", run)

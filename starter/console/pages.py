@@ -1,5 +1,5 @@
 """What every console page shares: the route class that turns errors into friendly pages,
-rendering with the console layout and security headers, and a database helper.
+rendering with the console layout and security headers, and the app's backend.
 
 A console route never answers with JSON or a bare 500: an unknown id is a 404 page, a bad
 form value a 422 page, an illegal transition a 409 banner, a missing session a redirect to
@@ -8,7 +8,6 @@ the sign-in page.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine
@@ -21,16 +20,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine
-from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
-from core.db import transaction
 from core.settings import Settings
 from starter.api.errors import BodyTooLarge
-from starter.client import CadenceClient
 from starter.errors import CadenceError
+from starter.service.backend import Backend
 from starter.web import HERE
 
 log = logging.getLogger("cadence.console")
@@ -105,21 +101,10 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def client_of(request: Request) -> CadenceClient:
-    """The app's CadenceClient."""
-    client: CadenceClient = request.app.state.client
-    return client
-
-
-async def db(request: Request, fn: Callable[[Session], T]) -> T:
-    """Run `fn` in one transaction on a worker thread."""
-    engine: Engine = request.app.state.engine
-
-    def run() -> T:
-        with transaction(engine) as session:
-            return fn(session)
-
-    return await asyncio.to_thread(run)
+def backend_of(request: Request) -> Backend:
+    """The app's backend: every page calls the service layer through it."""
+    backend: Backend = request.app.state.backend
+    return backend
 
 
 def render(request: Request, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:

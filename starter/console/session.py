@@ -23,17 +23,16 @@ import hashlib
 import hmac
 import json
 import secrets
-import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlmodel import Session
 
 from core.settings import Settings
 from models.keys import Role
 from models.tables import ApiKey
-from starter.console.pages import SESSION_COOKIE, ConsoleError, LoginRequired, db, read_form, settings_of
+from starter.console.pages import SESSION_COOKIE, ConsoleError, LoginRequired, backend_of, read_form, settings_of
+from starter.service import keys
 
 LIFETIME = dt.timedelta(hours=12)
 LOGIN_COOKIE = "cadence_console_login"
@@ -142,27 +141,13 @@ async def current_user(request: Request) -> ConsoleUser:
     claims = read_session(settings, request.cookies.get(SESSION_COOKIE), now)
     if claims is None:
         raise LoginRequired
-    key_id = uuid.UUID(claims["k"]) if _is_uuid(claims["k"]) else None
-
-    def live_key(session: Session) -> ApiKey | None:
-        row = session.get(ApiKey, key_id) if key_id else None
-        return row if row is not None and row.revoked_at is None and row.role == claims["r"] else None
-
-    row = await db(request, live_key)
+    row = await keys.live_key(backend_of(request), claims["k"], claims["r"])
     if row is None:
         raise LoginRequired
     user = ConsoleUser(key_id=str(row.id), name=row.name, role=Role(row.role), session_id=claims["s"],
                        issued_at=dt.datetime.fromtimestamp(claims["t"], dt.UTC), csrf=csrf_for(settings, claims["s"]))
     request.state.console_user = user
     return user
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 Viewer = Annotated[ConsoleUser, Depends(current_user)]

@@ -14,19 +14,18 @@ import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from activities import build_activities
 from core.db import transaction
 from core.settings import Settings
 from models.cadences import save_bundle
-from models.catalog import TEMPLATES_DIR, folder_lookup, load_policy, parse_text
 from models.contacts import upsert_contact
 from models.schemas import ContactIn
 from models.tables import Contact, Owner
-from starter.client import CadenceClient
+from starter.catalog import TEMPLATES_DIR, folder_lookup, load_policy, parse_text
+from starter.local import LocalCadence
 from tests.support.clock import daytime_zone
 from tests.support.fake_twilio import TEST_FROM_OK, FakeTwilio
 from tests.support.smtp import SmtpServer
-from worker import build_worker
+from worker import build_activities, build_worker
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +51,7 @@ def settings(db_url: str, smtp: SmtpServer, twilio: FakeTwilio) -> Settings:
 class Stack:
     """A running worker and a client bound to its task queue."""
 
-    client: CadenceClient
+    client: LocalCadence
     env: WorkflowEnvironment
     engine: Engine
     settings: Settings
@@ -95,7 +94,7 @@ async def stack(dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settin
     with concurrent.futures.ThreadPoolExecutor(max_workers=local.worker_max_concurrent_activities) as executor:
         worker = build_worker(dev_env.client, local, build_activities(clean_db, local, temporal=dev_env.client, policy=OPEN_POLICY), executor)
         async with worker:
-            yield Stack(CadenceClient(dev_env.client, clean_db, task_queue=queue, policy=OPEN_POLICY), dev_env, clean_db, local, smtp, twilio)
+            yield Stack(LocalCadence(dev_env.client, clean_db, task_queue=queue, policy=OPEN_POLICY), dev_env, clean_db, local, smtp, twilio)
 
 
 Waiter = Callable[..., Any]

@@ -23,8 +23,8 @@ from core.temporal import DATA_CONVERTER
 from models import audit
 from models.payloads import ArchiveInput
 from models.tables import AuditEntry, WorkflowHistory
-from starter.archiver import ensure_archiver
-from starter.timeline import build, to_csv
+from starter.service.timeline import build, to_csv
+from starter.temporal import Workflows
 from tests.integration.conftest import Stack
 from worker import workflow_runner
 from workflows import WORKFLOWS
@@ -189,8 +189,9 @@ async def test_the_archiver_workflow_archives_on_its_own(stack: Stack) -> None:
     person = stack.contact(email="self@example.com")
     info = await stack.client.enroll("story", person.external_id)
     await wait_status(stack, info.id, "completed")
-    await ensure_archiver(stack.env.client, stack.settings.task_queue, interval_seconds=1)
-    await ensure_archiver(stack.env.client, stack.settings.task_queue, interval_seconds=1)  # a second start attaches
+    archiver = Workflows(stack.env.client, stack.settings.task_queue)
+    await archiver.ensure_archiver(interval_seconds=1)
+    await archiver.ensure_archiver(interval_seconds=1)  # a second start attaches
     try:
         for _ in range(150):
             with transaction(stack.engine) as session:

@@ -14,16 +14,16 @@ import pytest
 from sqlmodel import select
 from temporalio.testing import ActivityEnvironment
 
-from activities import build_activities
 from activities.touches import TouchActivities
 from core.db import transaction
-from models.catalog import parse_policy
 from models.contacts import suppress
 from models.enrollments import create_or_get
 from models.payloads import TouchInput
 from models.tables import AuditEntry, Contact, Touch
+from starter.catalog import parse_policy
 from starter.errors import Conflict, Invalid
 from tests.integration.conftest import Stack
+from worker import build_activities
 
 pytestmark = pytest.mark.integration
 

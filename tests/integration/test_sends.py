@@ -15,13 +15,13 @@ from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import build_activities
 from activities.touches import TouchActivities
 from core.db import transaction
 from models.enrollments import create_or_get
 from models.payloads import MirrorHint, TouchInput
 from models.tables import AuditEntry, Enrollment, Suppression, Touch
 from tests.integration.conftest import OPEN_POLICY, Stack
+from worker import build_activities
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 from core.db import transaction
 from core.settings import Settings
 from models.cadences import save_bundle
-from models.catalog import parse_text
 from models.contacts import upsert_contact
 from models.schemas import ContactIn
-from starter.client import CadenceClient
+from starter.catalog import parse_text
+from starter.local import LocalCadence
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ async def test_worker_runs_enrollments_and_stops_on_sigterm(dev_env: WorkflowEnv
         with transaction(clean_db) as session:
             save_bundle(session, parse_text(CADENCE))
             upsert_contact(session, ContactIn(external_id="wp-1", email="wp1@example.com"))
-        client = CadenceClient(dev_env.client, clean_db, task_queue=queue)
+        client = LocalCadence(dev_env.client, clean_db, task_queue=queue)
         info = await client.enroll("worker-process", "wp-1")
         await asyncio.to_thread(smtp.sink.wait_for, "wp1@example.com", 1, 60)
         for _ in range(200):

@@ -30,6 +30,7 @@ from models.payloads import (
     TransitionInput,
 )
 from worker import workflow_runner
+from workflows import visibility
 from workflows.enrollment import EnrollmentWorkflow
 
 
@@ -39,7 +40,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=DATA_CONVERTER,
         test_server_existing_path=binary("temporal-test-server"),
     )
-    await register_search_attributes(env.client)
+    await register_search_attributes(env.client, visibility.ALL_KEYS)
     try:
         yield env
     finally:

@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from cadence.definition import CadenceDefinition, CrmUpdateStep, EmailStep, SmsStep, TaskStep, WaitEventStep
-from models.catalog import load_file, playbook_files
 from models.payloads import CalendarFacts, EnrollmentInput, EnrollmentParams, StatusView, StopRequest, TaskCompletedSignal
+from starter.catalog import load_file, playbook_files
 from tests.workflows.conftest import Recorder
 
 PLAYBOOKS = playbook_files()

@@ -14,18 +14,17 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import build_activities
 from core.db import transaction
 from core.settings import Settings
 from models.cadences import save_bundle
-from models.catalog import parse_policy, parse_text
 from models.contacts import upsert_contact
 from models.payloads import StatusView
 from models.schemas import ContactIn
 from models.tables import AuditEntry, Touch
-from starter.client import CadenceClient
+from starter.catalog import parse_policy, parse_text
+from starter.local import LocalCadence
 from tests.support.fake_twilio import TEST_FROM_OK, FakeTwilio
-from worker import workflow_runner
+from worker import build_activities, workflow_runner
 from workflows import WORKFLOWS
 
 pytestmark = pytest.mark.integration
@@ -67,7 +66,7 @@ async def test_sms_due_at_3am_local_goes_out_at_8am_or_later(ts_env: WorkflowEnv
             activities=build_activities(clean_db, settings, temporal=ts_env.client, policy=QUIET_ONLY),
             activity_executor=executor, workflow_runner=workflow_runner(WORKFLOWS),
         ):
-            client = CadenceClient(ts_env.client, clean_db, task_queue=settings.task_queue)
+            client = LocalCadence(ts_env.client, clean_db, task_queue=settings.task_queue)
             info = await client.enroll("night-text", "night-owl", start_at=three_am)
             handle = ts_env.client.get_workflow_handle(info.workflow_id)
             await ts_env.sleep(dt.timedelta(days=2))  # well past 08:00 the next morning

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import holidays
 
+from cadence.contact_policy import EffectivePolicy, Hours
 from cadence.definition import SendWindow
 from cadence.gate import Consent, ContactFacts, GateDecision, Recent, decide
-from cadence.policy import Effective, Hours
 from tests.unit.cadence.support import transitions
 
 UTC = dt.UTC
@@ -47,9 +47,9 @@ def until(decision: GateDecision) -> dt.datetime:
     return decision.until
 
 
-def effective(**changes: object) -> Effective:
+def effective(**changes: object) -> EffectivePolicy:
     """A plain policy: Mon-Fri 09:00-17:00, TCPA quiet hours, no caps, no holidays, no spread."""
-    base = Effective(
+    base = EffectivePolicy(
         send_window=SendWindow(),
         quiet=Hours(start="08:00", end="21:00"),
         caps=None,
@@ -72,7 +72,7 @@ REACHABLE = ContactFacts(
 
 
 def gate(
-    policy: Effective,
+    policy: EffectivePolicy,
     channel: str = "email",
     *,
     at: dt.datetime,

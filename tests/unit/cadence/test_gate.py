@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from cadence.contact_policy import EffectivePolicy, resolve
 from cadence.definition import Blackout, Caps, SendWindow
 from cadence.gate import Consent, ContactFacts, GateDecision, Recent, check_contact, next_slot
-from cadence.policy import Effective, resolve
-from models.catalog import load_policy
+from starter.catalog import load_policy
 from tests.unit.cadence.gate_support import (
     DAY_NAMES,
     LEGAL_QUIET,
@@ -575,7 +575,7 @@ def test_sender_rolling_24_hour_cap() -> None:
     )
 
 
-def prospect(frequency: str) -> Effective:
+def prospect(frequency: str) -> EffectivePolicy:
     return dataclasses.replace(
         resolve(SHIPPED, cadence=None, persona=None, industry=None, tier=None, country=None, region=None, frequency=frequency),
         send_window=None,

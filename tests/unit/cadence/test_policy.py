@@ -10,46 +10,46 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cadence.definition import Blackout, Caps, DefinitionError, Policy, SendWindow
-from cadence.gate import Recent
-from cadence.policy import (
+from cadence.contact_policy import (
     BUILTIN_DEFAULTS,
-    Effective,
+    ContactPolicy,
+    EffectivePolicy,
     Hours,
-    PolicyConfig,
     QuietHours,
     daily_hours,
     day_allowed,
     resolve,
 )
-from models.catalog import POLICY_FILE, load_policy, parse_policy
+from cadence.definition import Blackout, Caps, ContactRules, DefinitionError, SendWindow
+from cadence.gate import Recent
+from starter.catalog import POLICY_FILE, load_policy, parse_policy
 from tests.unit.cadence.gate_support import effective, gate, local, utc
 
 SHIPPED = load_policy()
 
 
 def contact(
-    config: PolicyConfig = SHIPPED,
+    config: ContactPolicy = SHIPPED,
     *,
-    cadence: Policy | None = None,
+    cadence: ContactRules | None = None,
     persona: str | None = None,
     industry: str | None = None,
     tier: str | None = None,
     country: str | None = "US",
     region: str | None = None,
     frequency: str = "normal",
-) -> Effective:
+) -> EffectivePolicy:
     return resolve(
         config, cadence=cadence, persona=persona, industry=industry, tier=tier, country=country, region=region, frequency=frequency
     )
 
 
-def window(policy: Effective) -> tuple[list[str], str, str] | None:
+def window(policy: EffectivePolicy) -> tuple[list[str], str, str] | None:
     w = policy.send_window
     return None if w is None else (list(w.days), w.start, w.end)
 
 
-def caps(policy: Effective) -> Any:
+def caps(policy: EffectivePolicy) -> Any:
     """The caps in force: one (max, per_days, gap) triple, or a tuple of them when several
     apply (a regulated contact keeps both its own caps and the floor's)."""
     triples = tuple((c.max_touches, c.per_days, c.min_gap_hours) for c in policy.cap_list)
@@ -275,12 +275,12 @@ def test_defaults_then_segment_then_cadence() -> None:
     assert window(mid) == (["mon", "tue", "wed", "thu", "fri"], "09:00", "17:00")  # default window
     assert caps(mid) == (3, 7, 24)  # segment caps
 
-    tuned = contact(persona="executive", tier="enterprise", cadence=Policy(spread_minutes=15, timezone="Europe/Berlin"))
+    tuned = contact(persona="executive", tier="enterprise", cadence=ContactRules(spread_minutes=15, timezone="Europe/Berlin"))
     assert window(tuned) == (["tue", "wed", "thu"], "08:00", "10:00"), "unset cadence fields keep the segment's"
     assert (tuned.spread_minutes, tuned.timezone) == (15, "Europe/Berlin")
 
     override = contact(
-        persona="executive", tier="enterprise", cadence=Policy(send_window=SendWindow(days=["mon"], start="12:00", end="13:00"))
+        persona="executive", tier="enterprise", cadence=ContactRules(send_window=SendWindow(days=["mon"], start="12:00", end="13:00"))
     )
     assert window(override) == (["mon"], "12:00", "13:00")
     assert caps(override) == (2, 14, 72)
@@ -288,14 +288,14 @@ def test_defaults_then_segment_then_cadence() -> None:
 
 def test_blackouts_add_up_instead_of_replacing_the_file_wide_ones() -> None:
     summer = Blackout(name="summer", start="08-01", end="08-15")
-    policy = contact(cadence=Policy(blackouts=[summer]))
+    policy = contact(cadence=ContactRules(blackouts=[summer]))
     assert [b.name for b in policy.blackouts] == ["year-end", "summer"]
     at = local("America/Chicago", 2026, 12, 29, 10)
     assert gate(policy, at=at, tz="America/Chicago").code == "blackout"
 
 
 def test_segment_window_decides_when_an_executive_is_contacted() -> None:
-    policy = contact(persona="executive", tier="enterprise", cadence=Policy(spread_minutes=0))
+    policy = contact(persona="executive", tier="enterprise", cadence=ContactRules(spread_minutes=0))
     zone = "America/Chicago"
     decision = gate(policy, at=local(zone, 2026, 6, 1, 9, 0), tz=zone, country="US")  # Monday
     assert decision.until == local(zone, 2026, 6, 2, 8, 0)
@@ -320,28 +320,28 @@ def test_segment_window_decides_when_an_executive_is_contacted() -> None:
     ],
 )
 def test_regulated_contacts_get_the_intersection_with_the_floor_window(asked: SendWindow, expected: tuple[list[str], str, str]) -> None:
-    policy = contact(industry="healthcare", cadence=Policy(send_window=asked))
+    policy = contact(industry="healthcare", cadence=ContactRules(send_window=asked))
     assert policy.regulated
     assert window(policy) == expected
-    assert window(contact(industry="software", cadence=Policy(send_window=asked))) == (list(asked.days), asked.start, asked.end)
+    assert window(contact(industry="software", cadence=ContactRules(send_window=asked))) == (list(asked.days), asked.start, asked.end)
 
 
 def test_regulated_floor_lowers_caps_and_keeps_stricter_ones() -> None:
     # The cadence's caps and the floor's are both enforced; the gate honours the stricter at every instant.
-    assert caps(contact(industry="finance", cadence=Policy(caps=Caps(max_touches=10, per_days=7, min_gap_hours=0)))) == ((10, 7, 0), (2, 7, 48))
-    assert caps(contact(industry="finance", cadence=Policy(caps=Caps(max_touches=1, per_days=7, min_gap_hours=72)))) == ((1, 7, 72), (2, 7, 48))
+    assert caps(contact(industry="finance", cadence=ContactRules(caps=Caps(max_touches=10, per_days=7, min_gap_hours=0)))) == ((10, 7, 0), (2, 7, 48))
+    assert caps(contact(industry="finance", cadence=ContactRules(caps=Caps(max_touches=1, per_days=7, min_gap_hours=72)))) == ((1, 7, 72), (2, 7, 48))
     assert caps(contact(industry="finance")) == ((3, 7, 20), (2, 7, 48))
     requested = utc(2026, 6, 10, 12)
-    loose = contact(industry="finance", cadence=Policy(caps=Caps(max_touches=10, per_days=7, min_gap_hours=0)))
+    loose = contact(industry="finance", cadence=ContactRules(caps=Caps(max_touches=10, per_days=7, min_gap_hours=0)))
     two = (requested - dt.timedelta(days=3), requested - dt.timedelta(days=2))
     decision = gate(effective(send_window=None, caps=loose.caps), at=requested, tz="UTC", recent=Recent(contact=two))
     assert decision.until == two[0] + dt.timedelta(days=7)
-    assert caps(contact(industry="software", cadence=Policy(caps=Caps(max_touches=10, per_days=7)))) == (10, 7, 0)
+    assert caps(contact(industry="software", cadence=ContactRules(caps=Caps(max_touches=10, per_days=7)))) == (10, 7, 0)
 
 
 def test_regulated_contact_on_monday_waits_for_tuesday_ten() -> None:
     policy = contact(
-        industry="healthcare", cadence=Policy(send_window=SendWindow(days=["mon", "tue"], start="08:00", end="18:00"), spread_minutes=0)
+        industry="healthcare", cadence=ContactRules(send_window=SendWindow(days=["mon", "tue"], start="08:00", end="18:00"), spread_minutes=0)
     )
     zone = "America/New_York"
     decision = gate(policy, at=local(zone, 2026, 6, 1, 11, 0), tz=zone, country="US")
@@ -357,7 +357,7 @@ regulated: {industries: [healthcare], policy: {caps: {max_touches: 2, per_days: 
 
 def test_regulated_floor_caps_hold_for_a_cadence_asking_for_a_higher_rate() -> None:
     config = parse_policy(REGULATED_BURST)
-    policy = contact(config, industry="healthcare", cadence=Policy(caps=Caps(max_touches=5, per_days=7)))
+    policy = contact(config, industry="healthcare", cadence=ContactRules(caps=Caps(max_touches=5, per_days=7)))
     requested = utc(2026, 6, 10, 12)
     touches = (requested - dt.timedelta(days=2), requested - dt.timedelta(days=1))
     decision = gate(policy, at=requested, tz="UTC", recent=Recent(contact=touches))
@@ -366,7 +366,7 @@ def test_regulated_floor_caps_hold_for_a_cadence_asking_for_a_higher_rate() -> N
 
 def test_regulated_floor_caps_hold_for_a_cadence_with_a_lower_rate_but_a_bigger_burst() -> None:
     config = parse_policy(REGULATED_BURST)
-    policy = contact(config, industry="healthcare", cadence=Policy(caps=Caps(max_touches=6, per_days=30)))
+    policy = contact(config, industry="healthcare", cadence=ContactRules(caps=Caps(max_touches=6, per_days=30)))
     requested = utc(2026, 6, 10, 12)
     touches = (requested - dt.timedelta(days=2), requested - dt.timedelta(days=1))
     decision = gate(policy, at=requested, tz="UTC", recent=Recent(contact=touches))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cadence.definition import DefinitionError, TemplateSource
-from models.catalog import (
+from starter.catalog import (
     bundle_from_document,
     folder_lookup,
     load_file,

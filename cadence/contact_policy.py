@@ -22,7 +22,7 @@ from cadence.definition import (
     Blackout,
     Caps,
     ClockText,
-    Policy,
+    ContactRules,
     SendWindow,
     Weekday,
     check_timezone,
@@ -98,7 +98,7 @@ class Segment(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     match: SegmentMatch = SegmentMatch()
     cadence: str | None = Field(default=None, pattern=KEY_PATTERN)
-    policy: Policy = Policy()
+    policy: ContactRules = ContactRules()
 
 
 class Regulated(BaseModel):
@@ -106,10 +106,10 @@ class Regulated(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     industries: list[str] = Field(default_factory=list)
-    policy: Policy = Policy()
+    policy: ContactRules = ContactRules()
 
 
-BUILTIN_DEFAULTS = Policy(
+BUILTIN_DEFAULTS = ContactRules(
     send_window=SendWindow(),
     caps=Caps(),
     respect_holidays=True,
@@ -119,12 +119,12 @@ BUILTIN_DEFAULTS = Policy(
 )
 
 
-class PolicyConfig(BaseModel):
+class ContactPolicy(BaseModel):
     """The whole policy file. Validated when loaded, so a bad time zone, a window that ends
     before it starts or a cap of zero is refused at start-up, never at send time."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    defaults: Policy = BUILTIN_DEFAULTS
+    defaults: ContactRules = BUILTIN_DEFAULTS
 
     @model_validator(mode="before")
     @classmethod
@@ -144,7 +144,7 @@ class PolicyConfig(BaseModel):
     segments: list[Segment] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _complete_defaults(self) -> PolicyConfig:
+    def _complete_defaults(self) -> ContactPolicy:
         # send_window, caps and sender_daily_cap may be null: any time, no caps, no sender limit.
         missing = [name for name in ("respect_holidays", "no_contact_days", "spread_minutes") if getattr(self.defaults, name) is None]
         if missing:
@@ -169,7 +169,7 @@ class PolicyConfig(BaseModel):
 
 
 @dataclass(frozen=True)
-class Effective:
+class EffectivePolicy:
     """The policy in force for one touch, every field resolved."""
 
     send_window: SendWindow | None
@@ -199,9 +199,9 @@ class Effective:
         return caps if isinstance(caps, tuple) else ()
 
 
-def _over(base: Policy, top: Policy) -> Policy:
+def _over(base: ContactRules, top: ContactRules) -> ContactRules:
     """Fields set in `top` replace those in `base`."""
-    return base.model_copy(update={k: getattr(top, k) for k in Policy.model_fields if getattr(top, k) is not None})
+    return base.model_copy(update={k: getattr(top, k) for k in ContactRules.model_fields if getattr(top, k) is not None})
 
 
 def _narrow_window(a: SendWindow | None, b: SendWindow | None) -> SendWindow | None:
@@ -217,16 +217,16 @@ def _narrow_window(a: SendWindow | None, b: SendWindow | None) -> SendWindow | N
 
 
 def resolve(
-    config: PolicyConfig,
+    config: ContactPolicy,
     *,
-    cadence: Policy | None,
+    cadence: ContactRules | None,
     persona: str | None,
     industry: str | None,
     tier: str | None,
     country: str | None,
     region: str | None,
     frequency: str = "normal",
-) -> Effective:
+) -> EffectivePolicy:
     """The effective policy for a contact in a cadence (see the module docstring)."""
     segment = config.segment_for(persona, industry, tier)
     merged = config.defaults
@@ -248,7 +248,7 @@ def resolve(
             "no_contact_days": max(merged.no_contact_days or 0, floor.no_contact_days or 0),
             "blackouts": [*(merged.blackouts or []), *(floor.blackouts or [])],
         })
-    return Effective(
+    return EffectivePolicy(
         send_window=window,
         quiet=config.quiet_hours.for_region(country, region),
         caps=caps,
@@ -276,7 +276,7 @@ def _by_frequency(caps: Caps | None, frequency: str) -> Caps | None:
 WORKWEEK = frozenset(WEEKDAYS[:5])
 
 
-def day_allowed(policy: Effective, day: dt.date, weekday: Weekday, channel: str, *, holiday: bool, country: str | None = None) -> str | None:
+def day_allowed(policy: EffectivePolicy, day: dt.date, weekday: Weekday, channel: str, *, holiday: bool, country: str | None = None) -> str | None:
     """Why no touch may happen on this local date (None when it may).
 
     A Monday-to-Friday window means "business days": for a country whose weekend is not
@@ -299,7 +299,7 @@ def day_allowed(policy: Effective, day: dt.date, weekday: Weekday, channel: str,
     return None
 
 
-def daily_hours(policy: Effective, channel: str) -> tuple[dt.time, dt.time] | None:
+def daily_hours(policy: EffectivePolicy, channel: str) -> tuple[dt.time, dt.time] | None:
     """The local hours a touch on this channel may go out, or None for any time."""
     window = policy.send_window
     start, end = (parse_clock(window.start), parse_clock(window.end)) if window else (None, None)

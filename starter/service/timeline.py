@@ -20,12 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlmodel import Session, select
-from temporalio.client import Client
 from temporalio.service import RPCError
 
-from workflows import visibility
 from models.tables import AuditEntry, Enrollment, InboundEvent, Task, Touch, WorkflowHistory
 from starter.errors import NotFound
+from starter.temporal import Workflows
 
 TRANSITION_LABELS = {
     "enrolled": "Enrolled",
@@ -168,7 +167,7 @@ def _inbound(row: InboundEvent) -> TimelineEntry:
                          details={"event_id": row.event_id, **summary})
 
 
-async def build(session_factory: Any, temporal: Client | None, enrollment_id: str) -> Timeline:
+async def build(session_factory: Any, workflows: Workflows | None, enrollment_id: str) -> Timeline:
     """The timeline of one enrollment (its Postgres records plus every run's history)."""
     def load() -> tuple[Enrollment | None, list[TimelineEntry], dict[str, dict[str, Any]]]:
         with session_factory() as session:
@@ -178,12 +177,9 @@ async def build(session_factory: Any, temporal: Client | None, enrollment_id: st
     if enrollment is None:
         raise NotFound(f"enrollment {enrollment_id!r} not found", {"field": "enrollment_id"})
     live: dict[str, dict[str, Any]] = {}
-    if temporal is not None:
+    if workflows is not None:
         try:
-            async for execution in temporal.list_workflows(f"{visibility.ENROLLMENT_ID.name} = '{enrollment.id}'", limit=100):
-                if execution.run_id not in archived:
-                    fetched = await temporal.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
-                    live[execution.run_id] = fetched.to_json_dict()
+            live = await workflows.histories(str(enrollment.id), skip=set(archived))
         except RPCError:
             live = {}
     runs = {**archived, **live}

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from cadence.contact_policy import ContactPolicy
 from cadence.definition import (
     CadenceBundle,
     DefinitionError,
@@ -24,7 +25,6 @@ from cadence.definition import (
     parse_definition,
     parse_yaml,
 )
-from cadence.policy import PolicyConfig
 from cadence.templates import check_bundle_templates
 from cadence.triggers import Rules
 
@@ -130,9 +130,9 @@ def _config(model: type[M], text: str, source: str | None) -> M:
         raise DefinitionError(problems, source) from None
 
 
-def parse_policy(text: str, source: str | None = None) -> PolicyConfig:
+def parse_policy(text: str, source: str | None = None) -> ContactPolicy:
     """Validate a policy file's text; every problem names its field."""
-    return _config(PolicyConfig, text, source)
+    return _config(ContactPolicy, text, source)
 
 
 def load_rules(path: str | Path | None = None) -> Rules:
@@ -141,7 +141,7 @@ def load_rules(path: str | Path | None = None) -> Rules:
     return _config(Rules, file.read_text(encoding="utf-8"), str(file))
 
 
-def load_policy(path: str | Path | None = None) -> PolicyConfig:
+def load_policy(path: str | Path | None = None) -> ContactPolicy:
     """The contact policy from a file (the shipped playbooks/policy.yaml by default)."""
     file = Path(path) if path else POLICY_FILE
     return parse_policy(file.read_text(encoding="utf-8"), str(file))

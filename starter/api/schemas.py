@@ -1,0 +1,113 @@
+"""Request bodies of the HTTP API. Responses are the service layer's own models.
+
+Every body forbids unknown fields, so a typo ("reasn") is a 422 naming it rather than a
+silently ignored value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cadence.definition import ReplyIntent
+from cadence.events import EventKind
+from models.keys import Role
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnrollRequest(_Body):
+    """Enroll one contact (by id or external id) in a cadence (by id or key)."""
+
+    cadence_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Cadence id or key; omitted: the default cadence of the contact's segment"
+    )
+    contact_id: str | None = Field(default=None, min_length=1, max_length=200)
+    contact_external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    start_at: dt.datetime | None = Field(default=None, description="When the first step may run (with a time zone)")
+
+    @model_validator(mode="after")
+    def _one_contact(self) -> EnrollRequest:
+        if (self.contact_id is None) == (self.contact_external_id is None):
+            raise ValueError("give exactly one of contact_id and contact_external_id")
+        if self.start_at is not None and self.start_at.tzinfo is None:
+            raise ValueError("start_at must carry a time zone, e.g. 2026-12-01T09:00:00Z")
+        return self
+
+
+class BulkRequest(_Body):
+    """Enroll many contacts in one cadence."""
+
+    cadence_id: str = Field(min_length=1, max_length=200)
+    contacts: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=1000, description="Contact ids or external ids"
+    )
+    start_at: dt.datetime | None = None
+
+
+class PauseBody(_Body):
+    """Why the enrollment (or the customer) is paused, and optionally until when."""
+
+    reason: str = Field(min_length=1, max_length=1000)
+    until: dt.datetime | None = None
+
+
+class StopBody(_Body):
+    """Why the enrollment is stopped."""
+
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ReasonBody(_Body):
+    """An optional note (resume, skip, account resume)."""
+
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class EventRequest(_Body):
+    """An event about a contact, delivered to every open enrollment of that contact."""
+
+    type: EventKind
+    event_id: str = Field(min_length=1, max_length=200, description="Your id for this event; repeats are applied once")
+    contact_id: str | None = Field(default=None, min_length=1, max_length=200)
+    contact_external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    intent: ReplyIntent | None = Field(default=None, description="For replies")
+    return_date: dt.date | None = Field(default=None, description="For out-of-office replies")
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="For named events")
+    task_id: str | None = Field(default=None, max_length=100, description="For task_completed")
+    outcome: str | None = Field(default=None, max_length=500)
+    channel: Literal["email", "sms", "call", "linkedin"] | None = None
+    data: dict[str, str | int | float | bool | None] | None = Field(default=None, description="For named events: facts rules can test (e.g. score)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EventRequest:
+        if (self.contact_id is None) == (self.contact_external_id is None):
+            raise ValueError("give exactly one of contact_id and contact_external_id")
+        if self.type == EventKind.event and not self.name:
+            raise ValueError("a named event needs 'name'")
+        if self.type == EventKind.task_completed and not self.task_id:
+            raise ValueError("task_completed needs 'task_id'")
+        return self
+
+
+class CompleteBody(_Body):
+    """What came of the task."""
+
+    outcome: str = Field(default="completed", min_length=1, max_length=500, description="e.g. connected, left voicemail")
+
+
+class SkipBody(_Body):
+    """Why the task was skipped."""
+
+    reason: str = Field(default="skipped", min_length=1, max_length=500)
+
+
+class KeyIn(_Body):
+    """Who the key is for (recorded as the actor of everything it does) and its role."""
+
+    name: str = Field(min_length=1, max_length=200)
+    role: Role

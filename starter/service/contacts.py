@@ -1,0 +1,139 @@
+"""Contacts and accounts (the CRM side): create or update by external id, read, import a
+CSV. A date field set for the first time (or changed) fires the matching date rules, so
+setting `renewal_date` starts the renewal cadence."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel import Session, select
+
+from models.contacts import find_account, find_contact, upsert_account, upsert_contact
+from models.enrollments import OPEN
+from models.schemas import AccountIn, ContactIn, ContactOut
+from models.tables import Account, Contact, Enrollment
+from starter.errors import Invalid, NotFound
+from starter.service import contact_import, rules
+from starter.service.backend import Backend
+
+
+class ContactSaved(ContactOut):
+    """The saved contact, and any enrollments its new date fields triggered (event rules)."""
+
+    enrolled: list[str] = []
+
+
+class AccountOut(BaseModel):
+    """An account as the API returns it, with its open enrollments counted."""
+
+    id: str
+    external_id: str
+    name: str
+    domain: str | None
+    industry: str | None
+    tier: str | None
+    owner_id: str | None
+    dates: dict[str, Any]
+    fields: dict[str, Any]
+    open_enrollments: int = 0
+
+
+class ImportRowError(BaseModel):
+    """A row that was not imported, and why."""
+
+    row: int
+    field: str
+    message: str
+    external_id: str | None = None
+
+
+class ImportResult(BaseModel):
+    """What a CSV import did: counts, and every refused row with its number and field."""
+
+    imported: int
+    created: int
+    updated: int
+    failed: int
+    errors: list[ImportRowError]
+
+
+def contact_out(row: Contact) -> ContactOut:
+    """The caller's view of a contact."""
+    return ContactOut.model_validate({**row.model_dump(), "id": str(row.id), "account_id": str(row.account_id) if row.account_id else None})
+
+
+async def save_contact(backend: Backend, data: ContactIn) -> tuple[ContactSaved, bool]:
+    """Create the contact or update the fields given (by `external_id`); returns (saved,
+    created). A newly set date field fires the date rules."""
+
+    def write(session: Session) -> tuple[ContactOut, bool, set[str]]:
+        before = find_contact(session, data.external_id)
+        old_dates = dict(before.dates) if before is not None else {}
+        row, created = upsert_contact(session, data)
+        newly_set = {k for k, v in row.dates.items() if v and old_dates.get(k) != v}
+        return contact_out(row), created, newly_set
+
+    try:
+        out, created, newly_set = await backend.db(write)
+    except ValueError as exc:
+        raise Invalid(str(exc), {"field": "phone"}) from None
+    enrolled = await rules.enroll_for_dates(backend, out.id, newly_set) if newly_set else []
+    return ContactSaved(**out.model_dump(), enrolled=enrolled), created
+
+
+async def get_contact(backend: Backend, ref: str) -> ContactOut:
+    """A contact by id or external id."""
+
+    def load(session: Session) -> ContactOut:
+        row = find_contact(session, ref)
+        if row is None:
+            raise NotFound(f"contact {ref!r} not found", {"field": "contact_id"})
+        return contact_out(row)
+
+    return await backend.db(load)
+
+
+def _account_out(session: Session, row: Account) -> AccountOut:
+    open_ids = session.exec(select(Enrollment.id).where(Enrollment.account_id == row.id, Enrollment.status.in_(OPEN))).all()  # type: ignore[attr-defined]
+    return AccountOut(**{**row.model_dump(), "id": str(row.id), "open_enrollments": len(open_ids)})
+
+
+async def save_account(backend: Backend, data: AccountIn) -> tuple[AccountOut, bool]:
+    """Create or update an account by `external_id`; returns (account, created)."""
+
+    def write(session: Session) -> tuple[AccountOut, bool]:
+        existed = session.exec(select(Account.id).where(Account.external_id == data.external_id)).first() is not None
+        return _account_out(session, upsert_account(session, data)), not existed
+
+    return await backend.db(write)
+
+
+async def get_account(backend: Backend, ref: str) -> AccountOut:
+    """An account by id or external id, with its open enrollments counted."""
+
+    def load(session: Session) -> AccountOut:
+        row = find_account(session, ref)
+        if row is None:
+            raise NotFound(f"account {ref!r} not found", {"field": "account_id"})
+        return _account_out(session, row)
+
+    return await backend.db(load)
+
+
+async def import_contacts(backend: Backend, text: str) -> ImportResult:
+    """Import contacts from CSV text: valid rows are imported even when others fail, and
+    each failed row is reported with its number (the header is row 1) and field."""
+    try:
+        report = await asyncio.to_thread(contact_import.import_csv, backend.engine, text)
+    except contact_import.CsvError as exc:
+        raise Invalid(exc.message, exc.details) from None
+    return ImportResult(
+        imported=report.imported,
+        created=report.created,
+        updated=report.updated,
+        failed=len(report.errors),
+        errors=[ImportRowError(row=e.row, field=e.field, message=e.message, external_id=e.external_id) for e in report.errors],
+    )
+

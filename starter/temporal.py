@@ -1,0 +1,163 @@
+"""Every start, signal, update and query Cadence sends to Temporal, in one place.
+
+Calls go through typed references to the workflow classes (`EnrollmentWorkflow.pause`, never
+the string "pause"), so a renamed handler or a changed payload is a type error here, not a
+surprise in production. Temporal's own errors become the service layer's: an illegal
+transition the workflow refused is a `Conflict` with the workflow's reason, Temporal or a
+worker that does not answer is `Unavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from cadence import events
+from models.payloads import (
+    ActorRequest,
+    ArchiverInput,
+    ContactEventSignal,
+    EnrollmentInput,
+    EnrollmentParams,
+    NamedEventSignal,
+    PauseRequest,
+    ReplySignal,
+    StatusView,
+    StopRequest,
+    TaskCompletedSignal,
+)
+from starter.errors import Conflict, Unavailable
+from workflows import visibility
+from workflows.archiver import ARCHIVER_ID, HistoryArchiver
+from workflows.enrollment import EnrollmentWorkflow
+
+Signal = ReplySignal | ContactEventSignal | NamedEventSignal | TaskCompletedSignal
+
+# The workflow's signal handlers by the vocabulary's signal names.
+_SIGNALS: dict[str, Any] = {
+    events.REPLY_SIGNAL: EnrollmentWorkflow.reply,
+    events.MEETING_SIGNAL: EnrollmentWorkflow.meeting_booked,
+    events.BOUNCE_SIGNAL: EnrollmentWorkflow.bounce,
+    events.OPT_OUT_SIGNAL: EnrollmentWorkflow.opt_out,
+    events.NAMED_EVENT_SIGNAL: EnrollmentWorkflow.named_event,
+    events.TASK_COMPLETED_SIGNAL: EnrollmentWorkflow.task_completed,
+}
+UPDATE_TIMEOUT = 30.0
+QUERY_TIMEOUT = 10.0
+
+
+class Workflows:
+    """Cadence's conversation with Temporal for one namespace and task queue."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    def _handle(self, workflow_id: str) -> WorkflowHandle[EnrollmentWorkflow, StatusView]:
+        return self.client.get_workflow_handle_for(EnrollmentWorkflow.run, workflow_id)
+
+    # --- starting --------------------------------------------------------------------------
+
+    async def start_enrollment(self, params: EnrollmentParams, workflow_id: str) -> str | None:
+        """Start the enrollment's workflow; returns its run id. A retry after a crash between
+        the row's insert and the start attaches to the running workflow (USE_EXISTING)."""
+        try:
+            handle = await self.client.start_workflow(
+                EnrollmentWorkflow.run,
+                EnrollmentInput(params=params),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=visibility.start_attributes(params),
+                static_summary=f"{params.cadence_key} enrollment",
+            )
+        except RPCError as err:
+            raise Unavailable(f"Temporal refused to start the enrollment: {err.message}") from err
+        return handle.result_run_id or handle.first_execution_run_id
+
+    async def ensure_archiver(self, interval_seconds: int = 60) -> None:
+        """Start the history archiver unless it is already running (one per namespace)."""
+        await self.client.start_workflow(
+            HistoryArchiver.run,
+            ArchiverInput(interval_seconds=interval_seconds),
+            id=ARCHIVER_ID,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary="archives closed enrollment histories to Postgres",
+        )
+
+    # --- operator commands (updates: a refused one leaves no trace) -------------------------
+
+    async def pause(self, workflow_id: str, request: PauseRequest, request_id: str | None = None) -> StatusView:
+        """Pause; `request_id` makes a retried command apply once."""
+        return await self._update(workflow_id, "pause", self._handle(workflow_id).execute_update(
+            EnrollmentWorkflow.pause, request, id=request_id or str(uuid.uuid4())))
+
+    async def resume(self, workflow_id: str, request: ActorRequest, request_id: str | None = None) -> StatusView:
+        """Resume a paused enrollment."""
+        return await self._update(workflow_id, "resume", self._handle(workflow_id).execute_update(
+            EnrollmentWorkflow.resume, request, id=request_id or str(uuid.uuid4())))
+
+    async def stop(self, workflow_id: str, request: StopRequest, request_id: str | None = None) -> StatusView:
+        """Stop for good."""
+        return await self._update(workflow_id, "stop", self._handle(workflow_id).execute_update(
+            EnrollmentWorkflow.stop, request, id=request_id or str(uuid.uuid4())))
+
+    async def skip(self, workflow_id: str, request: ActorRequest, request_id: str | None = None) -> StatusView:
+        """Skip the step the enrollment waits for."""
+        return await self._update(workflow_id, "skip", self._handle(workflow_id).execute_update(
+            EnrollmentWorkflow.skip_step, request, id=request_id or str(uuid.uuid4())))
+
+    async def _update(self, workflow_id: str, verb: str, call: Any) -> StatusView:
+        try:
+            result: StatusView = await asyncio.wait_for(call, timeout=UPDATE_TIMEOUT)
+            return result
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            raise Conflict(cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise Conflict("the enrollment's workflow is no longer running") from None
+            raise Unavailable(f"Temporal did not accept the command: {err.message}") from None
+        except TimeoutError:
+            raise Unavailable(f"no worker answered within {UPDATE_TIMEOUT:.0f} seconds; is the worker running?") from None
+
+    # --- events -----------------------------------------------------------------------------
+
+    async def signal(self, workflow_id: str, signal_name: str, payload: Signal) -> bool:
+        """Deliver an event to one enrollment; False when its workflow is no longer running."""
+        try:
+            await self._handle(workflow_id).signal(_SIGNALS[signal_name], payload)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise Unavailable(f"Temporal did not accept the event: {err.message}") from None
+        return True
+
+    # --- reading ----------------------------------------------------------------------------
+
+    async def status(self, workflow_id: str) -> StatusView:
+        """The live status, from the workflow itself (needs a worker to answer)."""
+        return await asyncio.wait_for(self._handle(workflow_id).query(EnrollmentWorkflow.status), timeout=QUERY_TIMEOUT)
+
+    async def histories(self, enrollment_id: str, skip: set[str]) -> dict[str, dict[str, Any]]:
+        """Every run of an enrollment Temporal still has (except `skip`), as JSON histories."""
+        found: dict[str, dict[str, Any]] = {}
+        async for execution in self.client.list_workflows(f"{visibility.ENROLLMENT_ID.name} = '{enrollment_id}'", limit=100):
+            if execution.run_id not in skip:
+                fetched = await self.client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+                found[execution.run_id] = fetched.to_json_dict()
+        return found
+
+    async def ping(self, timeout: float = 5.0) -> None:
+        """Raise unless the Temporal namespace answers within `timeout` seconds."""
+        request = DescribeNamespaceRequest(namespace=self.client.namespace)
+        await asyncio.wait_for(self.client.workflow_service.describe_namespace(request), timeout=timeout)
