@@ -80,11 +80,6 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def kind_of(name: str) -> Kind:
-    """The recorded kind named `name`; KeyError for a name outside the vocabulary."""
-    return KINDS[name]
-
-
 def signal_of(name: str) -> str | None:
     """The workflow signal an event of this type is delivered as (None: not delivered)."""
     kind = KINDS.get(name)

@@ -55,6 +55,7 @@ class Recorder:
     tasks: list[TaskInput] = dataclasses.field(default_factory=list)
     crm: list[CrmInput] = dataclasses.field(default_factory=list)
     transitions: list[TransitionInput] = dataclasses.field(default_factory=list)
+    batches: list[TransitionBatch] = dataclasses.field(default_factory=list)
     switches: list[SwitchInput] = dataclasses.field(default_factory=list)
     escalations: list[TaskOverdueInput] = dataclasses.field(default_factory=list)
     touch_answers: dict[str, TouchResult] = dataclasses.field(default_factory=dict)
@@ -85,6 +86,7 @@ class Recorder:
 
         @activity.defn(name="record_transition")
         async def record_transition(batch: TransitionBatch) -> None:
+            rec.batches.append(batch)
             rec.transitions.extend(batch.items)
 
         @activity.defn(name="switch_cadence")

@@ -1,0 +1,51 @@
+"""The status mirror (the enrollments row lists and reports read) is written from the
+workflow alone: by each step's activity with the workflow's hint, by every transition, and,
+before the workflow waits, whenever the row would otherwise tell another story."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from cadence.rules import Status
+from models.payloads import TouchResult
+from tests.workflows.conftest import Recorder
+from tests.workflows.test_enrollment import THREE_EMAILS, make_params, start
+
+
+async def test_a_delayed_first_step_is_in_the_mirror_before_the_workflow_sleeps(
+    ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder
+) -> None:
+    begin = await ts_env.get_current_time()
+    first_due = begin + dt.timedelta(days=2)
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS, start_at=first_due), recorder)
+    result = await handle.result()
+    assert result.status == "completed"
+    mirror_only = [b for b in recorder.batches if not b.items]
+    assert len(mirror_only) == 1  # only the start needed it: each step's hint covered the next wait
+    [start_mirror] = mirror_only
+    assert start_mirror.enrollment_id == handle_params_id(recorder) and start_mirror.mirror is not None
+    assert (start_mirror.mirror.status, start_mirror.mirror.current_step) == (Status.active, 0)
+    assert start_mirror.mirror.next_step_at is not None and abs(start_mirror.mirror.next_step_at - first_due) < dt.timedelta(seconds=1)
+    assert start_mirror.mirror.waiting_reason == "waiting for step 1 'first' (email): right after the previous step"
+    assert recorder.batches.index(start_mirror) == 0  # written before anything else happened
+    final = recorder.batches[-1].mirror
+    assert final is not None and (final.status, final.outcome_reason) == (Status.completed, "every step has run")
+
+
+async def test_a_deferral_written_by_the_send_needs_no_second_write(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
+    begin = await ts_env.get_current_time()
+    recorder.touch_answers["second"] = TouchResult(
+        status="deferred", touch_key="k", reason_code="window", reason="deferred to 09:00: outside the send window",
+        defer_until=begin + dt.timedelta(days=3, hours=12),
+    )
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
+    assert (await handle.result()).status == "completed"
+    assert [b for b in recorder.batches if not b.items] == []
+    assert recorder.actions() == ["ended"]
+
+
+def handle_params_id(recorder: Recorder) -> str:
+    return recorder.touches[0].enrollment_id
