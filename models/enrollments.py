@@ -16,7 +16,7 @@ from models import audit
 from models.cadences import bundle_of
 from models.contacts import calendar_facts
 from models.payloads import EnrollmentParams
-from models.tables import Account, Cadence, CadenceVersion, Contact, Enrollment
+from models.tables import Account, Cadence, CadenceVersion, Contact, Enrollment, RequestKey
 
 OPEN = [s.value for s in OPEN_STATUSES]
 _OPEN_WHERE = sa.text("status IN ('pending', 'active', 'paused')")
@@ -127,3 +127,17 @@ def params_for(session: Session, enrollment: Enrollment, *, history_cap: int = 1
         history_cap=history_cap,
     )
 
+
+
+def remembered(session: Session, actor: str, key: str) -> RequestKey | None:
+    """What an earlier request with this Idempotency-Key (from this caller) produced."""
+    return session.get(RequestKey, (actor, key))
+
+
+def remember(session: Session, *, actor: str, key: str, fingerprint: str, enrollment_id: uuid.UUID, created: bool) -> None:
+    """Keep what a request with an Idempotency-Key produced (the first writer wins a race)."""
+    session.exec(
+        insert(RequestKey)  # type: ignore[call-overload]
+        .values(actor=actor, key=key, fingerprint=fingerprint, enrollment_id=enrollment_id, created=created, created_at=dt.datetime.now(dt.UTC))
+        .on_conflict_do_nothing(index_elements=["actor", "key"])
+    )

@@ -331,3 +331,16 @@ class WorkflowHistory(SQLModel, table=True):
     events: int = Field(default=0)
     history: dict[str, Any] = _json()
     archived_at: dt.datetime = _created()
+
+
+class RequestKey(SQLModel, table=True):
+    """An Idempotency-Key a caller sent with an enrollment request, and what it produced: a
+    retry with the same key gets the same answer instead of a second enrollment."""
+
+    __tablename__ = "request_keys"
+    actor: str = Field(primary_key=True, max_length=200, description="Who sent it: keys are scoped to their caller")
+    key: str = Field(primary_key=True, max_length=200)
+    fingerprint: str = Field(max_length=64, description="Hash of the request the key first came with")
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollments.id", index=True)
+    created: bool = Field(description="Whether that request created the enrollment")
+    created_at: dt.datetime = _created()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,7 +21,7 @@ from sqlmodel import Session
 from models import mirror
 from models.cadences import bundle_of, find_cadence, latest_version
 from models.contacts import find_contact, policy_in_force
-from models.enrollments import audit_enrolled, create_or_get, no_contact_until, open_enrollment_of, params_for
+from models.enrollments import audit_enrolled, create_or_get, no_contact_until, open_enrollment_of, params_for, remember, remembered
 from models.payloads import EnrollmentParams
 from models.tables import Account, Contact, Enrollment
 from starter.errors import CadenceError, Conflict, Invalid, NotFound
@@ -60,19 +62,36 @@ class BulkResult(BaseModel):
 
 
 async def enroll_contact(
-    backend: Backend, cadence: str | None, contact: str, *, start_at: dt.datetime | None = None, actor: str = "service"
+    backend: Backend,
+    cadence: str | None,
+    contact: str,
+    *,
+    start_at: dt.datetime | None = None,
+    actor: str = "service",
+    request_key: str | None = None,
 ) -> EnrollmentInfo:
     """Enroll a contact (by id or external id) in a cadence (by id or key; None picks the
     default cadence of the contact's segment).
 
     Returns the new enrollment (created=True) or the open one (created=False). Refused with
     Conflict inside the no-contact period after the contact finished this cadence without
-    responding.
+    responding. A `request_key` (the caller's Idempotency-Key) makes a retry return what the
+    first request got, even after that enrollment has ended; the same key with another
+    request is a Conflict.
     """
     if start_at is not None and start_at.tzinfo is None:
         raise Invalid("start_at must carry a time zone", {"field": "start_at"})
+    fingerprint = hashlib.sha256(json.dumps([cadence, contact, start_at.isoformat() if start_at else None]).encode()).hexdigest()
 
     def prepare(session: Session) -> tuple[Enrollment, bool, EnrollmentParams | None]:
+        if request_key is not None:
+            earlier = remembered(session, actor, request_key)
+            if earlier is not None:
+                if earlier.fingerprint != fingerprint:
+                    raise Conflict("this Idempotency-Key was already used for a different enrollment request", {"field": "Idempotency-Key"})
+                row = session.get(Enrollment, earlier.enrollment_id)
+                assert row is not None
+                return row, earlier.created, params_for(session, row) if row.status == "pending" else None
         person = find_contact(session, contact)
         if person is None:
             raise NotFound(f"contact {contact!r} not found", {"field": "contact_id"})
@@ -93,6 +112,8 @@ async def enroll_contact(
                 )
         row, created = create_or_get(session, cadence=found, version=version, contact=person, actor=actor, start_at=start_at)
         params = params_for(session, row) if row.status == "pending" else None
+        if request_key is not None:
+            remember(session, actor=actor, key=request_key, fingerprint=fingerprint, enrollment_id=row.id, created=created)
         if created:
             audit_enrolled(session, row, cadence=found, version=version, actor=actor)
         return row, created, params
@@ -124,10 +145,13 @@ async def bulk_enroll(
     start_at: dt.datetime | None = None,
     per_second: float = 20.0,
     on_row: Callable[[BulkRow], Any] | None = None,
+    request_key: str | None = None,
 ) -> list[BulkRow]:
     """Enroll many contacts, throttled to `per_second` starts so Temporal is not flooded.
 
-    Each row succeeds or fails on its own; the result reports every row.
+    Each row succeeds or fails on its own; the result reports every row. With a
+    `request_key`, each row is idempotent under `<key>:<row>`, so a retried batch repeats
+    nothing.
     """
     interval = 1.0 / per_second
     results: list[BulkRow] = []
@@ -139,7 +163,8 @@ async def bulk_enroll(
             await asyncio.sleep(delay)
         next_at = max(next_at, loop.time()) + interval
         try:
-            info = await enroll_contact(backend, cadence, ref, actor=actor, start_at=start_at)
+            row_key = f"{request_key}:{index}" if request_key is not None else None
+            info = await enroll_contact(backend, cadence, ref, actor=actor, start_at=start_at, request_key=row_key)
             row = BulkRow(row=index, contact=ref, ok=True, enrollment_id=info.id, created=info.created)
         except CadenceError as err:
             row = BulkRow(row=index, contact=ref, ok=False, error=err.message, code=err.code)

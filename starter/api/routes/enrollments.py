@@ -20,22 +20,25 @@ StatusFilter = Literal["pending", "active", "paused", "completed", "replied", "m
 
 
 @router.post("", response_model=EnrollmentInfo, status_code=201, responses={200: {"model": EnrollmentInfo, "description": "Already enrolled"}})
-async def enroll(body: EnrollRequest, backend: BackendDep, caller: Service, response: Response) -> EnrollmentInfo:
+async def enroll(body: EnrollRequest, backend: BackendDep, caller: Service, response: Response, request_id: RequestId = None) -> EnrollmentInfo:
     """Start an enrollment (201). If the contact is already in this cadence, the open
-    enrollment is returned (200) and no second workflow starts."""
+    enrollment is returned (200) and no second workflow starts. A retry with the same
+    `Idempotency-Key` gets the first answer again; the key with another body is a 409."""
     contact = body.contact_id or body.contact_external_id
     assert contact is not None
-    info = await enroll_contact(backend, body.cadence_id, contact, start_at=body.start_at, actor=caller.actor)
+    info = await enroll_contact(backend, body.cadence_id, contact, start_at=body.start_at, actor=caller.actor, request_key=request_id)
     response.status_code = 201 if info.created else 200
     return info
 
 
 @router.post("/bulk", response_model=BulkResult)
-async def bulk(body: BulkRequest, backend: BackendDep, caller: Service, settings: SettingsDep) -> BulkResult:
+async def bulk(body: BulkRequest, backend: BackendDep, caller: Service, settings: SettingsDep, request_id: RequestId = None) -> BulkResult:
     """Enroll up to 1,000 contacts, throttled (BULK_STARTS_PER_SECOND) so Temporal is not
-    flooded; each row succeeds or fails on its own and is reported."""
+    flooded; each row succeeds or fails on its own and is reported. With an
+    `Idempotency-Key`, a retried batch repeats nothing."""
     rows = await bulk_enroll(
-        backend, body.cadence_id, body.contacts, actor=caller.actor, start_at=body.start_at, per_second=settings.bulk_starts_per_second
+        backend, body.cadence_id, body.contacts, actor=caller.actor, start_at=body.start_at, per_second=settings.bulk_starts_per_second,
+        request_key=request_id,
     )
     return BulkResult.of(rows)
 

@@ -1,0 +1,215 @@
+"""The asynchronous client: `AsyncCadence(base_url, api_key)`, the same methods as `Cadence`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import httpx
+
+from cadence_client import _requests as r
+from cadence_client import errors, models
+
+T = TypeVar("T")
+
+
+class AsyncCadence:
+    """Cadence over HTTP for asyncio code: the methods of `Cadence`, awaited. Use it as an
+    async context manager, or call `await close()`.
+
+        async with AsyncCadence("https://cadence.example.com", api_key) as cadence:
+            enrollment = await cadence.enroll("inbound", contact_external_id="crm-42")
+
+    Safe requests (reads, and writes the server deduplicates: enrollments and commands
+    carry an Idempotency-Key generated once per call, events their event id) are retried
+    with backoff when the API is unavailable, rate limited or the answer is lost; other
+    requests only when they provably never arrived.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        retries: r.Retries | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries or r.Retries()
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "cadence-client/0.1", **(headers or {})},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> AsyncCadence:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def _send(self, call: r.Call[T]) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.request(call.method, call.path, json=call.json, content=call.content, params=call.params, headers=call.headers)
+                return r.read(call, response)
+            except (httpx.TransportError, errors.CadenceError) as failure:
+                wait = self.retries.delay(attempt, call, failure)
+                if wait is None:
+                    if isinstance(failure, httpx.TransportError):
+                        raise r.unreachable(self.base_url, failure) from failure
+                    raise
+                await asyncio.sleep(wait)
+
+    # --- contacts and accounts --------------------------------------------------------------
+
+    async def upsert_contact(self, external_id: str, **fields: Any) -> models.SavedContact:
+        """Create or update a contact by your id for it (email, phone, timezone, consent...).
+        A date field set for the first time fires the date rules (`enrolled` lists them)."""
+        return await self._send(r.upsert_contact(external_id, fields))
+
+    async def get_contact(self, contact: str) -> models.Contact:
+        """A contact by Cadence id or your external id."""
+        return await self._send(r.get_contact(contact))
+
+    async def import_contacts(self, csv_text: str | bytes) -> models.ImportResult:
+        """Import contacts from CSV (header row, external_id required); bad rows are
+        reported with their row number and field, good ones imported."""
+        return await self._send(r.import_contacts(csv_text))
+
+    async def upsert_account(self, external_id: str, name: str, **fields: Any) -> models.Account:
+        """Create or update an account (a company) by your id for it."""
+        return await self._send(r.upsert_account(external_id, name, fields))
+
+    async def get_account(self, account: str) -> models.Account:
+        """An account by Cadence id or external id."""
+        return await self._send(r.get_account(account))
+
+    async def pause_account(self, account: str, reason: str, *, until: dt.datetime | None = None) -> models.AccountCommandResult:
+        """Pause every active enrollment of the account's contacts (optionally until a time)."""
+        return await self._send(r.pause_account(account, reason, until))
+
+    async def resume_account(self, account: str, reason: str | None = None) -> models.AccountCommandResult:
+        """Resume every paused enrollment of the account's contacts."""
+        return await self._send(r.resume_account(account, reason))
+
+    # --- enrollments ------------------------------------------------------------------------
+
+    async def enroll(
+        self,
+        cadence: str | None = None,
+        *,
+        contact_external_id: str | None = None,
+        contact_id: str | None = None,
+        start_at: dt.datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.Enrollment:
+        """Enroll a contact in a cadence (by id or key; None: the segment's default).
+        Returns the open enrollment (created=False) if there is one."""
+        return await self._send(r.enroll(cadence, contact_external_id, contact_id, start_at, idempotency_key))
+
+    async def bulk_enroll(
+        self, cadence: str, contacts: list[str], *, start_at: dt.datetime | None = None, idempotency_key: str | None = None
+    ) -> models.BulkResult:
+        """Enroll up to 1,000 contacts (ids or external ids); each row reports its outcome."""
+        return await self._send(r.bulk_enroll(cadence, contacts, start_at, idempotency_key))
+
+    async def get_enrollment(self, enrollment_id: str) -> models.EnrollmentDetail:
+        """The enrollment with its live status and its touches."""
+        return await self._send(r.get_enrollment(enrollment_id))
+
+    async def list_enrollments(
+        self,
+        *,
+        cadence: str | None = None,
+        contact: str | None = None,
+        account_id: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> models.Page:
+        """One page of enrollments, newest first."""
+        return await self._send(r.list_enrollments(cadence, contact, account_id, status, owner, limit, offset))
+
+    async def iter_enrollments(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[models.Enrollment]:
+        """Every enrollment matching the filters, page by page."""
+        offset = 0
+        while True:
+            page = await self.list_enrollments(limit=page_size, offset=offset, **filters)
+            for item in page.items:
+                yield item
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
+
+    async def pause(self, enrollment_id: str, reason: str, *, until: dt.datetime | None = None, idempotency_key: str | None = None) -> models.LiveStatus:
+        """Pause (with `until`, it resumes by itself). Conflict with the reason if illegal."""
+        return await self._send(r.pause(enrollment_id, reason, until, idempotency_key))
+
+    async def resume(self, enrollment_id: str, reason: str | None = None, *, idempotency_key: str | None = None) -> models.LiveStatus:
+        """Resume a paused enrollment; the remaining wait is kept."""
+        return await self._send(r.resume(enrollment_id, reason, idempotency_key))
+
+    async def stop(self, enrollment_id: str, reason: str, *, idempotency_key: str | None = None) -> models.LiveStatus:
+        """Stop an enrollment for good."""
+        return await self._send(r.stop(enrollment_id, reason, idempotency_key))
+
+    async def skip(self, enrollment_id: str, reason: str | None = None, *, idempotency_key: str | None = None) -> models.LiveStatus:
+        """Skip the step the enrollment is waiting for."""
+        return await self._send(r.skip(enrollment_id, reason, idempotency_key))
+
+    async def timeline(self, enrollment_id: str) -> models.Timeline:
+        """The enrollment's whole story, oldest first (an auditor or cs_lead key)."""
+        return await self._send(r.timeline(enrollment_id))
+
+    async def contact_timeline(self, contact: str) -> list[models.Timeline]:
+        """Every enrollment of a contact, each with its story."""
+        return await self._send(r.contact_timeline(contact))
+
+    # --- events and tasks -------------------------------------------------------------------
+
+    async def send_event(
+        self,
+        type: str,
+        *,
+        contact_external_id: str | None = None,
+        contact_id: str | None = None,
+        event_id: str | None = None,
+        intent: str | None = None,
+        return_date: dt.date | None = None,
+        name: str | None = None,
+        task_id: str | None = None,
+        outcome: str | None = None,
+        channel: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> models.EventOutcome:
+        """Tell Cadence something happened (reply, meeting_booked, bounce, opt_out,
+        task_completed, or a named event); `event_id` (generated if omitted) applies it once."""
+        return await self._send(r.send_event(
+            type, contact_external_id, contact_id, event_id,
+            intent=intent, return_date=return_date, name=name, task_id=task_id, outcome=outcome, channel=channel, data=data,
+        ))
+
+    async def tasks(self, *, owner: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0) -> models.TaskPage:
+        """The rep task queue, soonest due first (open and overdue unless a status is given)."""
+        return await self._send(r.tasks(owner, status, limit, offset))
+
+    async def complete_task(self, task_id: str, outcome: str = "completed") -> models.Task:
+        """Mark a task done; the enrollment waiting for it moves on."""
+        return await self._send(r.complete_task(task_id, outcome))
+
+    async def skip_task(self, task_id: str, reason: str = "skipped") -> models.Task:
+        """Skip a task; the enrollment waiting for it moves on."""
+        return await self._send(r.skip_task(task_id, reason))

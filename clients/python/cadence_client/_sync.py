@@ -1,0 +1,214 @@
+"""The synchronous client: `Cadence(base_url, api_key)`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+import httpx
+
+from cadence_client import _requests as r
+from cadence_client import errors, models
+
+T = TypeVar("T")
+
+
+class Cadence:
+    """Cadence over HTTP, for another service: contacts, enrollments, commands, events,
+    timelines, accounts and tasks. Use it as a context manager, or call `close()`.
+
+        with Cadence("https://cadence.example.com", api_key) as cadence:
+            enrollment = cadence.enroll("inbound", contact_external_id="crm-42")
+
+    Safe requests (reads, and writes the server deduplicates: enrollments and commands
+    carry an Idempotency-Key generated once per call, events their event id) are retried
+    with backoff when the API is unavailable, rate limited or the answer is lost; other
+    requests only when they provably never arrived.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        retries: r.Retries | None = None,
+        transport: httpx.BaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries or r.Retries()
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "cadence-client/0.1", **(headers or {})},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Cadence:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _send(self, call: r.Call[T]) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.request(call.method, call.path, json=call.json, content=call.content, params=call.params, headers=call.headers)
+                return r.read(call, response)
+            except (httpx.TransportError, errors.CadenceError) as failure:
+                wait = self.retries.delay(attempt, call, failure)
+                if wait is None:
+                    if isinstance(failure, httpx.TransportError):
+                        raise r.unreachable(self.base_url, failure) from failure
+                    raise
+                time.sleep(wait)
+
+    # --- contacts and accounts --------------------------------------------------------------
+
+    def upsert_contact(self, external_id: str, **fields: Any) -> models.SavedContact:
+        """Create or update a contact by your id for it (email, phone, timezone, consent...).
+        A date field set for the first time fires the date rules (`enrolled` lists them)."""
+        return self._send(r.upsert_contact(external_id, fields))
+
+    def get_contact(self, contact: str) -> models.Contact:
+        """A contact by Cadence id or your external id."""
+        return self._send(r.get_contact(contact))
+
+    def import_contacts(self, csv_text: str | bytes) -> models.ImportResult:
+        """Import contacts from CSV (header row, external_id required); bad rows are
+        reported with their row number and field, good ones imported."""
+        return self._send(r.import_contacts(csv_text))
+
+    def upsert_account(self, external_id: str, name: str, **fields: Any) -> models.Account:
+        """Create or update an account (a company) by your id for it."""
+        return self._send(r.upsert_account(external_id, name, fields))
+
+    def get_account(self, account: str) -> models.Account:
+        """An account by Cadence id or external id."""
+        return self._send(r.get_account(account))
+
+    def pause_account(self, account: str, reason: str, *, until: dt.datetime | None = None) -> models.AccountCommandResult:
+        """Pause every active enrollment of the account's contacts (optionally until a time)."""
+        return self._send(r.pause_account(account, reason, until))
+
+    def resume_account(self, account: str, reason: str | None = None) -> models.AccountCommandResult:
+        """Resume every paused enrollment of the account's contacts."""
+        return self._send(r.resume_account(account, reason))
+
+    # --- enrollments ------------------------------------------------------------------------
+
+    def enroll(
+        self,
+        cadence: str | None = None,
+        *,
+        contact_external_id: str | None = None,
+        contact_id: str | None = None,
+        start_at: dt.datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.Enrollment:
+        """Enroll a contact in a cadence (by id or key; None: the segment's default).
+        Returns the open enrollment (created=False) if there is one."""
+        return self._send(r.enroll(cadence, contact_external_id, contact_id, start_at, idempotency_key))
+
+    def bulk_enroll(
+        self, cadence: str, contacts: list[str], *, start_at: dt.datetime | None = None, idempotency_key: str | None = None
+    ) -> models.BulkResult:
+        """Enroll up to 1,000 contacts (ids or external ids); each row reports its outcome."""
+        return self._send(r.bulk_enroll(cadence, contacts, start_at, idempotency_key))
+
+    def get_enrollment(self, enrollment_id: str) -> models.EnrollmentDetail:
+        """The enrollment with its live status and its touches."""
+        return self._send(r.get_enrollment(enrollment_id))
+
+    def list_enrollments(
+        self,
+        *,
+        cadence: str | None = None,
+        contact: str | None = None,
+        account_id: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> models.Page:
+        """One page of enrollments, newest first."""
+        return self._send(r.list_enrollments(cadence, contact, account_id, status, owner, limit, offset))
+
+    def iter_enrollments(self, *, page_size: int = 100, **filters: Any) -> Iterator[models.Enrollment]:
+        """Every enrollment matching the filters, page by page."""
+        offset = 0
+        while True:
+            page = self.list_enrollments(limit=page_size, offset=offset, **filters)
+            yield from page.items
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
+
+    def pause(self, enrollment_id: str, reason: str, *, until: dt.datetime | None = None, idempotency_key: str | None = None) -> models.LiveStatus:
+        """Pause (with `until`, it resumes by itself). Conflict with the reason if illegal."""
+        return self._send(r.pause(enrollment_id, reason, until, idempotency_key))
+
+    def resume(self, enrollment_id: str, reason: str | None = None, *, idempotency_key: str | None = None) -> models.LiveStatus:
+        """Resume a paused enrollment; the remaining wait is kept."""
+        return self._send(r.resume(enrollment_id, reason, idempotency_key))
+
+    def stop(self, enrollment_id: str, reason: str, *, idempotency_key: str | None = None) -> models.LiveStatus:
+        """Stop an enrollment for good."""
+        return self._send(r.stop(enrollment_id, reason, idempotency_key))
+
+    def skip(self, enrollment_id: str, reason: str | None = None, *, idempotency_key: str | None = None) -> models.LiveStatus:
+        """Skip the step the enrollment is waiting for."""
+        return self._send(r.skip(enrollment_id, reason, idempotency_key))
+
+    def timeline(self, enrollment_id: str) -> models.Timeline:
+        """The enrollment's whole story, oldest first (an auditor or cs_lead key)."""
+        return self._send(r.timeline(enrollment_id))
+
+    def contact_timeline(self, contact: str) -> list[models.Timeline]:
+        """Every enrollment of a contact, each with its story."""
+        return self._send(r.contact_timeline(contact))
+
+    # --- events and tasks -------------------------------------------------------------------
+
+    def send_event(
+        self,
+        type: str,
+        *,
+        contact_external_id: str | None = None,
+        contact_id: str | None = None,
+        event_id: str | None = None,
+        intent: str | None = None,
+        return_date: dt.date | None = None,
+        name: str | None = None,
+        task_id: str | None = None,
+        outcome: str | None = None,
+        channel: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> models.EventOutcome:
+        """Tell Cadence something happened (reply, meeting_booked, bounce, opt_out,
+        task_completed, or a named event); `event_id` (generated if omitted) applies it once."""
+        return self._send(r.send_event(
+            type, contact_external_id, contact_id, event_id,
+            intent=intent, return_date=return_date, name=name, task_id=task_id, outcome=outcome, channel=channel, data=data,
+        ))
+
+    def tasks(self, *, owner: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0) -> models.TaskPage:
+        """The rep task queue, soonest due first (open and overdue unless a status is given)."""
+        return self._send(r.tasks(owner, status, limit, offset))
+
+    def complete_task(self, task_id: str, outcome: str = "completed") -> models.Task:
+        """Mark a task done; the enrollment waiting for it moves on."""
+        return self._send(r.complete_task(task_id, outcome))
+
+    def skip_task(self, task_id: str, reason: str = "skipped") -> models.Task:
+        """Skip a task; the enrollment waiting for it moves on."""
+        return self._send(r.skip_task(task_id, reason))

@@ -1,0 +1,316 @@
+"""What the Cadence API answers, as typed models (the same fields as its OpenAPI document;
+the client's tests compare them). Unknown fields from a newer server are ignored."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Status(StrEnum):
+    """An enrollment's lifecycle; every status after `paused` is final."""
+
+    pending = "pending"
+    active = "active"
+    paused = "paused"
+    completed = "completed"
+    replied = "replied"
+    meeting_booked = "meeting_booked"
+    bounced = "bounced"
+    opted_out = "opted_out"
+    stopped = "stopped"
+    switched = "switched"
+    exited = "exited"
+    failed = "failed"
+
+    @property
+    def ended(self) -> bool:
+        """Whether the enrollment is over."""
+        return self not in (Status.pending, Status.active, Status.paused)
+
+
+class Enrollment(_Model):
+    """An enrollment as Postgres mirrors it: ids, status, what is next and when, and why."""
+
+    id: str
+    workflow_id: str
+    cadence_id: str
+    cadence_key: str
+    cadence_version: int | None = None
+    version_hash: str | None = None
+    contact_id: str
+    account_id: str | None
+    owner_id: str | None
+    status: str
+    current_step: int | None
+    next_step_id: str | None = None
+    next_step_at: dt.datetime | None
+    waiting_reason: str | None
+    outcome_reason: str | None
+    touches_sent: int
+    enrolled_by: str
+    created_at: dt.datetime
+    ended_at: dt.datetime | None
+    created: bool = False
+
+
+class PauseInfo(_Model):
+    """Who paused the enrollment, why, until when, and how much of the wait was left."""
+
+    actor: str
+    reason: str
+    at: dt.datetime
+    until: dt.datetime | None = None
+    remaining_seconds: float | None = None
+
+
+class PendingTask(_Model):
+    """The rep task an enrollment is waiting on."""
+
+    task_id: str
+    step_id: str
+    created_at: dt.datetime
+    sla_at: dt.datetime | None = None
+    overdue: bool = False
+    on_overdue: Literal["wait", "continue"] = "wait"
+
+
+class Counters(_Model):
+    """What the enrollment has done so far."""
+
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    failed: int = 0
+    tasks: int = 0
+    events: int = 0
+    steps_run: int = 0
+
+
+class LiveStatus(_Model):
+    """What the workflow itself says it is doing now and why (the answer to a command too)."""
+
+    enrollment_id: str
+    cadence_key: str
+    version_hash: str
+    status: Status
+    step_index: int | None
+    step_id: str | None
+    step_type: str | None
+    occurrence: int | None
+    round: int | None
+    next_due_at: dt.datetime | None
+    waiting_reason: str
+    pause: PauseInfo | None
+    task: PendingTask | None
+    counters: Counters
+    outcome_reason: str | None
+    ended_at: dt.datetime | None
+    runs: int = 1
+
+
+class Touch(_Model):
+    """One email or text of an enrollment (sent, or skipped by the gate with its reason)."""
+
+    id: str
+    step_id: str
+    channel: str
+    variant: str | None
+    template: str | None
+    template_version: str | None
+    status: str
+    provider_id: str | None
+    scheduled_at: dt.datetime | None
+    sent_at: dt.datetime | None
+    error_code: str | None
+    error: str | None
+
+
+class EnrollmentDetail(Enrollment):
+    """An enrollment with its live status (None, with `live_error`, if no worker answered)
+    and its touches."""
+
+    live: LiveStatus | None = None
+    live_error: str | None = None
+    touches: list[Touch] = []
+
+
+class Page(_Model):
+    """One page of enrollments, with the total for paging."""
+
+    items: list[Enrollment]
+    total: int
+    limit: int
+    offset: int
+
+
+class BulkRow(_Model):
+    """The outcome of one contact of a bulk enrollment."""
+
+    row: int
+    contact: str
+    ok: bool
+    enrollment_id: str | None = None
+    created: bool = False
+    error: str | None = None
+    code: str | None = None
+
+
+class BulkResult(_Model):
+    """Every row's outcome, with totals."""
+
+    enrolled: int
+    already_enrolled: int
+    failed: int
+    rows: list[BulkRow]
+
+
+class EventOutcome(_Model):
+    """What happened to an event: recorded once, then delivered (or kept as unmatched)."""
+
+    event_id: str
+    status: str
+    duplicate: bool = False
+    contact_ids: list[str] = []
+    delivered_to: list[str] = []
+    not_running: list[str] = []
+    enrolled: list[str] = []
+
+
+class TimelineEntry(_Model):
+    """One line of an enrollment's story."""
+
+    at: dt.datetime
+    kind: str
+    source: str
+    actor: str | None = None
+    summary: str
+    details: dict[str, Any] = {}
+
+
+class Timeline(_Model):
+    """An enrollment's whole story, oldest first, and where its workflow history came from."""
+
+    enrollment_id: str
+    workflow_id: str
+    history_source: str
+    entries: list[TimelineEntry]
+
+
+class Contact(_Model):
+    """A contact (a person Cadence may reach), with consent, preferences and date fields."""
+
+    id: str
+    external_id: str
+    account_id: str | None
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    title: str | None
+    timezone: str | None
+    country: str | None
+    region: str | None
+    persona: str | None
+    industry: str | None
+    tier: str | None
+    owner_id: str | None
+    consent: dict[str, Any]
+    preferences: dict[str, Any]
+    dates: dict[str, Any]
+    fields: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SavedContact(Contact):
+    """A saved contact, and the enrollments its newly set date fields started."""
+
+    enrolled: list[str] = []
+
+
+class ImportRowError(_Model):
+    """A CSV row that was not imported, with its number (the header is row 1) and field."""
+
+    row: int
+    field: str
+    message: str
+    external_id: str | None = None
+
+
+class ImportResult(_Model):
+    """What a CSV import did: counts, and every refused row."""
+
+    imported: int
+    created: int
+    updated: int
+    failed: int
+    errors: list[ImportRowError]
+
+
+class Account(_Model):
+    """A company, with its open enrollments counted."""
+
+    id: str
+    external_id: str
+    name: str
+    domain: str | None
+    industry: str | None
+    tier: str | None
+    owner_id: str | None
+    dates: dict[str, Any]
+    fields: dict[str, Any]
+    open_enrollments: int = 0
+
+
+class EnrollmentOutcome(_Model):
+    """What an account command did to one enrollment."""
+
+    enrollment_id: str
+    ok: bool
+    status: str | None = None
+    error: str | None = None
+
+
+class AccountCommandResult(_Model):
+    """Every enrollment an account pause or resume reached, and what it did to each."""
+
+    account_id: str
+    changed: int
+    unchanged: int
+    enrollments: list[EnrollmentOutcome]
+
+
+class Task(_Model):
+    """A rep task created by a cadence step (a call, a LinkedIn touch, QBR prep)."""
+
+    id: str
+    enrollment_id: str
+    contact_id: str
+    owner_id: str | None
+    step_id: str
+    kind: str
+    title: str
+    instructions: str | None
+    status: str
+    outcome: str | None
+    due_at: dt.datetime | None
+    sla_at: dt.datetime | None
+    escalated_to: str | None
+    completed_by: str | None
+    completed_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+class TaskPage(_Model):
+    """One page of tasks."""
+
+    items: list[Task]
+    total: int
