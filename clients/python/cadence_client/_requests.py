@@ -233,9 +233,9 @@ class Retries:
         (1-based), or None when it must not be retried."""
         if attempt > self.attempts or not _retryable(call, failure):
             return None
-        backoff = min(self.base_delay * 2 ** (attempt - 1), self.max_delay) * (0.5 + random.random() / 2)
-        asked = failure.retry_after if isinstance(failure, errors.RateLimited) else None
-        return min(max(backoff, asked or 0.0), max(self.max_delay, asked or 0.0))
+        backoff = min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay) * (0.5 + random.random() / 2)
+        asked: float = (failure.retry_after or 0.0) if isinstance(failure, errors.RateLimited) else 0.0
+        return min(max(backoff, asked), max(self.max_delay, asked))
 
 
 def _retryable(call: Call[Any], failure: Exception) -> bool:

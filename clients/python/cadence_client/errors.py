@@ -29,7 +29,7 @@ class CadenceError(Exception):
 class Invalid(CadenceError):
     """422: the request was refused before anything was written; `field` says which part."""
 
-    status = 422
+    status: int | None = 422
 
     @property
     def field(self) -> str | None:
@@ -46,38 +46,38 @@ class Invalid(CadenceError):
 class Unauthorized(CadenceError):
     """401: no API key, or one that is not valid (revoked, mistyped)."""
 
-    status = 401
+    status: int | None = 401
 
 
 class Forbidden(CadenceError):
     """403: the key's role may not do this (a service key pausing, an auditor enrolling)."""
 
-    status = 403
+    status: int | None = 403
 
 
 class NotFound(CadenceError):
     """404: an id or external id that names nothing."""
 
-    status = 404
+    status: int | None = 404
 
 
 class Conflict(CadenceError):
     """409: valid, but the current state forbids it (an illegal transition, a re-enrollment
     inside the no-contact period, an Idempotency-Key reused for another request)."""
 
-    status = 409
+    status: int | None = 409
 
 
 class TooLarge(CadenceError):
     """413: the body is larger than the server accepts."""
 
-    status = 413
+    status: int | None = 413
 
 
 class RateLimited(CadenceError):
     """429: too many requests; `retry_after` is the wait the server asked for (seconds)."""
 
-    status = 429
+    status: int | None = 429
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -87,7 +87,7 @@ class RateLimited(CadenceError):
 class Unavailable(CadenceError):
     """503 (a dependency of the API is down), or no answer at all (the API is unreachable)."""
 
-    status = 503
+    status: int | None = 503
 
 
 class Unreachable(Unavailable):
@@ -99,7 +99,7 @@ class Unreachable(Unavailable):
 class ServerError(CadenceError):
     """Any other 5xx: a bug on the server's side; the message is the server's."""
 
-    status = 500
+    status: int | None = 500
 
 
 BY_STATUS: dict[int, type[CadenceError]] = {
