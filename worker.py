@@ -115,7 +115,9 @@ def build_activities(
     ]
 
 
-def build_worker(client: Client, settings: Settings, activities: Sequence[Callable[..., Any]], executor: concurrent.futures.Executor) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, activities: Sequence[Callable[..., Any]], executor: concurrent.futures.Executor
+) -> Worker:
     """The worker with every workflow and activity registered."""
     return Worker(
         client,

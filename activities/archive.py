@@ -63,6 +63,6 @@ class ArchiveActivities:
                     archived_at=dt.datetime.now(dt.UTC),
                 )
                 .on_conflict_do_nothing(constraint="uq_workflow_histories_run")
-                .returning(WorkflowHistory.id)  # type: ignore[arg-type]
+                .returning(WorkflowHistory.id)
             ).first()
         return 1 if inserted is not None else 0

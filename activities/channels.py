@@ -127,7 +127,6 @@ class SmtpMailer:
             code, text = next(iter(refused.values()))
             raise _classify(code, text, recipient=True)
 
-
     def _send_once(self, message: Message) -> dict[str, tuple[int, bytes]]:
         conn, fresh = self._connection()
         try:
@@ -277,7 +276,5 @@ class OutboxSmsSender:
         from sqlmodel import select
 
         with transaction(self.engine) as session:
-            row = session.exec(
-                select(DevOutbox).where(DevOutbox.to == to, DevOutbox.body == body, DevOutbox.created_at >= since)
-            ).first()
+            row = session.exec(select(DevOutbox).where(DevOutbox.to == to, DevOutbox.body == body, DevOutbox.created_at >= since)).first()
             return f"outbox-{row.id}" if row else None

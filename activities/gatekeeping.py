@@ -27,7 +27,7 @@ SENDER_LOCK_MARGIN = 100
 
 
 def attempt_time() -> dt.datetime:
-    """"Now" for the gate: when Temporal scheduled this attempt (the server's clock, which
+    """ "Now" for the gate: when Temporal scheduled this attempt (the server's clock, which
     is also the test server's skipped clock), or the wall clock outside an activity."""
     try:
         return activity.info().current_attempt_scheduled_time

@@ -90,7 +90,10 @@ def context(
             "company": settings.sender_company,
             "postal_address": settings.sender_postal_address,
         },
-        "links": {**links(settings, contact), "meeting_url": (owner.meeting_url if owner else None) or f"{settings.public_base_url.rstrip('/')}/meet"},
+        "links": {
+            **links(settings, contact),
+            "meeting_url": (owner.meeting_url if owner else None) or f"{settings.public_base_url.rstrip('/')}/meet",
+        },
         "step": {"id": step_id, "occurrence": occurrence + 1, "round": round_ + 1},
         "cadence": {"key": cadence_key, "name": cadence_name},
         "dates": _parse_dates(dates),
@@ -112,11 +115,7 @@ def render_email(template: TemplateSource, ctx: dict[str, Any], settings: Settin
     parts = render(template, ctx)
     link = ctx["links"]
     company, address = settings.sender_company, settings.sender_postal_address
-    text_footer = (
-        f"\n--\n{company}, {address}\n"
-        f"Unsubscribe: {link['unsubscribe_url']}\n"
-        f"Email preferences: {link['preferences_url']}\n"
-    )
+    text_footer = f"\n--\n{company}, {address}\nUnsubscribe: {link['unsubscribe_url']}\nEmail preferences: {link['preferences_url']}\n"
     html_footer = (
         '<hr style="border:none;border-top:1px solid #ddd;margin:24px 0 8px">'
         '<p style="font-size:12px;color:#666;line-height:1.4">'

@@ -160,23 +160,39 @@ class TouchActivities:
                 if touch.channel == "email":
                     rendered = render_email(template, ctx, self.settings)
                 else:
-                    first = session.exec(
-                        select(Touch.id)
-                        .where(Touch.contact_id == contact_id, Touch.channel == "sms", Touch.key != key, Touch.status != "skipped")
-                        .limit(1)
-                    ).first() is None
+                    first = (
+                        session.exec(
+                            select(Touch.id)
+                            .where(Touch.contact_id == contact_id, Touch.channel == "sms", Touch.key != key, Touch.status != "skipped")
+                            .limit(1)
+                        ).first()
+                        is None
+                    )
                     rendered = render_sms(template, ctx, first_text=first)
             except jinja2.TemplateError as exc:
                 # Nothing is claimed for a message that cannot be rendered.
-                raise ApplicationError(f"template {touch.template} failed to render: {exc}", type=TEMPLATE_ERROR, non_retryable=True) from None
+                raise ApplicationError(
+                    f"template {touch.template} failed to render: {exc}", type=TEMPLATE_ERROR, non_retryable=True
+                ) from None
             if existing is None:
                 # A plain INSERT: the claim is written once and never loaded back as an object.
                 touch_id, claimed_at, ambiguous = uuid.uuid4(), now, False
                 session.exec(
-                    sa.insert(Touch).values(  # type: ignore[call-overload]
-                        id=touch_id, key=key, enrollment_id=uuid.UUID(touch.enrollment_id), contact_id=contact_id, step_id=touch.step_id,
-                        channel=touch.channel, variant=touch.variant, template=touch.template, template_version=template.version,
-                        sender=sender, status="claimed", attempts=1, scheduled_at=touch.scheduled_at, claimed_at=now,
+                    sa.insert(Touch).values(
+                        id=touch_id,
+                        key=key,
+                        enrollment_id=uuid.UUID(touch.enrollment_id),
+                        contact_id=contact_id,
+                        step_id=touch.step_id,
+                        channel=touch.channel,
+                        variant=touch.variant,
+                        template=touch.template,
+                        template_version=template.version,
+                        sender=sender,
+                        status="claimed",
+                        attempts=1,
+                        scheduled_at=touch.scheduled_at,
+                        claimed_at=now,
                     )
                 )
             else:
@@ -213,7 +229,9 @@ class TouchActivities:
         (last, since the audit chain's lock is held until commit)."""
         if decision.action == "defer":
             record_decision(session, touch, decision)
-            return TouchResult(status="deferred", touch_key=key, reason_code=decision.code, reason=decision.reason, defer_until=decision.until)
+            return TouchResult(
+                status="deferred", touch_key=key, reason_code=decision.code, reason=decision.reason, defer_until=decision.until
+            )
         row = existing or Touch(
             key=key,
             enrollment_id=uuid.UUID(touch.enrollment_id),
@@ -239,7 +257,7 @@ class TouchActivities:
     def _result_of(row: Touch) -> TouchResult:
         status = {"sent": "sent", "delivered": "sent", "undelivered": "sent", "failed": "sent", "skipped": "skipped", "stopped": "stopped"}
         return TouchResult(
-            status=status.get(row.status, "sent"),  # type: ignore[arg-type]
+            status=status.get(row.status, "sent"),
             touch_key=row.key,
             touch_id=str(row.id),
             provider_id=row.provider_id,

@@ -17,10 +17,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 from requests.adapters import HTTPAdapter
-from twilio.http import HttpClient  # type: ignore[import-untyped]
-from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped]
-from twilio.http.response import Response  # type: ignore[import-untyped]
-from twilio.rest import Client  # type: ignore[import-untyped]
+from twilio.http import HttpClient
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
 
 __all__ = ["RedirectingHttpClient", "make_client", "no_retry_http_client"]
 
@@ -124,9 +124,5 @@ def make_client(
     """
     if not account_sid or not auth_token:
         raise ValueError("Twilio account_sid and auth_token are required")
-    http_client: HttpClient = (
-        RedirectingHttpClient(api_base, timeout=timeout)
-        if api_base
-        else no_retry_http_client(timeout)
-    )
+    http_client: HttpClient = RedirectingHttpClient(api_base, timeout=timeout) if api_base else no_retry_http_client(timeout)
     return Client(account_sid, auth_token, http_client=http_client, environment=_NO_ENV)

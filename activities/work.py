@@ -62,7 +62,9 @@ class WorkActivities:
                         reason=decision.reason,
                         details={"code": decision.code, "step_id": spec.step_id, "channel": "call"},
                     )
-                    return TaskResult(status="skipped" if decision.action == "skip" else "stopped", reason_code=decision.code, reason=decision.reason)
+                    return TaskResult(
+                        status="skipped" if decision.action == "skip" else "stopped", reason_code=decision.code, reason=decision.reason
+                    )
             now = attempt_time()
             owner_id = spec.owner_id or contact.owner_id
             due = self._levelled(session, owner_id, now + dt.timedelta(hours=spec.due_hours))
@@ -155,7 +157,12 @@ class WorkActivities:
         status: int | None = None
         if spec.webhook_url:
             key = touch_key(spec.enrollment_id, spec.step_id, spec.occurrence, spec.round)
-            payload = {"enrollment_id": spec.enrollment_id, "contact_id": spec.contact_id, "step_id": spec.step_id, "fields": spec.set_fields}
+            payload = {
+                "enrollment_id": spec.enrollment_id,
+                "contact_id": spec.contact_id,
+                "step_id": spec.step_id,
+                "fields": spec.set_fields,
+            }
             try:
                 response = self.http.post(spec.webhook_url, json=payload, headers={"Idempotency-Key": key})
             except httpx.HTTPError as exc:

@@ -329,9 +329,7 @@ def cadence_doc(key: str, steps: int, wait_seconds: int, policy: dict[str, Any])
     return {
         "key": key,
         "name": "Engine benchmark",
-        "steps": [
-            {"id": f"step{i + 1}", "type": "email", "template": "bench", "wait": {"seconds": wait_seconds}} for i in range(steps)
-        ],
+        "steps": [{"id": f"step{i + 1}", "type": "email", "template": "bench", "wait": {"seconds": wait_seconds}} for i in range(steps)],
         "policy": policy,
         "templates": {
             "bench": {
@@ -499,7 +497,10 @@ def cpu_snapshot(ctx: Ctx, phase: str) -> dict[str, Any]:
 
 def cpu_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     wall = b["t"] - a["t"]
-    d = {k: (b[k] - a[k]) if a[k] is not None and b[k] is not None else None for k in ("worker", "other_worker", "devserver", "bench", "busy", "total")}
+    d = {
+        k: (b[k] - a[k]) if a[k] is not None and b[k] is not None else None
+        for k in ("worker", "other_worker", "devserver", "bench", "busy", "total")
+    }
     known = sum(v for k, v in d.items() if k in ("worker", "other_worker", "devserver", "bench") and v is not None)
     cores = (d["total"] or 0) / wall if wall > 0 else 0
     threads: dict[str, float] = {}
@@ -678,7 +679,9 @@ async def calibrate(ctx: Ctx) -> None:
     ctx.est_rate["baseline"] = k / (time.perf_counter() - t0)
     await asyncio.gather(*(h.result() for h in handles))
     bare = await history_shape(ctx.client, handles[0].id)
-    ctx.shape["baseline_history"] = {x: bare[x] for x in ("events", "history_bytes", "activities", "timers", "upserts", "workflow_tasks", "ops", "event_counts")}
+    ctx.shape["baseline_history"] = {
+        x: bare[x] for x in ("events", "history_bytes", "activities", "timers", "upserts", "workflow_tasks", "ops", "event_counts")
+    }
     log(
         f"  bare history: {bare['events']} events, {bare['activities']} activities, {bare['timers']} timers, "
         f"{bare['upserts']} upserts, {bare['workflow_tasks']} workflow tasks, {bare['history_bytes']} bytes; ops {''.join(bare['ops'])}"
@@ -736,9 +739,7 @@ async def run_phase(ctx: Ctx, phase: str, rep: int) -> dict[str, Any]:
         uuids = [uuid.UUID(i.id) for i in started]
         with ctx.engine.connect() as conn:
             rows = conn.execute(
-                sa.text(
-                    "SELECT t.scheduled_at, t.claimed_at, t.sent_at, t.status FROM touches t WHERE t.enrollment_id = ANY(:ids)"
-                ),
+                sa.text("SELECT t.scheduled_at, t.claimed_at, t.sent_at, t.status FROM touches t WHERE t.enrollment_id = ANY(:ids)"),
                 {"ids": uuids},
             ).all()
             statuses = dict(
@@ -895,7 +896,11 @@ def print_report(report: dict[str, Any]) -> None:
         sql = inst.get("sql", {})
         if sql:
             total = sum(v["count"] for v in sql.values())
-            print(f"  SQL statements: {total} (" + ", ".join(f"{k} {v['count']}" for k, v in sorted(sql.items(), key=lambda kv: -kv[1]["count"])) + ")")
+            print(
+                f"  SQL statements: {total} ("
+                + ", ".join(f"{k} {v['count']}" for k, v in sorted(sql.items(), key=lambda kv: -kv[1]["count"]))
+                + ")"
+            )
         if inst.get("counters"):
             print("  counters: " + ", ".join(f"{k} {v}" for k, v in inst["counters"].items()))
     print(f"results: {report['results_path']}")

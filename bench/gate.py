@@ -53,8 +53,15 @@ defaults:
   sender_daily_cap: 100000
   spread_minutes: 120
 """)
-ZONES = [("America/Chicago", "US", "IL"), ("America/New_York", "US", "NY"), ("Europe/Berlin", "DE", None), ("Asia/Kolkata", "IN", None),
-         ("Australia/Sydney", "AU", None), ("America/Los_Angeles", "US", "CA"), ("Europe/London", "GB", None)]
+ZONES = [
+    ("America/Chicago", "US", "IL"),
+    ("America/New_York", "US", "NY"),
+    ("Europe/Berlin", "DE", None),
+    ("Asia/Kolkata", "IN", None),
+    ("Australia/Sydney", "AU", None),
+    ("America/Los_Angeles", "US", "CA"),
+    ("Europe/London", "GB", None),
+]
 CADENCE = """
 key: gate-bench-{n}
 name: Gate bench {n}
@@ -86,7 +93,9 @@ def main() -> int:
         with transaction(engine) as session:
             for i in range(args.contacts):
                 zone, country, region = ZONES[i % len(ZONES)]
-                person, _ = upsert_contact(session, ContactIn(external_id=f"gb-{i}", email=f"c{i}@example.com", timezone=zone, country=country, region=region))
+                person, _ = upsert_contact(
+                    session, ContactIn(external_id=f"gb-{i}", email=f"c{i}@example.com", timezone=zone, country=country, region=region)
+                )
                 contacts.append(person)
         touches: list[tuple[Contact, str, str]] = []
         with transaction(engine) as session:
@@ -113,8 +122,18 @@ def main() -> int:
             policy = policy_in_force(POLICY, person, None, None)
             recent = Recent(contact=tuple(history.get(person.id, ())))
             start = time.perf_counter()
-            decision = decide(facts[person.id], "email", "sales", requested=now, policy=policy, recent=recent,
-                              timezone=person.timezone, country=person.country, region=person.region, spread_key=enrollment_id)
+            decision = decide(
+                facts[person.id],
+                "email",
+                "sales",
+                requested=now,
+                policy=policy,
+                recent=recent,
+                timezone=person.timezone,
+                country=person.country,
+                region=person.region,
+                spread_key=enrollment_id,
+            )
             pure_times.append(time.perf_counter() - start)
             outcomes[decision.action] = outcomes.get(decision.action, 0) + 1
             if decision.action == "allow":
@@ -132,15 +151,49 @@ def main() -> int:
                 locks.hold_contact(session, person.id)
                 contact = session.get(Contact, person.id)
                 assert contact is not None
-                decision = decide_touch(session, contact=contact, account=None, channel="email", topic="sales", cadence_policy=None,
-                                        config=POLICY, now=now, sender="bench@example.com", spread_key=enrollment_id)
+                decision = decide_touch(
+                    session,
+                    contact=contact,
+                    account=None,
+                    channel="email",
+                    topic="sales",
+                    cadence_rules=None,
+                    config=POLICY,
+                    now=now,
+                    sender="bench@example.com",
+                    spread_key=enrollment_id,
+                )
                 if decision.action == "allow":
-                    session.add(Touch(key=f"{enrollment_id}:hello:0.0", enrollment_id=uuid.UUID(enrollment_id), contact_id=person.id,
-                                      step_id="hello", channel="email", template="hello", sender="bench@example.com", status="claimed",
-                                      attempts=1, scheduled_at=now, claimed_at=now))
+                    session.add(
+                        Touch(
+                            key=f"{enrollment_id}:hello:0.0",
+                            enrollment_id=uuid.UUID(enrollment_id),
+                            contact_id=person.id,
+                            step_id="hello",
+                            channel="email",
+                            template="hello",
+                            sender="bench@example.com",
+                            status="claimed",
+                            attempts=1,
+                            scheduled_at=now,
+                            claimed_at=now,
+                        )
+                    )
                 else:
-                    record_decision(session, TouchInput(enrollment_id=enrollment_id, cadence_version_id=version_id, contact_id=str(person.id),
-                                                        step_id="hello", step_index=0, channel="email", template="hello", scheduled_at=now), decision)
+                    record_decision(
+                        session,
+                        TouchInput(
+                            enrollment_id=enrollment_id,
+                            cadence_version_id=version_id,
+                            contact_id=str(person.id),
+                            step_id="hello",
+                            step_index=0,
+                            channel="email",
+                            template="hello",
+                            scheduled_at=now,
+                        ),
+                        decision,
+                    )
             return time.perf_counter() - start, decision.action
 
         wall_start = time.perf_counter()
@@ -160,15 +213,27 @@ def main() -> int:
             "contacts": args.contacts,
             "threads": args.threads,
             "outcomes": outcomes,
-            "pure": {"decisions_per_s": args.touches / pure_total, "p50_us": (pct(pure_times, 50) or 0.0) * 1e6,
-                     "p99_us": (pct(pure_times, 99) or 0.0) * 1e6},
-            "postgres": {"decisions_per_s": args.touches / wall, "p50_ms": (pct(db_times, 50) or 0.0) * 1e3,
-                         "p99_ms": (pct(db_times, 99) or 0.0) * 1e3, "mean_ms": statistics.mean(db_times) * 1e3, "wall_s": wall},
+            "pure": {
+                "decisions_per_s": args.touches / pure_total,
+                "p50_us": (pct(pure_times, 50) or 0.0) * 1e6,
+                "p99_us": (pct(pure_times, 99) or 0.0) * 1e6,
+            },
+            "postgres": {
+                "decisions_per_s": args.touches / wall,
+                "p50_ms": (pct(db_times, 50) or 0.0) * 1e3,
+                "p99_ms": (pct(db_times, 99) or 0.0) * 1e3,
+                "mean_ms": statistics.mean(db_times) * 1e3,
+                "wall_s": wall,
+            },
         }
         print(f"\noutcomes: {outcomes}")
-        print(f"pure gate:           {report['pure']['decisions_per_s']:8.0f} decisions/s   p50 {report['pure']['p50_us']:6.0f} µs   p99 {report['pure']['p99_us']:6.0f} µs")
-        print(f"with PG reservation: {report['postgres']['decisions_per_s']:8.0f} decisions/s   p50 {report['postgres']['p50_ms']:6.1f} ms   "
-              f"p99 {report['postgres']['p99_ms']:6.1f} ms   ({args.threads} threads, {wall:.1f} s)")
+        print(
+            f"pure gate:           {report['pure']['decisions_per_s']:8.0f} decisions/s   p50 {report['pure']['p50_us']:6.0f} µs   p99 {report['pure']['p99_us']:6.0f} µs"
+        )
+        print(
+            f"with PG reservation: {report['postgres']['decisions_per_s']:8.0f} decisions/s   p50 {report['postgres']['p50_ms']:6.1f} ms   "
+            f"p99 {report['postgres']['p99_ms']:6.1f} ms   ({args.threads} threads, {wall:.1f} s)"
+        )
         print(f"results: {save_results('gate', report)}")
         return 0
     finally:

@@ -94,8 +94,14 @@ async def main_async(args: argparse.Namespace) -> int:
 
         async def post(http: httpx.AsyncClient, i: int) -> None:
             nonlocal failures
-            params = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32, "From": phone(i), "To": "+15005550006",
-                      "Body": "Who is this?", "NumMedia": "0"}
+            params = {
+                "MessageSid": "SM" + uuid.uuid4().hex,
+                "AccountSid": "AC" + "0" * 32,
+                "From": phone(i),
+                "To": "+15005550006",
+                "Body": "Who is this?",
+                "NumMedia": "0",
+            }
             headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
             start = time.time()
             sent_at[enrollment_ids[i]] = start
@@ -139,7 +145,9 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"\nwebhooks: {args.contacts} at {achieved:.1f}/s ({failures} not 200); halted {len(halted)}/{args.contacts}")
         for label, key in (("acknowledgement", "ack"), ("reply -> halted", "halted")):
             if report[key]:
-                print(f"{label + ':':18s} p50 {report[key]['p50_ms']:7.1f} ms   p99 {report[key]['p99_ms']:7.1f} ms   max {report[key]['max_ms']:7.1f} ms")
+                print(
+                    f"{label + ':':18s} p50 {report[key]['p50_ms']:7.1f} ms   p99 {report[key]['p99_ms']:7.1f} ms   max {report[key]['max_ms']:7.1f} ms"
+                )
         print(f"results: {save_results('inbound', report)}")
         return 0 if failures == 0 and len(halted) == args.contacts else 1
 
@@ -156,5 +164,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-

@@ -27,8 +27,12 @@ OPEN_POLICY = ROOT / "tests" / "support" / "open-policy.yaml"
 
 def summary_ms(samples: list[float]) -> dict[str, float]:
     """p50/p99/max of latencies in seconds, as milliseconds."""
-    return {"p50_ms": (pct(samples, 50) or 0) * 1e3, "p99_ms": (pct(samples, 99) or 0) * 1e3,
-            "max_ms": max(samples, default=0) * 1e3, "n": len(samples)}
+    return {
+        "p50_ms": (pct(samples, 50) or 0) * 1e3,
+        "p99_ms": (pct(samples, 99) or 0) * 1e3,
+        "max_ms": max(samples, default=0) * 1e3,
+        "n": len(samples),
+    }
 
 
 def save_results(kind: str, report: dict[str, Any]) -> Path:
@@ -81,13 +85,28 @@ async def product_stack(name: str, extra_env: dict[str, str] | None = None, pool
         api_url = f"http://127.0.0.1:{port}"
         queue = f"{name}-bench-{uuid.uuid4().hex[:6]}"
         env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
-        env.update(DATABASE_URL=db_url, TEMPORAL_ADDRESS=server.address, TASK_QUEUE=queue, SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port),
-                   PUBLIC_BASE_URL=api_url, LOG_LEVEL="WARNING", POLICY_FILE=str(OPEN_POLICY), **(extra_env or {}))
+        env.update(
+            DATABASE_URL=db_url,
+            TEMPORAL_ADDRESS=server.address,
+            TASK_QUEUE=queue,
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(sink.port),
+            PUBLIC_BASE_URL=api_url,
+            LOG_LEVEL="WARNING",
+            POLICY_FILE=str(OPEN_POLICY),
+            **(extra_env or {}),
+        )
         worker = WorkerProc("cadence", queue, env, tmp / "worker.log")
         worker.start()
         await worker.wait_polling(temporal)
-        api = subprocess.Popen([str(Path(sys.executable).parent / "cadence"), "api", "--port", str(port)], env=env, cwd=ROOT,
-                               stdout=(tmp / "api.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        api = subprocess.Popen(
+            [str(Path(sys.executable).parent / "cadence"), "api", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=(tmp / "api.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
             for _ in range(300):
                 with contextlib.suppress(httpx.HTTPError):

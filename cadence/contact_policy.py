@@ -242,12 +242,16 @@ def resolve(
         floor = config.regulated.policy
         window = _narrow_window(window, floor.send_window)
         caps = caps + ((floor.caps,) if floor.caps is not None else ())
-        merged = merged.model_copy(update={
-            "respect_holidays": bool(merged.respect_holidays) or bool(floor.respect_holidays),
-            "sender_daily_cap": min(c for c in (merged.sender_daily_cap, floor.sender_daily_cap) if c) if (merged.sender_daily_cap or floor.sender_daily_cap) else None,
-            "no_contact_days": max(merged.no_contact_days or 0, floor.no_contact_days or 0),
-            "blackouts": [*(merged.blackouts or []), *(floor.blackouts or [])],
-        })
+        merged = merged.model_copy(
+            update={
+                "respect_holidays": bool(merged.respect_holidays) or bool(floor.respect_holidays),
+                "sender_daily_cap": min(c for c in (merged.sender_daily_cap, floor.sender_daily_cap) if c)
+                if (merged.sender_daily_cap or floor.sender_daily_cap)
+                else None,
+                "no_contact_days": max(merged.no_contact_days or 0, floor.no_contact_days or 0),
+                "blackouts": [*(merged.blackouts or []), *(floor.blackouts or [])],
+            }
+        )
     return EffectivePolicy(
         send_window=window,
         quiet=config.quiet_hours.for_region(country, region),
@@ -276,7 +280,9 @@ def _by_frequency(caps: Caps | None, frequency: str) -> Caps | None:
 WORKWEEK = frozenset(WEEKDAYS[:5])
 
 
-def day_allowed(policy: EffectivePolicy, day: dt.date, weekday: Weekday, channel: str, *, holiday: bool, country: str | None = None) -> str | None:
+def day_allowed(
+    policy: EffectivePolicy, day: dt.date, weekday: Weekday, channel: str, *, holiday: bool, country: str | None = None
+) -> str | None:
     """Why no touch may happen on this local date (None when it may).
 
     A Monday-to-Friday window means "business days": for a country whose weekend is not

@@ -130,9 +130,7 @@ class Wait(_Model):
         relative = any(v is not None for v in (self.seconds, self.minutes, self.hours, self.days))
         kinds = [relative, self.business_days is not None, self.anchor is not None, self.rrule is not None]
         if sum(kinds) > 1:
-            raise ValueError(
-                "choose one kind of wait: minutes/hours/days, business_days, anchor, or rrule"
-            )
+            raise ValueError("choose one kind of wait: minutes/hours/days, business_days, anchor, or rrule")
         if self.offset_days and self.anchor is None:
             raise ValueError("offset_days only applies to an anchor wait")
         if self.at is not None and (self.seconds or self.minutes or self.hours):
@@ -186,7 +184,9 @@ class _StepBase(_Model):
             "rrule": True,
         }.get(wait.kind, False)
         if not moves:
-            raise ValueError("a repeating step needs a wait that moves time forward (days, hours, business days or an rrule); an anchor happens once")
+            raise ValueError(
+                "a repeating step needs a wait that moves time forward (days, hours, business days or an rrule); an anchor happens once"
+            )
         return self
 
 
@@ -385,9 +385,7 @@ class Loop(_Model):
     """After the last step, start again from `from_step` (a customer rhythm that never ends)."""
 
     from_step: str = Field(pattern=KEY_PATTERN)
-    times: int | None = Field(
-        default=None, ge=1, le=1000, description="Total rounds, the first included; unset: until an exit"
-    )
+    times: int | None = Field(default=None, ge=1, le=1000, description="Total rounds, the first included; unset: until an exit")
 
 
 class CadenceDefinition(_Model):
@@ -398,9 +396,7 @@ class CadenceDefinition(_Model):
     description: str | None = Field(default=None, max_length=4000)
     audience: Literal["prospect", "customer", "internal"] = "prospect"
     steps: list[Step] = Field(min_length=1, max_length=200)
-    exit_on: list[str] = Field(
-        default_factory=lambda: ["reply", "meeting_booked", "bounce", "opt_out"]
-    )
+    exit_on: list[str] = Field(default_factory=lambda: ["reply", "meeting_booked", "bounce", "opt_out"])
     on_reply: dict[ReplyIntent, ReplyAction] = Field(
         default_factory=dict,
         description="Explicit reply branches; without one, out-of-office pauses and other replies exit "
@@ -419,9 +415,7 @@ class CadenceDefinition(_Model):
             if item in BUILTIN_EXITS:
                 continue
             if not re.fullmatch(r"event:[a-z0-9][a-z0-9_-]{0,62}", item):
-                raise ValueError(
-                    f"{item!r} is not an exit rule: use reply, meeting_booked, bounce, opt_out or event:<name>"
-                )
+                raise ValueError(f"{item!r} is not an exit rule: use reply, meeting_booked, bounce, opt_out or event:<name>")
         if "opt_out" not in value:
             # An opt-out always ends every enrollment; saying otherwise would be a compliance bug.
             value = [*value, "opt_out"]
@@ -520,7 +514,7 @@ class FieldProblem(BaseModel):
     message: str
 
     def describe(self) -> str:
-        """"step 3 'welcome': field 'wait.days': ..." style text for people."""
+        """ "step 3 'welcome': field 'wait.days': ..." style text for people."""
         where = ""
         if self.step is not None:
             where = f"step {self.step + 1}" + (f" {self.step_id!r}" if self.step_id else "") + ": "

@@ -58,7 +58,9 @@ def check_contact(facts: ContactFacts, channel: str, topic: str) -> GateDecision
     if "all" in facts.suppressed:
         return GateDecision("stop", "suppressed", f"stopped: the contact is suppressed on every channel ({facts.suppressed['all']})")
     if channel in facts.suppressed:
-        return GateDecision("skip", "suppressed_channel", f"skipped: {channel} is suppressed for this contact ({facts.suppressed[channel]})")
+        return GateDecision(
+            "skip", "suppressed_channel", f"skipped: {channel} is suppressed for this contact ({facts.suppressed[channel]})"
+        )
     if not facts.has_address.get(channel, False):
         what = "email address" if channel == "email" else "phone number"
         return GateDecision("skip", "no_address", f"skipped: the contact has no {what}")
@@ -140,7 +142,9 @@ def _occurrences(day: dt.date, clock: dt.time, tz: Any) -> list[dt.datetime]:
     return out
 
 
-def next_slot(policy: EffectivePolicy, channel: str, at: dt.datetime, *, timezone: str | None, country: str | None, region: str | None) -> tuple[dt.datetime | None, str | None]:
+def next_slot(
+    policy: EffectivePolicy, channel: str, at: dt.datetime, *, timezone: str | None, country: str | None, region: str | None
+) -> tuple[dt.datetime | None, str | None]:
     """The earliest instant at or after `at` that the day and hour rules allow, and why `at`
     itself was not allowed (None when it was).
 

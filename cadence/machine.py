@@ -311,7 +311,9 @@ class EnrollmentMachine:
         """Pause (optionally until an instant); the remaining wait is kept for resume."""
         s = self.state
         remaining = (s.due_at - now).total_seconds() if s.due_at else None
-        s.pause = PauseInfo(actor=actor, reason=reason, at=now, until=until, remaining_seconds=max(remaining, 0.0) if remaining is not None else None)
+        s.pause = PauseInfo(
+            actor=actor, reason=reason, at=now, until=until, remaining_seconds=max(remaining, 0.0) if remaining is not None else None
+        )
         s.status = Status.paused
         note_until = f" until {until:%Y-%m-%d %H:%M} UTC" if until else ""
         s.waiting_reason = f"paused by {actor}{note_until}: {reason}"
@@ -436,7 +438,9 @@ class EnrollmentMachine:
             return "no steps left"
         return describe_step(self.definition.steps[position.step], position)
 
-    def _note(self, now: dt.datetime, action: str, *, actor: str = "system", reason: str | None = None, details: dict[str, Any] | None = None) -> None:
+    def _note(
+        self, now: dt.datetime, action: str, *, actor: str = "system", reason: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         """Queue an audit record with the state the transition leaves behind."""
         s = self.state
         clean = {k: v for k, v in (details or {}).items() if v is None or isinstance(v, str | int | float | bool)}

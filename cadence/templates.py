@@ -88,10 +88,26 @@ def sample_context() -> dict[str, Any]:
             "timezone": "America/Chicago",
             "fields": _AnyFields(),
         },
-        "account": {"name": "Analytical Engines", "domain": "example.com", "tier": "enterprise", "industry": "software", "fields": _AnyFields()},
-        "owner": {"name": "Grace Hopper", "first_name": "Grace", "email": "grace@example.com", "title": "Account Executive", "phone": "+15555550101"},
+        "account": {
+            "name": "Analytical Engines",
+            "domain": "example.com",
+            "tier": "enterprise",
+            "industry": "software",
+            "fields": _AnyFields(),
+        },
+        "owner": {
+            "name": "Grace Hopper",
+            "first_name": "Grace",
+            "email": "grace@example.com",
+            "title": "Account Executive",
+            "phone": "+15555550101",
+        },
         "sender": {"name": "Grace Hopper", "email": "grace@example.com", "company": "Example Co.", "postal_address": "100 Main Street"},
-        "links": {"unsubscribe_url": "https://example.com/u/x", "preferences_url": "https://example.com/p/x", "meeting_url": "https://example.com/meet"},
+        "links": {
+            "unsubscribe_url": "https://example.com/u/x",
+            "preferences_url": "https://example.com/p/x",
+            "meeting_url": "https://example.com/meet",
+        },
         "step": {"id": "step", "occurrence": 1, "round": 1},
         "cadence": {"key": "cadence", "name": "Cadence"},
         "dates": _AnyFields(default=dt.date(2027, 3, 31)),
@@ -150,7 +166,9 @@ def check(template: TemplateSource) -> list[str]:
             problems.append(f"{name}: fails for contacts missing a field ({exc}); add a fallback such as | default('')")
             continue
         if len(_NONE.findall(sparse)) > len(_NONE.findall(full)):
-            problems.append(f"{name}: prints None for contacts missing a field; add a fallback such as {{{{ contact.first_name or 'there' }}}}")
+            problems.append(
+                f"{name}: prints None for contacts missing a field; add a fallback such as {{{{ contact.first_name or 'there' }}}}"
+            )
     return problems
 
 

@@ -7,7 +7,7 @@ from cadence.schedule import Position
 
 
 def describe_wait(wait: Wait) -> str:
-    """"3 business days after the previous step at 09:00" and the like."""
+    """ "3 business days after the previous step at 09:00" and the like."""
     at = f" at {wait.at}" if wait.at else ""
     kind = wait.kind
     if kind == "none":

@@ -40,7 +40,7 @@ class _CachingSourceLoader(importlib.machinery.SourceFileLoader):
             cached = _codes.get(key)
         if cached is not None and cached[0] == source:
             return cached[1]
-        code = super().source_to_code(data, path, _optimize=_optimize)  # type: ignore[call-arg]
+        code = super().source_to_code(data, path, _optimize=_optimize)
         with _lock:
             _codes[key] = (source, code)
         return code

@@ -64,13 +64,23 @@ def start(
     these custom search attributes registered."""
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
-        binary("temporal"), "server", "start-dev",
-        "--ip", ip, "--port", str(port),
-        "--db-filename", str(data_dir / "temporal.db"),
-        "--sqlite-pragma", "journal_mode=wal",
-        "--sqlite-pragma", "synchronous=normal",
-        "--sqlite-pragma", "busy_timeout=5000",
-        "--log-level", "warn",
+        binary("temporal"),
+        "server",
+        "start-dev",
+        "--ip",
+        ip,
+        "--port",
+        str(port),
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+        "--sqlite-pragma",
+        "busy_timeout=5000",
+        "--log-level",
+        "warn",
         *_flags(search_attributes),
     ]
     if ui_port is None:

@@ -39,7 +39,9 @@ class Settings(BaseSettings):
 
     public_base_url: str = "http://127.0.0.1:8000"
     link_secret: str = Field(default="dev-only-link-secret-change-me", min_length=16)
-    inbound_email_secret: str = Field(default="dev-only-inbound-secret-change-me", min_length=16, description="HMAC key of the inbound email webhook")
+    inbound_email_secret: str = Field(
+        default="dev-only-inbound-secret-change-me", min_length=16, description="HMAC key of the inbound email webhook"
+    )
 
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None

@@ -39,20 +39,14 @@ async def register_search_attributes(client: Client, keys: Iterable[SearchAttrib
     Safe to call on every start; returns the names it added.
     """
     try:
-        existing = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace)
-        )
+        existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=client.namespace))
         known = set(existing.custom_attributes)
     except RPCError as err:
         # The time-skipping test server cannot list attributes; it accepts adding them.
         if err.status != RPCStatusCode.UNIMPLEMENTED:
             raise
         known = set()
-    missing = {
-        key.name: _INDEXED[key.indexed_value_type.name]
-        for key in keys
-        if key.name not in known
-    }
+    missing = {key.name: _INDEXED[key.indexed_value_type.name] for key in keys if key.name not in known}
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)

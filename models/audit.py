@@ -23,8 +23,17 @@ from models.tables import AuditEntry, AuditHead
 GENESIS = "0" * 64
 
 
-def entry_hash(prev_hash: str, *, at: dt.datetime, actor: str, action: str, enrollment_id: uuid.UUID | None,
-               contact_id: uuid.UUID | None, reason: str | None, details: dict[str, Any]) -> str:
+def entry_hash(
+    prev_hash: str,
+    *,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    enrollment_id: uuid.UUID | None,
+    contact_id: uuid.UUID | None,
+    reason: str | None,
+    details: dict[str, Any],
+) -> str:
     """The hash of one entry: canonical JSON of its content, chained to the previous hash."""
     body = {
         "prev": prev_hash,
@@ -67,7 +76,7 @@ def append(
     """Append one entry inside the caller's transaction (it commits with the change it
     audits); returns its id. The chain's lock is held until that commit, so call it last."""
     locks.hold(session, locks.AUDIT_CHAIN)
-    prev = session.exec(sa.select(AuditHead.last_hash).where(AuditHead.id == 1)).scalar() or GENESIS  # type: ignore[call-overload,arg-type]
+    prev = session.exec(sa.select(AuditHead.last_hash).where(AuditHead.id == 1)).scalar() or GENESIS  # type: ignore[call-overload]
     when = at or dt.datetime.now(dt.UTC)
     enr = uuid.UUID(str(enrollment_id)) if enrollment_id else None
     con = uuid.UUID(str(contact_id)) if contact_id else None
@@ -76,8 +85,17 @@ def append(
     digest = entry_hash(prev, at=when, actor=actor, action=action, enrollment_id=enr, contact_id=con, reason=reason, details=clean)
     entry_id: int = session.exec(  # type: ignore[call-overload]
         _APPEND,
-        params={"at": when, "actor": actor, "action": action, "enrollment_id": enr, "contact_id": con, "reason": reason,
-                "details": text, "prev_hash": prev, "hash": digest},
+        params={
+            "at": when,
+            "actor": actor,
+            "action": action,
+            "enrollment_id": enr,
+            "contact_id": con,
+            "reason": reason,
+            "details": text,
+            "prev_hash": prev,
+            "hash": digest,
+        },
     ).scalar_one()
     return entry_id
 
@@ -107,11 +125,23 @@ def verify(session: Session, batch: int = 5000) -> Verification:
         if not rows:
             head = session.get(AuditHead, 1)
             if head is not None and (head.last_hash != prev or head.count != checked):
-                return Verification(checked, None, f"entries are missing from the end: the head expects {head.count} ending in entry {head.last_id}, found {checked}")
+                return Verification(
+                    checked,
+                    None,
+                    f"entries are missing from the end: the head expects {head.count} ending in entry {head.last_id}, found {checked}",
+                )
             return Verification(checked)
         for row in rows:
-            expected = entry_hash(prev, at=row.at, actor=row.actor, action=row.action, enrollment_id=row.enrollment_id,
-                                  contact_id=row.contact_id, reason=row.reason, details=row.details)
+            expected = entry_hash(
+                prev,
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                enrollment_id=row.enrollment_id,
+                contact_id=row.contact_id,
+                reason=row.reason,
+                details=row.details,
+            )
             if row.prev_hash != prev:
                 return Verification(checked, row, f"entry {row.id} does not follow the one before it (an entry was removed or reordered)")
             if row.hash != expected:

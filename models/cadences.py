@@ -13,7 +13,9 @@ from models.contacts import as_uuid
 from models.tables import Cadence, CadenceVersion
 
 
-def save_bundle(session: Session, bundle: CadenceBundle, *, source: str | None = None, actor: str = "system") -> tuple[Cadence, CadenceVersion, bool]:
+def save_bundle(
+    session: Session, bundle: CadenceBundle, *, source: str | None = None, actor: str = "system"
+) -> tuple[Cadence, CadenceVersion, bool]:
     """Store a bundle as the newest version of its cadence; returns (cadence, version, created).
 
     The same content twice is one version (matched by hash), so loading playbooks again is
@@ -22,7 +24,7 @@ def save_bundle(session: Session, bundle: CadenceBundle, *, source: str | None =
     definition = bundle.definition
     digest = bundle.version_hash
     session.exec(
-        sa.dialects.postgresql.insert(Cadence)  # type: ignore[attr-defined,call-overload]
+        sa.dialects.postgresql.insert(Cadence)
         .values(id=uuid.uuid4(), key=definition.key, name=definition.name)
         .on_conflict_do_nothing(index_elements=["key"])
     )
@@ -32,7 +34,7 @@ def save_bundle(session: Session, bundle: CadenceBundle, *, source: str | None =
     ).first()
     if existing is not None:
         return cadence, existing, False
-    latest = session.exec(select(sa.func.max(CadenceVersion.version)).where(CadenceVersion.cadence_id == cadence.id)).one()  # type: ignore[call-overload]
+    latest = session.exec(select(sa.func.max(CadenceVersion.version)).where(CadenceVersion.cadence_id == cadence.id)).one()
     dumped = bundle.model_dump(mode="json")
     version = CadenceVersion(
         cadence_id=cadence.id,

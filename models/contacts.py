@@ -84,9 +84,7 @@ def upsert_contact(session: Session, data: ContactIn) -> tuple[Contact, bool]:
 
 def ensure_owner(session: Session, owner_id: str) -> None:
     """Make sure an owner row exists (a contact may name its owner before the owner is set up)."""
-    session.exec(
-        insert(Owner).values(id=owner_id, name=owner_id).on_conflict_do_nothing(index_elements=["id"])  # type: ignore[call-overload]
-    )
+    session.exec(insert(Owner).values(id=owner_id, name=owner_id).on_conflict_do_nothing(index_elements=["id"]))
 
 
 def find_contact(session: Session, ref: str | uuid.UUID) -> Contact | None:
@@ -113,7 +111,7 @@ def contacts_by_phone(session: Session, phone: str) -> list[Contact]:
 
 def contacts_by_email(session: Session, address: str) -> list[Contact]:
     """Every contact with this email address (case-insensitive)."""
-    return list(session.exec(select(Contact).where(sa.func.lower(Contact.email) == address.strip().lower())).all())  # type: ignore[arg-type]
+    return list(session.exec(select(Contact).where(sa.func.lower(Contact.email) == address.strip().lower())).all())
 
 
 def calendar_facts(contact: Contact, account: Account | None) -> CalendarFacts:
@@ -128,7 +126,9 @@ def calendar_facts(contact: Contact, account: Account | None) -> CalendarFacts:
     return CalendarFacts(timezone=contact.timezone, country=contact.country, subdivision=contact.region, dates=dates)
 
 
-def policy_in_force(config: ContactPolicy, contact: Contact, account: Account | None, cadence_rules: ContactRules | None) -> EffectivePolicy:
+def policy_in_force(
+    config: ContactPolicy, contact: Contact, account: Account | None, cadence_rules: ContactRules | None
+) -> EffectivePolicy:
     """The contact policy in force for this contact in a cadence with these overrides (the
     account's industry and tier stand in for the contact's own when it has none)."""
     return resolve(

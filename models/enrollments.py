@@ -39,7 +39,7 @@ def no_contact_until(session: Session, cadence_id: uuid.UUID, contact_id: uuid.U
     if days <= 0:
         return None
     ended = session.exec(
-        select(sa.func.max(Enrollment.ended_at)).where(  # type: ignore[call-overload]
+        select(sa.func.max(Enrollment.ended_at)).where(
             Enrollment.cadence_id == cadence_id, Enrollment.contact_id == contact_id, Enrollment.status == "completed"
         )
     ).one()
@@ -79,7 +79,7 @@ def create_or_get(
             touches_sent=0,
         )
         .on_conflict_do_nothing(index_elements=["cadence_id", "contact_id"], index_where=_OPEN_WHERE)
-        .returning(Enrollment.id)  # type: ignore[arg-type]
+        .returning(Enrollment.id)
     ).first()
     if inserted is None:
         existing = open_enrollment_of(session, cadence.id, contact.id)
@@ -128,7 +128,6 @@ def params_for(session: Session, enrollment: Enrollment, *, history_cap: int = 1
     )
 
 
-
 def remembered(session: Session, actor: str, key: str) -> RequestKey | None:
     """What an earlier request with this Idempotency-Key (from this caller) produced."""
     return session.get(RequestKey, (actor, key))
@@ -137,7 +136,9 @@ def remembered(session: Session, actor: str, key: str) -> RequestKey | None:
 def remember(session: Session, *, actor: str, key: str, fingerprint: str, enrollment_id: uuid.UUID, created: bool) -> None:
     """Keep what a request with an Idempotency-Key produced (the first writer wins a race)."""
     session.exec(
-        insert(RequestKey)  # type: ignore[call-overload]
-        .values(actor=actor, key=key, fingerprint=fingerprint, enrollment_id=enrollment_id, created=created, created_at=dt.datetime.now(dt.UTC))
+        insert(RequestKey)
+        .values(
+            actor=actor, key=key, fingerprint=fingerprint, enrollment_id=enrollment_id, created=created, created_at=dt.datetime.now(dt.UTC)
+        )
         .on_conflict_do_nothing(index_elements=["actor", "key"])
     )

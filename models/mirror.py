@@ -38,7 +38,7 @@ _SENT = sa.text(_SENT_SQL.format(mirror=""))
 
 def _update(session: Session, enrollment_id: uuid.UUID | str, values: dict[str, Any]) -> None:
     values["updated_at"] = dt.datetime.now(dt.UTC)
-    session.exec(sa.update(Enrollment).where(Enrollment.id == uuid.UUID(str(enrollment_id))).values(**values))  # type: ignore[call-overload,arg-type]
+    session.exec(sa.update(Enrollment).where(Enrollment.id == uuid.UUID(str(enrollment_id))).values(**values))  # type: ignore[arg-type]
 
 
 def write(session: Session, enrollment_id: uuid.UUID | str, mirror: Mirror) -> None:
@@ -77,7 +77,7 @@ def started(session: Session, enrollment_id: uuid.UUID | str, run_id: str | None
     """The enrollment's workflow has started: pending becomes active, and the first run id
     is kept (a workflow that already wrote its own status keeps it)."""
     session.exec(
-        sa.update(Enrollment)  # type: ignore[call-overload]
+        sa.update(Enrollment)
         .where(Enrollment.id == uuid.UUID(str(enrollment_id)))  # type: ignore[arg-type]
         .values(
             status=sa.case((Enrollment.status == "pending", "active"), else_=Enrollment.status),  # type: ignore[arg-type]

@@ -51,13 +51,35 @@ def load_demo(engine: Engine) -> None:
             row.manager_id = manager
             session.add(row)
         for external_id, name, domain, industry, tier, account_owner, renewal_in in ACCOUNTS:
-            upsert_account(session, AccountIn(external_id=external_id, name=name, domain=domain, industry=industry, tier=tier,  # type: ignore[arg-type]
-                                              owner_id=account_owner, dates={"renewal_date": today + dt.timedelta(days=renewal_in)}))
+            upsert_account(
+                session,
+                AccountIn(
+                    external_id=external_id,
+                    name=name,
+                    domain=domain,
+                    industry=industry,
+                    tier=tier,
+                    owner_id=account_owner,
+                    dates={"renewal_date": today + dt.timedelta(days=renewal_in)},
+                ),
+            )
         for external_id, account, first, last, title, persona, tz, country, region, phone, sms in CONTACTS:
-            upsert_contact(session, ContactIn(
-                external_id=external_id, account_external_id=account, email=f"{first.lower()}@example.com", phone=phone,
-                first_name=first, last_name=last, title=title, persona=persona, timezone=tz, country=country, region=region,  # type: ignore[arg-type]
-                owner_id="sam" if account == "acme" else "lee" if account else "maria",
-                consent={"sms": {"granted": True, "source": "demo data"}} if sms else None,
-                dates={"webinar_date": today + dt.timedelta(days=20)},
-            ))
+            upsert_contact(
+                session,
+                ContactIn(
+                    external_id=external_id,
+                    account_external_id=account,
+                    email=f"{first.lower()}@example.com",
+                    phone=phone,
+                    first_name=first,
+                    last_name=last,
+                    title=title,
+                    persona=persona,
+                    timezone=tz,
+                    country=country,
+                    region=region,
+                    owner_id="sam" if account == "acme" else "lee" if account else "maria",
+                    consent={"sms": {"granted": True, "source": "demo data"}} if sms else None,
+                    dates={"webinar_date": today + dt.timedelta(days=20)},
+                ),
+            )

@@ -71,7 +71,9 @@ class SinkHandler:
         def store() -> None:
             with transaction(self.engine) as db:
                 for rcpt in envelope.rcpt_tos:
-                    db.add(DevOutbox(channel="email", to=rcpt, sender=envelope.mail_from, subject=str(parsed.get("Subject") or ""), body=raw))
+                    db.add(
+                        DevOutbox(channel="email", to=rcpt, sender=envelope.mail_from, subject=str(parsed.get("Subject") or ""), body=raw)
+                    )
 
         await asyncio.to_thread(store)
         return "250 Message accepted for delivery"
@@ -151,7 +153,9 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
         smtp.start()
         stack.callback(smtp.stop)
 
-        backend = Backend(engine, client, task_queue=base.task_queue, policy=load_policy(base.policy_file), rules=load_rules(base.rules_file))
+        backend = Backend(
+            engine, client, task_queue=base.task_queue, policy=load_policy(base.policy_file), rules=load_rules(base.rules_file)
+        )
         playbooks = await _load_playbooks(backend)
         dev_keys = await _keys(backend, state)
         if options.demo:
@@ -160,21 +164,23 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
             await asyncio.to_thread(load_demo, engine)
 
         api_url = f"http://127.0.0.1:{options.port}"
-        settings = base.model_copy(update={
-            "database_url": database_url,
-            "temporal_address": server.address,
-            "smtp_host": "127.0.0.1",
-            "smtp_port": options.smtp_port,
-            "smtp_username": None,
-            "smtp_password": None,
-            "smtp_starttls": False,
-            "public_base_url": api_url,
-            "link_secret": state.link_secret,
-            "twilio_auth_token": base.twilio_auth_token or state.twilio_auth_token,
-            "sms_outbox": base.sms_outbox or not base.twilio_account_sid,
-            "dev_mode": True,
-            "api_port": options.port,
-        })
+        settings = base.model_copy(
+            update={
+                "database_url": database_url,
+                "temporal_address": server.address,
+                "smtp_host": "127.0.0.1",
+                "smtp_port": options.smtp_port,
+                "smtp_username": None,
+                "smtp_password": None,
+                "smtp_starttls": False,
+                "public_base_url": api_url,
+                "link_secret": state.link_secret,
+                "twilio_auth_token": base.twilio_auth_token or state.twilio_auth_token,
+                "sms_outbox": base.sms_outbox or not base.twilio_account_sid,
+                "dev_mode": True,
+                "api_port": options.port,
+            }
+        )
 
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_max_concurrent_activities)
         stack.callback(executor.shutdown, wait=True, cancel_futures=True)
@@ -182,7 +188,9 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
         await stack.enter_async_context(worker)
         await backend.workflows.ensure_archiver()
 
-        api = uvicorn.Server(uvicorn.Config(create_app(settings, backend=backend), host="127.0.0.1", port=options.port, log_level="warning"))
+        api = uvicorn.Server(
+            uvicorn.Config(create_app(settings, backend=backend), host="127.0.0.1", port=options.port, log_level="warning")
+        )
         api_task = asyncio.create_task(api.serve())
 
         async def stop_api() -> None:

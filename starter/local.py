@@ -71,8 +71,12 @@ class LocalCadence:
     ) -> LocalCadence:
         """Connect to both; close with `await cadence.close()` or use `async with`."""
         backend = await Backend.connect(
-            database_url=database_url, temporal_address=temporal_address, namespace=namespace, task_queue=task_queue,
-            policy_file=policy_file, rules_file=rules_file,
+            database_url=database_url,
+            temporal_address=temporal_address,
+            namespace=namespace,
+            task_queue=task_queue,
+            policy_file=policy_file,
+            rules_file=rules_file,
         )
         return cls.of(backend)
 
@@ -113,7 +117,9 @@ class LocalCadence:
 
     # --- enrollments -----------------------------------------------------------------------
 
-    async def enroll(self, cadence: str | None, contact: str, *, start_at: dt.datetime | None = None, actor: str = "service") -> EnrollmentInfo:
+    async def enroll(
+        self, cadence: str | None, contact: str, *, start_at: dt.datetime | None = None, actor: str = "service"
+    ) -> EnrollmentInfo:
         """Enroll a contact (idempotent: the open enrollment comes back with created=False)."""
         return await enroll.enroll_contact(self.backend, cadence, contact, start_at=start_at, actor=actor)
 
@@ -128,7 +134,9 @@ class LocalCadence:
         on_row: Callable[[BulkRow], Any] | None = None,
     ) -> list[BulkRow]:
         """Enroll many contacts, throttled; every row reports its own outcome."""
-        return await enroll.bulk_enroll(self.backend, cadence, contacts, actor=actor, start_at=start_at, per_second=per_second, on_row=on_row)
+        return await enroll.bulk_enroll(
+            self.backend, cadence, contacts, actor=actor, start_at=start_at, per_second=per_second, on_row=on_row
+        )
 
     async def get(self, enrollment_id: str) -> EnrollmentInfo:
         """The enrollment as the Postgres mirror has it."""
@@ -154,7 +162,9 @@ class LocalCadence:
             self.backend, cadence=cadence, contact=contact, account_id=account_id, status=status, owner=owner, limit=limit, offset=offset
         )
 
-    async def pause(self, enrollment_id: str, *, actor: str, reason: str, until: dt.datetime | None = None, request_id: str | None = None) -> StatusView:
+    async def pause(
+        self, enrollment_id: str, *, actor: str, reason: str, until: dt.datetime | None = None, request_id: str | None = None
+    ) -> StatusView:
         """Pause (optionally until an instant)."""
         return await commands.pause(self.backend, enrollment_id, actor=actor, reason=reason, until=until, request_id=request_id)
 
@@ -197,8 +207,17 @@ class LocalCadence:
         """Record an event about a contact (written first, with any suppression it implies),
         then deliver it to every open enrollment of the contact; repeats apply once."""
         return await events.send_event(
-            self.backend, type, contact, event_id=event_id, intent=intent, return_date=return_date, name=name,
-            task_id=task_id, outcome=outcome, channel=channel, data=data,
+            self.backend,
+            type,
+            contact,
+            event_id=event_id,
+            intent=intent,
+            return_date=return_date,
+            name=name,
+            task_id=task_id,
+            outcome=outcome,
+            channel=channel,
+            data=data,
         )
 
     # --- contacts, accounts, tasks ---------------------------------------------------------

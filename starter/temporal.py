@@ -98,23 +98,35 @@ class Workflows:
 
     async def pause(self, workflow_id: str, request: PauseRequest, request_id: str | None = None) -> StatusView:
         """Pause; `request_id` makes a retried command apply once."""
-        return await self._update(workflow_id, "pause", self._handle(workflow_id).execute_update(
-            EnrollmentWorkflow.pause, request, id=request_id or str(uuid.uuid4())))
+        return await self._update(
+            workflow_id,
+            "pause",
+            self._handle(workflow_id).execute_update(EnrollmentWorkflow.pause, request, id=request_id or str(uuid.uuid4())),
+        )
 
     async def resume(self, workflow_id: str, request: ActorRequest, request_id: str | None = None) -> StatusView:
         """Resume a paused enrollment."""
-        return await self._update(workflow_id, "resume", self._handle(workflow_id).execute_update(
-            EnrollmentWorkflow.resume, request, id=request_id or str(uuid.uuid4())))
+        return await self._update(
+            workflow_id,
+            "resume",
+            self._handle(workflow_id).execute_update(EnrollmentWorkflow.resume, request, id=request_id or str(uuid.uuid4())),
+        )
 
     async def stop(self, workflow_id: str, request: StopRequest, request_id: str | None = None) -> StatusView:
         """Stop for good."""
-        return await self._update(workflow_id, "stop", self._handle(workflow_id).execute_update(
-            EnrollmentWorkflow.stop, request, id=request_id or str(uuid.uuid4())))
+        return await self._update(
+            workflow_id,
+            "stop",
+            self._handle(workflow_id).execute_update(EnrollmentWorkflow.stop, request, id=request_id or str(uuid.uuid4())),
+        )
 
     async def skip(self, workflow_id: str, request: ActorRequest, request_id: str | None = None) -> StatusView:
         """Skip the step the enrollment waits for."""
-        return await self._update(workflow_id, "skip", self._handle(workflow_id).execute_update(
-            EnrollmentWorkflow.skip_step, request, id=request_id or str(uuid.uuid4())))
+        return await self._update(
+            workflow_id,
+            "skip",
+            self._handle(workflow_id).execute_update(EnrollmentWorkflow.skip_step, request, id=request_id or str(uuid.uuid4())),
+        )
 
     async def _update(self, workflow_id: str, verb: str, call: Any) -> StatusView:
         try:

@@ -65,8 +65,23 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-TABLES = ("audit_log", "audit_head", "workflow_histories", "touches", "tasks", "inbound_events", "suppressions", "enrollments", "dev_outbox",
-          "cadence_versions", "cadences", "contacts", "accounts", "owners", "api_keys")
+TABLES = (
+    "audit_log",
+    "audit_head",
+    "workflow_histories",
+    "touches",
+    "tasks",
+    "inbound_events",
+    "suppressions",
+    "enrollments",
+    "dev_outbox",
+    "cadence_versions",
+    "cadences",
+    "contacts",
+    "accounts",
+    "owners",
+    "api_keys",
+)
 
 
 @pytest.fixture

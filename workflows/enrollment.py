@@ -407,7 +407,9 @@ class EnrollmentWorkflow:
     async def _record(self, records: list[Any]) -> None:
         mirror = self.m.mirror()
         items = [TransitionInput(enrollment_id=self.params.enrollment_id, contact_id=self.params.contact_id, **vars(r)) for r in records]
-        await workflow.execute_activity(calls.record_transition, TransitionBatch(items=items, enrollment_id=self.params.enrollment_id, mirror=mirror), **calls.DATABASE)
+        await workflow.execute_activity(
+            calls.record_transition, TransitionBatch(items=items, enrollment_id=self.params.enrollment_id, mirror=mirror), **calls.DATABASE
+        )
         self.m.state.mirrored = mirror
 
     def _upsert_visibility(self) -> None:

@@ -50,7 +50,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+        codes = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+            415: "unsupported_media_type",
+        }
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
         return JSONResponse(
             error_body(codes.get(exc.status_code, "http_error"), detail), status_code=exc.status_code, headers=getattr(exc, "headers", None)
@@ -111,5 +118,11 @@ async def _too_large(send: Send, limit: int) -> None:
     import json
 
     body = json.dumps(error_body("too_large", f"the request body is larger than {limit} bytes", {"limit": limit})).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

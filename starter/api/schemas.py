@@ -81,7 +81,9 @@ class EventRequest(_Body):
     task_id: str | None = Field(default=None, max_length=100, description="For task_completed")
     outcome: str | None = Field(default=None, max_length=500)
     channel: Literal["email", "sms", "call", "linkedin"] | None = None
-    data: dict[str, str | int | float | bool | None] | None = Field(default=None, description="For named events: facts rules can test (e.g. score)")
+    data: dict[str, str | int | float | bool | None] | None = Field(
+        default=None, description="For named events: facts rules can test (e.g. score)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> EventRequest:

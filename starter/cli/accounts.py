@@ -27,10 +27,23 @@ def show(ctx: typer.Context, account: str = typer.Argument(..., help="Account id
     """The account and how many open enrollments its contacts have."""
     obj: Context = ctx.obj
     found = run(lambda backend: contacts.get_account(backend, account), obj.settings)
-    emit(found, as_json=obj.json, table=lambda: make_table(None, ["", ""], [
-        ("account", found.id), ("external id", found.external_id), ("name", found.name), ("industry", found.industry),
-        ("tier", found.tier), ("owner", found.owner_id), ("open enrollments", found.open_enrollments),
-    ]))
+    emit(
+        found,
+        as_json=obj.json,
+        table=lambda: make_table(
+            None,
+            ["", ""],
+            [
+                ("account", found.id),
+                ("external id", found.external_id),
+                ("name", found.name),
+                ("industry", found.industry),
+                ("tier", found.tier),
+                ("owner", found.owner_id),
+                ("open enrollments", found.open_enrollments),
+            ],
+        ),
+    )
 
 
 @app.command("pause")

@@ -28,8 +28,15 @@ def register(app: typer.Typer) -> None:
         obj: Context = ctx.obj
         if target == "verify":
             result = run(audit_service.verify, obj.settings)
-            emit(result, as_json=obj.json, table=lambda: f"audit log intact: {result.checked} entries verified" if result.ok
-                 else f"[red]audit log broken[/] after {result.checked} good entries: {result.problem}")
+            emit(
+                result,
+                as_json=obj.json,
+                table=lambda: (
+                    f"audit log intact: {result.checked} entries verified"
+                    if result.ok
+                    else f"[red]audit log broken[/] after {result.checked} good entries: {result.problem}"
+                ),
+            )
             if not result.ok:
                 raise typer.Exit(FAILED)
             return
@@ -47,7 +54,10 @@ def register(app: typer.Typer) -> None:
             out.print_json(json.dumps([t.model_dump(mode="json") for t in timelines]))
             return
         for timeline in timelines:
-            out.print(make_table(
-                f"enrollment {timeline.enrollment_id} (history: {timeline.history_source})", ["when (UTC)", "what", "who", "from"],
-                [(f"{e.at:%Y-%m-%d %H:%M:%S}", e.summary, e.actor, e.source) for e in timeline.entries],
-            ))
+            out.print(
+                make_table(
+                    f"enrollment {timeline.enrollment_id} (history: {timeline.history_source})",
+                    ["when (UTC)", "what", "who", "from"],
+                    [(f"{e.at:%Y-%m-%d %H:%M:%S}", e.summary, e.actor, e.source) for e in timeline.entries],
+                )
+            )

@@ -30,7 +30,9 @@ def _files(paths: list[Path]) -> list[Path]:
 
 @app.command("validate")
 @guarded
-def validate(ctx: typer.Context, paths: list[Path] = typer.Argument(None, help="Files or folders (default: the shipped playbooks)")) -> None:
+def validate(
+    ctx: typer.Context, paths: list[Path] = typer.Argument(None, help="Files or folders (default: the shipped playbooks)")
+) -> None:
     """Check definitions and templates without storing anything."""
     obj: Context = ctx.obj
     results, problems = [], []
@@ -38,11 +40,23 @@ def validate(ctx: typer.Context, paths: list[Path] = typer.Argument(None, help="
         if isinstance(loaded, DefinitionError):
             problems.append({"file": str(path), "error": str(loaded)})
         else:
-            results.append({"file": str(path), "key": loaded.definition.key, "steps": len(loaded.definition.steps), "version": loaded.version_hash[:12]})
-    emit({"valid": results, "invalid": problems}, as_json=obj.json, table=lambda: make_table(
-        "Cadence definitions", ["file", "key", "steps", "version / error"],
-        [(r["file"], r["key"], r["steps"], r["version"]) for r in results] + [(p["file"], "", "", p["error"]) for p in problems],
-    ))
+            results.append(
+                {
+                    "file": str(path),
+                    "key": loaded.definition.key,
+                    "steps": len(loaded.definition.steps),
+                    "version": loaded.version_hash[:12],
+                }
+            )
+    emit(
+        {"valid": results, "invalid": problems},
+        as_json=obj.json,
+        table=lambda: make_table(
+            "Cadence definitions",
+            ["file", "key", "steps", "version / error"],
+            [(r["file"], r["key"], r["steps"], r["version"]) for r in results] + [(p["file"], "", "", p["error"]) for p in problems],
+        ),
+    )
     if problems:
         raise typer.Exit(INVALID)
 
@@ -54,9 +68,15 @@ def load(ctx: typer.Context, paths: list[Path] = typer.Argument(None, help="File
     obj: Context = ctx.obj
     files = _files(paths)
     rows = run(lambda backend: cadences.publish_files(backend, files, actor=actor()), obj.settings)
-    emit(rows, as_json=obj.json, table=lambda: make_table(
-        "Loaded", ["key", "version", "hash", "status"], [(r.key, r.version, r.hash, "new version" if r.created else "unchanged") for r in rows]
-    ))
+    emit(
+        rows,
+        as_json=obj.json,
+        table=lambda: make_table(
+            "Loaded",
+            ["key", "version", "hash", "status"],
+            [(r.key, r.version, r.hash, "new version" if r.created else "unchanged") for r in rows],
+        ),
+    )
 
 
 @app.command("list")
@@ -65,31 +85,61 @@ def list_cadences(ctx: typer.Context) -> None:
     """Every stored cadence with its latest version."""
     obj: Context = ctx.obj
     found = run(cadences.list_cadences, obj.settings)
-    rows = [{"id": c.id, "key": c.key, "name": c.name, "version": c.latest_version.version if c.latest_version else None,
-             "steps": c.latest_version.steps if c.latest_version else 0} for c in found]
-    emit(rows, as_json=obj.json, table=lambda: make_table("Cadences", ["key", "name", "version", "steps", "id"],
-                                                        [(r["key"], r["name"], r["version"], r["steps"], r["id"]) for r in rows]))
+    rows = [
+        {
+            "id": c.id,
+            "key": c.key,
+            "name": c.name,
+            "version": c.latest_version.version if c.latest_version else None,
+            "steps": c.latest_version.steps if c.latest_version else 0,
+        }
+        for c in found
+    ]
+    emit(
+        rows,
+        as_json=obj.json,
+        table=lambda: make_table(
+            "Cadences", ["key", "name", "version", "steps", "id"], [(r["key"], r["name"], r["version"], r["steps"], r["id"]) for r in rows]
+        ),
+    )
 
 
 @app.command("show")
 @guarded
-def show(ctx: typer.Context, cadence: str = typer.Argument(..., help="Key or id"), version: int | None = typer.Option(None, help="A version number (default: latest)")) -> None:
+def show(
+    ctx: typer.Context,
+    cadence: str = typer.Argument(..., help="Key or id"),
+    version: int | None = typer.Option(None, help="A version number (default: latest)"),
+) -> None:
     """The steps of a cadence version, with their timing."""
     obj: Context = ctx.obj
     view = run(lambda backend: cadences.get_cadence(backend, cadence, version=version), obj.settings)
     assert view.shown is not None and view.parsed is not None
     found, shown, definition = view.cadence, view.shown, view.parsed
-    data = {"key": found.key, "name": found.name, "version": shown.version, "hash": shown.content_hash,
-            "versions": [v.version for v in found.versions or []], "definition": found.definition}
-    emit(data, as_json=obj.json, table=lambda: make_table(
-        f"{found.key} v{shown.version} ({shown.content_hash[:12]}) — {found.name}", ["#", "step", "type", "when"],
-        [(i + 1, s.id, s.type, describe_wait(s.wait) + (" (repeats)" if s.repeat else "")) for i, s in enumerate(definition.steps)],
-    ))
+    data = {
+        "key": found.key,
+        "name": found.name,
+        "version": shown.version,
+        "hash": shown.content_hash,
+        "versions": [v.version for v in found.versions or []],
+        "definition": found.definition,
+    }
+    emit(
+        data,
+        as_json=obj.json,
+        table=lambda: make_table(
+            f"{found.key} v{shown.version} ({shown.content_hash[:12]}) — {found.name}",
+            ["#", "step", "type", "when"],
+            [(i + 1, s.id, s.type, describe_wait(s.wait) + (" (repeats)" if s.repeat else "")) for i, s in enumerate(definition.steps)],
+        ),
+    )
 
 
 @app.command("schema")
 @guarded
-def schema(ctx: typer.Context, output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout")) -> None:
+def schema(
+    ctx: typer.Context, output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout")
+) -> None:
     """The JSON Schema of a cadence definition (for editors and other services)."""
     text = json.dumps(definition_json_schema(), indent=2)
     if output:

@@ -154,6 +154,7 @@ def make_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequenc
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn CadenceErrors into clean messages and exit codes, and always exit via finish()."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         ctx = kwargs.get("ctx") or (args[0] if args else None)

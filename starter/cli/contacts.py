@@ -27,7 +27,13 @@ def import_contacts(ctx: typer.Context, file: Path = typer.Argument(..., help="C
 
     def table() -> object:
         out.print(f"imported {report.imported} (created {report.created}, updated {report.updated}), failed {report.failed}")
-        return make_table(None, ["row", "field", "problem", "external_id"], [(e.row, e.field, e.message, e.external_id) for e in report.errors]) if report.errors else ""
+        return (
+            make_table(
+                None, ["row", "field", "problem", "external_id"], [(e.row, e.field, e.message, e.external_id) for e in report.errors]
+            )
+            if report.errors
+            else ""
+        )
 
     emit(report, as_json=obj.json, table=table)  # type: ignore[arg-type]
     if report.errors:

@@ -23,20 +23,32 @@ events_app = typer.Typer(no_args_is_help=True)
 
 def _info_table(info: EnrollmentInfo) -> Any:
     rows = [
-        ("enrollment", info.id), ("workflow", info.workflow_id), ("cadence", f"{info.cadence_key} v{info.cadence_version}"),
-        ("contact", info.contact_id), ("status", info.status), ("next step", info.next_step_id), ("due", info.next_step_at),
-        ("why", info.waiting_reason), ("touches sent", info.touches_sent), ("outcome", info.outcome_reason),
+        ("enrollment", info.id),
+        ("workflow", info.workflow_id),
+        ("cadence", f"{info.cadence_key} v{info.cadence_version}"),
+        ("contact", info.contact_id),
+        ("status", info.status),
+        ("next step", info.next_step_id),
+        ("due", info.next_step_at),
+        ("why", info.waiting_reason),
+        ("touches sent", info.touches_sent),
+        ("outcome", info.outcome_reason),
     ]
     return make_table(None, ["", ""], [r for r in rows if r[1] is not None])
 
 
 def _status_table(view: StatusView) -> Any:
     rows: list[tuple[str, Any]] = [
-        ("status", view.status.value), ("step", f"{(view.step_index or 0) + 1} {view.step_id} ({view.step_type})" if view.step_id else None),
-        ("next due", view.next_due_at), ("why", view.waiting_reason), ("sent / skipped / deferred", f"{view.counters.sent} / {view.counters.skipped} / {view.counters.deferred}"),
+        ("status", view.status.value),
+        ("step", f"{(view.step_index or 0) + 1} {view.step_id} ({view.step_type})" if view.step_id else None),
+        ("next due", view.next_due_at),
+        ("why", view.waiting_reason),
+        ("sent / skipped / deferred", f"{view.counters.sent} / {view.counters.skipped} / {view.counters.deferred}"),
     ]
     if view.pause:
-        rows.append(("paused by", f"{view.pause.actor}: {view.pause.reason}" + (f" (until {view.pause.until})" if view.pause.until else "")))
+        rows.append(
+            ("paused by", f"{view.pause.actor}: {view.pause.reason}" + (f" (until {view.pause.until})" if view.pause.until else ""))
+        )
     if view.outcome_reason:
         rows.append(("outcome", view.outcome_reason))
     return make_table(None, ["", ""], [r for r in rows if r[1] is not None])
@@ -70,10 +82,15 @@ def register(app: typer.Typer) -> None:
         refs = _csv_contacts(csv_file)
         rows = _bulk(obj, cadence, refs, when, rate or obj.settings.bulk_starts_per_second)
         failed = [r for r in rows if not r.ok]
-        emit(rows, as_json=obj.json, table=lambda: make_table(
-            f"enrolled {sum(r.ok and r.created for r in rows)}, already enrolled {sum(r.ok and not r.created for r in rows)}, failed {len(failed)}",
-            ["row", "contact", "problem"], [(r.row + 1, r.contact, r.error) for r in failed],
-        ))
+        emit(
+            rows,
+            as_json=obj.json,
+            table=lambda: make_table(
+                f"enrolled {sum(r.ok and r.created for r in rows)}, already enrolled {sum(r.ok and not r.created for r in rows)}, failed {len(failed)}",
+                ["row", "contact", "problem"],
+                [(r.row + 1, r.contact, r.error) for r in failed],
+            ),
+        )
         if failed:
             raise typer.Exit(INVALID)
 
@@ -90,11 +107,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Enrollments, newest first."""
         obj: Context = ctx.obj
-        page = run(lambda b: reads.list_enrollments(b, cadence=cadence, contact=contact, status=status, owner=owner, limit=limit, offset=offset), obj.settings)
-        emit(page, as_json=obj.json, table=lambda: make_table(
-            f"{page.total} enrollment(s), showing {offset + 1}-{offset + len(page.items)}", ["id", "cadence", "contact", "status", "next due", "why"],
-            [(i.id, i.cadence_key, i.contact_id, i.status, i.next_step_at, i.waiting_reason) for i in page.items],
-        ))
+        page = run(
+            lambda b: reads.list_enrollments(b, cadence=cadence, contact=contact, status=status, owner=owner, limit=limit, offset=offset),
+            obj.settings,
+        )
+        emit(
+            page,
+            as_json=obj.json,
+            table=lambda: make_table(
+                f"{page.total} enrollment(s), showing {offset + 1}-{offset + len(page.items)}",
+                ["id", "cadence", "contact", "status", "next due", "why"],
+                [(i.id, i.cadence_key, i.contact_id, i.status, i.next_step_at, i.waiting_reason) for i in page.items],
+            ),
+        )
 
     @app.command("status")
     @guarded
@@ -109,8 +134,11 @@ def register(app: typer.Typer) -> None:
             else:
                 out.print(_info_table(detail))
                 out.print(f"[yellow]{detail.live_error}[/]")
-            return make_table("touches", ["step", "channel", "status", "sent", "template"],
-                              [(t.step_id, t.channel, t.status, t.sent_at, f"{t.template}@{t.template_version}") for t in detail.touches])
+            return make_table(
+                "touches",
+                ["step", "channel", "status", "sent", "template"],
+                [(t.step_id, t.channel, t.status, t.sent_at, f"{t.template}@{t.template_version}") for t in detail.touches],
+            )
 
         emit(detail, as_json=obj.json, table=table)
 
@@ -159,7 +187,9 @@ def _bulk(obj: Context, cadence: str, refs: list[str], when: dt.datetime | None,
             return await bulk_enroll(backend, cadence, refs, actor=actor(), start_at=when, per_second=rate)
         with Progress(TextColumn("enrolling"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=out) as progress:
             task = progress.add_task("enroll", total=len(refs))
-            return await bulk_enroll(backend, cadence, refs, actor=actor(), start_at=when, per_second=rate, on_row=lambda _row: progress.advance(task))
+            return await bulk_enroll(
+                backend, cadence, refs, actor=actor(), start_at=when, per_second=rate, on_row=lambda _row: progress.advance(task)
+            )
 
     return run(go, obj.settings)
 
@@ -189,12 +219,20 @@ def send_event(
             fail(f"{return_date!r} is not a date (YYYY-MM-DD)", code=INVALID, as_json=obj.json)
     eid = event_id or f"cli-{uuid.uuid4()}"
     result = run(
-        lambda b: events.send_event(b, type_, contact, event_id=eid, intent=intent, return_date=back, name=name, task_id=task_id, outcome=outcome),
+        lambda b: events.send_event(
+            b, type_, contact, event_id=eid, intent=intent, return_date=back, name=name, task_id=task_id, outcome=outcome
+        ),
         obj.settings,
     )
     if result.status == "unmatched":
         emit(result, as_json=obj.json, table=lambda: f"event {eid} recorded, but no contact {contact!r} exists: kept as unmatched")
         raise typer.Exit(NOT_FOUND)
-    emit(result, as_json=obj.json, table=lambda: f"event {eid} delivered to {len(result.delivered_to)} enrollment(s)"
-         + (f"; {len(result.not_running)} no longer running" if result.not_running else "")
-         + (" (already received before)" if result.duplicate else ""))
+    emit(
+        result,
+        as_json=obj.json,
+        table=lambda: (
+            f"event {eid} delivered to {len(result.delivered_to)} enrollment(s)"
+            + (f"; {len(result.not_running)} no longer running" if result.not_running else "")
+            + (" (already received before)" if result.duplicate else "")
+        ),
+    )

@@ -24,10 +24,19 @@ def check(ctx: typer.Context) -> None:
         fail(str(error), code=INVALID, as_json=obj.json)
     except OSError as error:
         fail(str(error), code=INVALID, as_json=obj.json)
-    data = {"policy_file": settings.policy_file or str(POLICY_FILE), "segments": len(policy.segments),
-            "rules_file": settings.rules_file or str(RULES_FILE), "rules": len(rules.rules)}
-    emit(data, as_json=obj.json, table=lambda: f"policy OK: {data['policy_file']} ({data['segments']} segments); "
-         f"rules OK: {data['rules_file']} ({data['rules']} rules)")
+    data = {
+        "policy_file": settings.policy_file or str(POLICY_FILE),
+        "segments": len(policy.segments),
+        "rules_file": settings.rules_file or str(RULES_FILE),
+        "rules": len(rules.rules),
+    }
+    emit(
+        data,
+        as_json=obj.json,
+        table=lambda: (
+            f"policy OK: {data['policy_file']} ({data['segments']} segments); rules OK: {data['rules_file']} ({data['rules']} rules)"
+        ),
+    )
 
 
 @app.command("show")
@@ -41,15 +50,25 @@ def show(ctx: typer.Context) -> None:
         m, p = segment.match, segment.policy
         window = p.send_window or policy.defaults.send_window
         caps = p.caps or policy.defaults.caps
-        rows.append({
-            "segment": segment.name, "persona": m.persona or "any", "industry_group": m.industry_group or "any", "tier": m.tier or "any",
-            "cadence": segment.cadence, "window": f"{','.join(window.days)} {window.start}-{window.end}" if window else "any time",
-            "caps": f"{caps.max_touches} per {caps.per_days} d, {caps.min_gap_hours} h apart" if caps else "none",
-        })
-    emit(rows, as_json=obj.json, table=lambda: make_table(
-        "Segments (first match wins; regulated industries are narrowed further)",
-        ["segment", "persona", "industry", "tier", "cadence", "window", "caps"],
-        [(r["segment"], r["persona"], r["industry_group"], r["tier"], r["cadence"], r["window"], r["caps"]) for r in rows],
-    ))
+        rows.append(
+            {
+                "segment": segment.name,
+                "persona": m.persona or "any",
+                "industry_group": m.industry_group or "any",
+                "tier": m.tier or "any",
+                "cadence": segment.cadence,
+                "window": f"{','.join(window.days)} {window.start}-{window.end}" if window else "any time",
+                "caps": f"{caps.max_touches} per {caps.per_days} d, {caps.min_gap_hours} h apart" if caps else "none",
+            }
+        )
+    emit(
+        rows,
+        as_json=obj.json,
+        table=lambda: make_table(
+            "Segments (first match wins; regulated industries are narrowed further)",
+            ["segment", "persona", "industry", "tier", "cadence", "window", "caps"],
+            [(r["segment"], r["persona"], r["industry_group"], r["tier"], r["cadence"], r["window"], r["caps"]) for r in rows],
+        ),
+    )
     if not obj.json:
         out.print(f"regulated industries: {', '.join(policy.regulated.industries) or 'none'}")

@@ -35,7 +35,12 @@ def register(app: typer.Typer) -> None:
         settings = obj.settings
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         options = DevOptions(
-            data_dir=data_dir, port=port, temporal_port=temporal_port, ui_port=ui_port, smtp_port=smtp_port, demo=demo,
+            data_dir=data_dir,
+            port=port,
+            temporal_port=temporal_port,
+            ui_port=ui_port,
+            smtp_port=smtp_port,
+            demo=demo,
             database_url=os.environ.get("DATABASE_URL") and settings.database_url,
         )
         try:

@@ -13,9 +13,17 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _task_table(task: TaskOut) -> Table:
-    return make_table(None, ["", ""], [
-        ("task", task.id), ("title", task.title), ("status", task.status), ("outcome", task.outcome), ("enrollment", task.enrollment_id),
-    ])
+    return make_table(
+        None,
+        ["", ""],
+        [
+            ("task", task.id),
+            ("title", task.title),
+            ("status", task.status),
+            ("outcome", task.outcome),
+            ("enrollment", task.enrollment_id),
+        ],
+    )
 
 
 @app.command("list")
@@ -29,15 +37,22 @@ def list_tasks(
     """Tasks, soonest due first."""
     obj: Context = ctx.obj
     page = run(lambda backend: tasks.list_tasks(backend, owner=owner, status=status, limit=limit), obj.settings)
-    emit(page, as_json=obj.json, table=lambda: make_table(
-        f"{page.total} task(s)", ["id", "owner", "kind", "title", "due", "status"],
-        [(t.id, t.owner_id, t.kind, t.title, t.due_at, t.status) for t in page.items],
-    ))
+    emit(
+        page,
+        as_json=obj.json,
+        table=lambda: make_table(
+            f"{page.total} task(s)",
+            ["id", "owner", "kind", "title", "due", "status"],
+            [(t.id, t.owner_id, t.kind, t.title, t.due_at, t.status) for t in page.items],
+        ),
+    )
 
 
 @app.command("complete")
 @guarded
-def complete(ctx: typer.Context, task: str = typer.Argument(..., help="Task id"), outcome: str = typer.Option("completed", help="What came of it")) -> None:
+def complete(
+    ctx: typer.Context, task: str = typer.Argument(..., help="Task id"), outcome: str = typer.Option("completed", help="What came of it")
+) -> None:
     """Mark a task done; the enrollment waiting for it moves on."""
     obj: Context = ctx.obj
     done = run(lambda backend: tasks.close_task(backend, task, actor=actor(), outcome=outcome, skipped=False), obj.settings)

@@ -56,7 +56,9 @@ async def _command(
     except (ConsoleError, CadenceError) as err:
         return await account_page(request, ref, status=err.status, error=err.message)
     await until_recorded(recorded, before + result.changed)
-    return redirect(f"/console/accounts/{quote(result.account_id, safe='')}?done={done}&changed={result.changed}&unchanged={result.unchanged}")
+    return redirect(
+        f"/console/accounts/{quote(result.account_id, safe='')}?done={done}&changed={result.changed}&unchanged={result.unchanged}"
+    )
 
 
 @router.post("/accounts/{account_ref}/pause")
@@ -69,7 +71,14 @@ async def pause(request: Request, account_ref: str, form: Action) -> Response:
         return await account_page(request, account_ref, status=err.status, error=err.message)
     assert reason is not None
     backend, actor = backend_of(request), form.user.actor
-    return await _command(request, account_ref, form, "paused", "paused", lambda aid: commands.pause_account(backend, aid, actor=actor, reason=reason, until=until))
+    return await _command(
+        request,
+        account_ref,
+        form,
+        "paused",
+        "paused",
+        lambda aid: commands.pause_account(backend, aid, actor=actor, reason=reason, until=until),
+    )
 
 
 @router.post("/accounts/{account_ref}/resume")
@@ -80,4 +89,6 @@ async def resume(request: Request, account_ref: str, form: Action) -> Response:
     except ConsoleError as err:
         return await account_page(request, account_ref, status=err.status, error=err.message)
     backend, actor = backend_of(request), form.user.actor
-    return await _command(request, account_ref, form, "resumed", "resumed", lambda aid: commands.resume_account(backend, aid, actor=actor, reason=note))
+    return await _command(
+        request, account_ref, form, "resumed", "resumed", lambda aid: commands.resume_account(backend, aid, actor=actor, reason=note)
+    )

@@ -47,11 +47,19 @@ def _safe_next(value: str | None) -> str:
 def _login_page(request: Request, *, next_url: str, status: int = 200, error: str | None = None, notice: str | None = None) -> Response:
     nonce = secrets.token_urlsafe(16)
     settings = settings_of(request)
-    response = render(request, "login.html", status=status, next_url=next_url, login_csrf=csrf_for(settings, f"login:{nonce}"),
-                      error=error, notice=notice)
+    response = render(
+        request, "login.html", status=status, next_url=next_url, login_csrf=csrf_for(settings, f"login:{nonce}"), error=error, notice=notice
+    )
     stamp = int(dt.datetime.now(dt.UTC).timestamp())
-    response.set_cookie(LOGIN_COOKIE, seal(settings, {"login": nonce, "t": stamp}), max_age=int(LOGIN_LIFETIME.total_seconds()),
-                        path=LOGIN_PATH, httponly=True, samesite="strict", secure=secure_cookies(request))
+    response.set_cookie(
+        LOGIN_COOKIE,
+        seal(settings, {"login": nonce, "t": stamp}),
+        max_age=int(LOGIN_LIFETIME.total_seconds()),
+        path=LOGIN_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+    )
     return response
 
 
@@ -67,8 +75,11 @@ async def login(request: Request) -> Response:
     settings = settings_of(request)
     fields = await read_form(request, max_fields=10)
     nonce_claims = unseal(settings, request.cookies.get(LOGIN_COOKIE))
-    fresh = nonce_claims is not None and isinstance(nonce_claims.get("t"), int) and \
-        dt.datetime.now(dt.UTC).timestamp() - nonce_claims["t"] < LOGIN_LIFETIME.total_seconds()
+    fresh = (
+        nonce_claims is not None
+        and isinstance(nonce_claims.get("t"), int)
+        and dt.datetime.now(dt.UTC).timestamp() - nonce_claims["t"] < LOGIN_LIFETIME.total_seconds()
+    )
     if nonce_claims is None or not fresh or not csrf_ok(settings, f"login:{nonce_claims.get('login')}", fields.get("csrf")):
         raise ConsoleError(403, "The sign-in form expired or is missing its security token. Open the sign-in page again.", "Form refused")
     next_url = _safe_next(fields.get("next"))

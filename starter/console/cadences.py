@@ -22,7 +22,11 @@ def _step(step: AnyStep) -> dict[str, Any]:
         what = ", ".join(step.template_names()) if hasattr(step, "template_names") else getattr(step, "event", None)
     repeat = None
     if step.repeat is not None:
-        repeat = "repeats" + (f" {step.repeat.count} times" if step.repeat.count else "") + (f" until {step.repeat.until}" if step.repeat.until else "")
+        repeat = (
+            "repeats"
+            + (f" {step.repeat.count} times" if step.repeat.count else "")
+            + (f" until {step.repeat.until}" if step.repeat.until else "")
+        )
     return {"id": step.id, "name": step.name, "type": step.type, "when": describe_wait(step.wait), "what": what, "repeat": repeat}
 
 
@@ -38,6 +42,12 @@ async def cadence(request: Request, user: Viewer, cadence_ref: str, version: Ann
     view = await cadence_service.get_cadence(backend_of(request), cadence_ref, version=version)
     definition = view.parsed
     return render(
-        request, "cadence.html", section="cadences", cadence=view.cadence, versions=view.cadence.versions or [], shown=view.shown,
-        definition=definition, steps=[_step(s) for s in definition.steps] if definition else [],
+        request,
+        "cadence.html",
+        section="cadences",
+        cadence=view.cadence,
+        versions=view.cadence.versions or [],
+        shown=view.shown,
+        definition=definition,
+        steps=[_step(s) for s in definition.steps] if definition else [],
     )

@@ -25,8 +25,12 @@ from starter.service.reads import Page
 
 router = console_router()
 PAGE_SIZE = 25
-DONE = {"paused": "Paused. The timeline below records who paused it and why.", "resumed": "Resumed; the remaining wait is kept.",
-        "stopped": "Stopped for good.", "skipped": "Skipped the step it was waiting for."}
+DONE = {
+    "paused": "Paused. The timeline below records who paused it and why.",
+    "resumed": "Resumed; the remaining wait is kept.",
+    "stopped": "Stopped for good.",
+    "skipped": "Skipped the step it was waiting for.",
+}
 
 
 @router.get("/enrollments")
@@ -50,8 +54,13 @@ async def enrollments(
     try:
         account_id = await overviews.account_id(backend, account) if account else None
         result = await reads.list_enrollments(
-            backend, cadence=cadence or None, status=status or None, owner=owner or None, account_id=account_id,
-            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+            backend,
+            cadence=cadence or None,
+            status=status or None,
+            owner=owner or None,
+            account_id=account_id,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
         )
         labels = await overviews.labels(backend, [i.contact_id for i in result.items], [i.account_id for i in result.items if i.account_id])
     except CadenceError as err:
@@ -59,15 +68,26 @@ async def enrollments(
     pages = max(1, -(-result.total // PAGE_SIZE))
     query = {k: v for k, v in filters.items() if v}
     return render(
-        request, "enrollments.html", status=code, section="enrollments", error=error, result=result, labels=labels, filters=filters,
-        cadences=cadences, statuses=[s.value for s in Status], page=page, pages=pages,
+        request,
+        "enrollments.html",
+        status=code,
+        section="enrollments",
+        error=error,
+        result=result,
+        labels=labels,
+        filters=filters,
+        cadences=cadences,
+        statuses=[s.value for s in Status],
+        page=page,
+        pages=pages,
         prev_url=f"?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
         next_url=f"?{urlencode({**query, 'page': page + 1})}" if page < pages else None,
     )
 
 
-async def enrollment_page(request: Request, enrollment_id: str, *, status: int = 200, error: str | None = None,
-                          notice: str | None = None) -> Response:
+async def enrollment_page(
+    request: Request, enrollment_id: str, *, status: int = 200, error: str | None = None, notice: str | None = None
+) -> Response:
     """Render one enrollment (an unknown id raises NotFound: the 404 page)."""
     backend = backend_of(request)
     detail = await reads.status(backend, enrollment_id)
@@ -77,15 +97,30 @@ async def enrollment_page(request: Request, enrollment_id: str, *, status: int =
     state = live.status.value if live else detail.status
     zone = people.contact.timezone if people.contact else None
     return render(
-        request, "enrollment.html", status=status, section="enrollments", error=error, notice=notice, detail=detail, live=live,
-        state=state, open=state in ("pending", "active", "paused"), timeline=timeline, zone=zone,
-        next_due=live.next_due_at if live else detail.next_step_at, waiting=live.waiting_reason if live else detail.waiting_reason,
-        contact=people.contact, contact_label=people.label, account=people.account,
+        request,
+        "enrollment.html",
+        status=status,
+        section="enrollments",
+        error=error,
+        notice=notice,
+        detail=detail,
+        live=live,
+        state=state,
+        open=state in ("pending", "active", "paused"),
+        timeline=timeline,
+        zone=zone,
+        next_due=live.next_due_at if live else detail.next_step_at,
+        waiting=live.waiting_reason if live else detail.waiting_reason,
+        contact=people.contact,
+        contact_label=people.label,
+        account=people.account,
     )
 
 
 @router.get("/enrollments/{enrollment_id}")
-async def enrollment(request: Request, user: Viewer, enrollment_id: str, done: Annotated[str | None, Query(max_length=20)] = None) -> Response:
+async def enrollment(
+    request: Request, user: Viewer, enrollment_id: str, done: Annotated[str | None, Query(max_length=20)] = None
+) -> Response:
     """One enrollment: what it is doing, what happens next and why, and its whole story."""
     return await enrollment_page(request, enrollment_id, notice=DONE.get(done or ""))
 
@@ -118,7 +153,9 @@ async def until_recorded(count: Callable[[], Awaitable[int]], expected: int, tim
         await asyncio.sleep(0.1)
 
 
-async def _command(request: Request, enrollment_id: str, form: Posted, action: str, done: str, call: Callable[[], Awaitable[object]]) -> Response:
+async def _command(
+    request: Request, enrollment_id: str, form: Posted, action: str, done: str, call: Callable[[], Awaitable[object]]
+) -> Response:
     """Run one operator command; a bad value (422) or an illegal transition (409) re-renders the page with a banner."""
     ref = as_uuid(enrollment_id)
     if ref is None:

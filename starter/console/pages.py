@@ -43,8 +43,17 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": "default-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
-TITLES = {400: "Bad request", 401: "Not signed in", 403: "Not allowed", 404: "Not found", 405: "Not allowed here",
-          409: "Not possible right now", 413: "Too large", 422: "Please check the form", 503: "A service is unavailable"}
+TITLES = {
+    400: "Bad request",
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed here",
+    409: "Not possible right now",
+    413: "Too large",
+    422: "Please check the form",
+    503: "A service is unavailable",
+}
 
 
 class ConsoleError(Exception):
@@ -111,7 +120,8 @@ def render(request: Request, name: str, *, status: int = 200, **context: Any) ->
     """A console page: the layout gets the signed-in user, their CSRF token and the nav."""
     user = getattr(request.state, "console_user", None)
     response = templates.TemplateResponse(
-        request, f"console/{name}",
+        request,
+        f"console/{name}",
         {"user": user, "csrf": getattr(user, "csrf", ""), "dev_mode": settings_of(request).dev_mode, **context},
         status_code=status,
     )
@@ -121,8 +131,14 @@ def render(request: Request, name: str, *, status: int = 200, **context: Any) ->
 
 def error_page(request: Request, status: int, message: str, title: str | None = None) -> HTMLResponse:
     """The friendly page for an error, with the right status."""
-    return render(request, "error.html", status=status, title=title or TITLES.get(status, "Something went wrong"),
-                  message=message[:1].upper() + message[1:], status_code=status)
+    return render(
+        request,
+        "error.html",
+        status=status,
+        title=title or TITLES.get(status, "Something went wrong"),
+        message=message[:1].upper() + message[1:],
+        status_code=status,
+    )
 
 
 async def read_form(request: Request, max_fields: int = 50) -> dict[str, str]:

@@ -125,8 +125,9 @@ def read_session(settings: Settings, token: str | None, now: dt.datetime) -> dic
 
 def set_session_cookie(response: Any, value: str, secure: bool) -> None:
     """HttpOnly, SameSite=Strict, Path=/console, 12 hours."""
-    response.set_cookie(SESSION_COOKIE, value, max_age=int(LIFETIME.total_seconds()), path="/console", httponly=True,
-                        samesite="strict", secure=secure)
+    response.set_cookie(
+        SESSION_COOKIE, value, max_age=int(LIFETIME.total_seconds()), path="/console", httponly=True, samesite="strict", secure=secure
+    )
 
 
 def secure_cookies(request: Request) -> bool:
@@ -144,8 +145,14 @@ async def current_user(request: Request) -> ConsoleUser:
     row = await keys.live_key(backend_of(request), claims["k"], claims["r"])
     if row is None:
         raise LoginRequired
-    user = ConsoleUser(key_id=str(row.id), name=row.name, role=Role(row.role), session_id=claims["s"],
-                       issued_at=dt.datetime.fromtimestamp(claims["t"], dt.UTC), csrf=csrf_for(settings, claims["s"]))
+    user = ConsoleUser(
+        key_id=str(row.id),
+        name=row.name,
+        role=Role(row.role),
+        session_id=claims["s"],
+        issued_at=dt.datetime.fromtimestamp(claims["t"], dt.UTC),
+        csrf=csrf_for(settings, claims["s"]),
+    )
     request.state.console_user = user
     return user
 
@@ -174,16 +181,20 @@ async def posted(request: Request, user: Viewer) -> Posted:
     """Read the form and check its CSRF token (403 if missing or wrong, nothing done)."""
     fields = await read_form(request)
     if not csrf_ok(settings_of(request), user.session_id, fields.get("csrf")):
-        raise ConsoleError(403, "This form is missing its security token or the token is wrong. Reload the page and try again.",
-                           "Form refused")
+        raise ConsoleError(
+            403, "This form is missing its security token or the token is wrong. Reload the page and try again.", "Form refused"
+        )
     return Posted(user, fields)
 
 
 async def acting(form: Annotated[Posted, Depends(posted)]) -> Posted:
     """A posted form from a role that may act (cs_lead, admin); auditors and services get 403."""
     if not form.user.can_act:
-        raise ConsoleError(403, f"The {form.user.role.value} role may only view; pausing, resuming, stopping, skipping and "
-                                "closing tasks need a cs_lead or admin key.")
+        raise ConsoleError(
+            403,
+            f"The {form.user.role.value} role may only view; pausing, resuming, stopping, skipping and "
+            "closing tasks need a cs_lead or admin key.",
+        )
     return form
 
 

@@ -18,7 +18,9 @@ router = console_router()
 DONE = {"completed": "Task marked done; the enrollment moves on.", "skipped": "Task skipped; the enrollment moves on."}
 
 
-async def tasks_page(request: Request, owner: str | None, *, status: int = 200, error: str | None = None, notice: str | None = None) -> Response:
+async def tasks_page(
+    request: Request, owner: str | None, *, status: int = 200, error: str | None = None, notice: str | None = None
+) -> Response:
     """Render the queue, optionally for one owner."""
     data = await overviews.task_queue(backend_of(request), owner)
     return render(request, "tasks.html", status=status, section="tasks", owner=owner or "", error=error, notice=notice, **data)

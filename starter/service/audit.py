@@ -49,6 +49,8 @@ async def verify(backend: Backend) -> VerifyResult:
 
     def run(session: Session) -> VerifyResult:
         result = audit.verify(session)
-        return VerifyResult(ok=result.ok, checked=result.checked, broken_entry=result.broken.id if result.broken else None, problem=result.problem)
+        return VerifyResult(
+            ok=result.ok, checked=result.checked, broken_entry=result.broken.id if result.broken else None, problem=result.problem
+        )
 
     return await backend.db(run)

@@ -66,7 +66,7 @@ class Published(BaseModel):
 def _counts(session: Session, cadence: Cadence) -> dict[uuid.UUID, tuple[int, int]]:
     """Enrollments per version: (all, open)."""
     rows = session.exec(
-        select(Enrollment.cadence_version_id, Enrollment.status, func.count())  # type: ignore[call-overload]
+        select(Enrollment.cadence_version_id, Enrollment.status, func.count())
         .where(Enrollment.cadence_id == cadence.id)
         .group_by(Enrollment.cadence_version_id, Enrollment.status)  # type: ignore[arg-type]
     ).all()
@@ -80,15 +80,26 @@ def _counts(session: Session, cadence: Cadence) -> dict[uuid.UUID, tuple[int, in
 def _version_out(row: CadenceVersion, counts: dict[uuid.UUID, tuple[int, int]]) -> VersionOut:
     total, open_ = counts.get(row.id, (0, 0))
     return VersionOut(
-        id=str(row.id), version=row.version, content_hash=row.content_hash, created_by=row.created_by,
-        created_at=row.created_at, steps=len(row.definition.get("steps", [])), enrollments=total, open_enrollments=open_,
+        id=str(row.id),
+        version=row.version,
+        content_hash=row.content_hash,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        steps=len(row.definition.get("steps", [])),
+        enrollments=total,
+        open_enrollments=open_,
     )
 
 
 def _cadence_out(cadence: Cadence, counts: dict[uuid.UUID, tuple[int, int]], latest: CadenceVersion | None, **extra: Any) -> CadenceOut:
     return CadenceOut(
-        id=str(cadence.id), key=cadence.key, name=cadence.name, latest_version=_version_out(latest, counts) if latest else None,
-        enrollments=sum(total for total, _ in counts.values()), open_enrollments=sum(open_ for _, open_ in counts.values()), **extra,
+        id=str(cadence.id),
+        key=cadence.key,
+        name=cadence.name,
+        latest_version=_version_out(latest, counts) if latest else None,
+        enrollments=sum(total for total, _ in counts.values()),
+        open_enrollments=sum(open_ for _, open_ in counts.values()),
+        **extra,
     )
 
 
@@ -176,7 +187,11 @@ async def get_cadence(backend: Backend, ref: str, *, version: int | None = None)
         if version and chosen is None:
             raise NotFound(f"cadence {cadence.key!r} has no version {version}", {"field": "version"})
         out = _cadence_out(
-            cadence, counts, rows[0] if rows else None, versions=[_version_out(v, counts) for v in rows], definition=chosen.definition if chosen else None
+            cadence,
+            counts,
+            rows[0] if rows else None,
+            versions=[_version_out(v, counts) for v in rows],
+            definition=chosen.definition if chosen else None,
         )
         shown = _version_out(chosen, counts) if chosen else None
         return CadenceView(cadence=out, shown=shown, parsed=bundle_of(session, chosen.id).definition if chosen else None)

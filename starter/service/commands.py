@@ -40,7 +40,9 @@ async def pause(
     return await backend.workflows.pause(workflow_id, PauseRequest(actor=actor, reason=reason, until=until), request_id)
 
 
-async def resume(backend: Backend, enrollment_id: str, *, actor: str, reason: str | None = None, request_id: str | None = None) -> StatusView:
+async def resume(
+    backend: Backend, enrollment_id: str, *, actor: str, reason: str | None = None, request_id: str | None = None
+) -> StatusView:
     """Resume a paused enrollment."""
     workflow_id = await _open_workflow(backend, enrollment_id, "resume")
     return await backend.workflows.resume(workflow_id, ActorRequest(actor=actor, reason=reason), request_id)
@@ -76,7 +78,9 @@ class AccountCommandResult(BaseModel):
     enrollments: list[EnrollmentOutcome]
 
 
-async def pause_account(backend: Backend, account: str, *, actor: str, reason: str, until: dt.datetime | None = None) -> AccountCommandResult:
+async def pause_account(
+    backend: Backend, account: str, *, actor: str, reason: str, until: dt.datetime | None = None
+) -> AccountCommandResult:
     """Pause every active enrollment of the account's contacts (by account id or external id)."""
     text = ACCOUNT_PAUSE_PREFIX + reason
     return await _for_each(backend, account, "active", lambda eid: pause(backend, eid, actor=actor, reason=text, until=until))

@@ -20,8 +20,21 @@ from models.contacts import upsert_contact
 from models.schemas import ContactIn
 
 PLAIN_COLUMNS = {
-    "external_id", "account_external_id", "account_name", "email", "phone", "first_name", "last_name", "title",
-    "timezone", "country", "region", "persona", "industry", "tier", "owner_id",
+    "external_id",
+    "account_external_id",
+    "account_name",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "title",
+    "timezone",
+    "country",
+    "region",
+    "persona",
+    "industry",
+    "tier",
+    "owner_id",
 }
 CONSENT_COLUMNS = {"consent_email": "email", "consent_sms": "sms", "consent_call": "call", "consent_linkedin": "linkedin"}
 TRUE = {"1", "true", "yes", "y", "t"}
@@ -105,8 +118,11 @@ class _Bad(ValueError):
 
 
 def _known(column: str) -> bool:
-    return column in PLAIN_COLUMNS or column in CONSENT_COLUMNS or column == "preferred_channels" or (
-        column.startswith(("date_", "field_")) and len(column) > 6
+    return (
+        column in PLAIN_COLUMNS
+        or column in CONSENT_COLUMNS
+        or column == "preferred_channels"
+        or (column.startswith(("date_", "field_")) and len(column) > 6)
     )
 
 
@@ -123,7 +139,10 @@ def parse(text: str) -> list[tuple[int, ContactIn | RowError]]:
     if unknown:
         raise CsvError(
             f"unknown column(s): {', '.join(unknown)}",
-            {"unknown": unknown, "allowed": sorted(PLAIN_COLUMNS | set(CONSENT_COLUMNS) | {"preferred_channels", "date_<name>", "field_<name>"})},
+            {
+                "unknown": unknown,
+                "allowed": sorted(PLAIN_COLUMNS | set(CONSENT_COLUMNS) | {"preferred_channels", "date_<name>", "field_<name>"}),
+            },
         )
     out: list[tuple[int, ContactIn | RowError]] = []
     seen: dict[str, int] = {}

@@ -136,4 +136,3 @@ async def import_contacts(backend: Backend, text: str) -> ImportResult:
         failed=len(report.errors),
         errors=[ImportRowError(row=e.row, field=e.field, message=e.message, external_id=e.external_id) for e in report.errors],
     )
-

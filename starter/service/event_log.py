@@ -45,14 +45,28 @@ class InboundPage(BaseModel):
 
 def _out(row: InboundEvent) -> InboundOut:
     return InboundOut(
-        id=str(row.id), source=row.source, event_id=row.event_id, type=row.type, status=row.status,
-        contact_id=str(row.contact_id) if row.contact_id else None, received_at=row.received_at, processed_at=row.processed_at,
-        attempts=row.attempts, result=row.result, summary={k: row.payload[k] for k in SUMMARY_KEYS if row.payload.get(k) is not None},
+        id=str(row.id),
+        source=row.source,
+        event_id=row.event_id,
+        type=row.type,
+        status=row.status,
+        contact_id=str(row.contact_id) if row.contact_id else None,
+        received_at=row.received_at,
+        processed_at=row.processed_at,
+        attempts=row.attempts,
+        result=row.result,
+        summary={k: row.payload[k] for k in SUMMARY_KEYS if row.payload.get(k) is not None},
     )
 
 
 async def list_events(
-    backend: Backend, *, status: str | None = None, source: str | None = None, contact_id: str | None = None, limit: int = 50, offset: int = 0
+    backend: Backend,
+    *,
+    status: str | None = None,
+    source: str | None = None,
+    contact_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> InboundPage:
     """Inbound events filtered by status, source and contact, newest first."""
 
@@ -68,7 +82,9 @@ async def list_events(
                 raise Invalid("contact_id must be a UUID", {"field": "contact_id"})
             conditions.append(InboundEvent.contact_id == ref)
         total = session.exec(select(func.count()).select_from(InboundEvent).where(*conditions)).one()
-        rows = session.exec(select(InboundEvent).where(*conditions).order_by(sa.desc(sa.column("received_at"))).limit(limit).offset(offset)).all()
+        rows = session.exec(
+            select(InboundEvent).where(*conditions).order_by(sa.desc(sa.column("received_at"))).limit(limit).offset(offset)
+        ).all()
         return InboundPage(items=[_out(r) for r in rows], total=total)
 
     return await backend.db(load)

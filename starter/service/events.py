@@ -99,7 +99,7 @@ def record(
             processed_at=now if status != "received" else None,
         )
         .on_conflict_do_nothing(index_elements=["source", "event_id"])
-        .returning(InboundEvent.id)  # type: ignore[arg-type]
+        .returning(InboundEvent.id)
     ).first()
     if inserted is not None:
         return Recorded(new_id, True, status, contacts)
@@ -107,7 +107,9 @@ def record(
     return Recorded(existing.id, False, existing.status, list(existing.payload.get("contact_ids", [])), dict(existing.result))
 
 
-def suppress_for(session: Session, contacts: list[Contact], *, type: str, channel: str | None, source: str, reason: str | None = None) -> None:
+def suppress_for(
+    session: Session, contacts: list[Contact], *, type: str, channel: str | None, source: str, reason: str | None = None
+) -> None:
     """Write the suppressions an event implies (an opt-out on a channel, a hard bounce, a
     complaint), each audited, in the event's own transaction."""
     implied = vocabulary.suppression_of(type, channel)

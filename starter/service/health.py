@@ -10,7 +10,7 @@ from starter.service.backend import Backend
 
 
 async def check(backend: Backend, timeout: float = 5.0) -> dict[str, str]:
-    """"ok" or "down: <error>" for postgres and temporal."""
+    """ "ok" or "down: <error>" for postgres and temporal."""
 
     def ping_db() -> None:
         with backend.engine.connect() as conn:

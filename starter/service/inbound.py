@@ -27,7 +27,18 @@ from starter.service.backend import Backend
 from starter.service.events import Recorded, record, suppress_for
 
 # Delivery states in the order Twilio reports them; a later report never moves a touch back.
-SMS_ORDER = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5, "undelivered": 4, "failed": 4, "canceled": 4}
+SMS_ORDER = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 5,
+    "undelivered": 4,
+    "failed": 4,
+    "canceled": 4,
+}
 # Callback error codes that mean the number should not be texted again.
 SMS_PERMANENT = {21610: "stop", 21211: "invalid", 21614: "invalid", 30005: "invalid", 30006: "invalid", 30003: None}
 
@@ -71,7 +82,11 @@ async def receive_sms(backend: Backend, *, sid: str, sender: str, to: str | None
         else:
             reply = classify_reply(text=body, today=today)
             event_type = "opt_out" if reply.unsubscribe else "reply"
-            payload = {"channel": "sms", "intent": reply.intent, "return_date": reply.return_date.isoformat() if reply.return_date else None}
+            payload = {
+                "channel": "sms",
+                "intent": reply.intent,
+                "return_date": reply.return_date.isoformat() if reply.return_date else None,
+            }
         recorded = record(
             session,
             source="twilio",
@@ -103,7 +118,9 @@ def _restore_sms_consent(session: Session, contacts: list[Contact]) -> None:
             session.add(row)
         contact.consent = {**contact.consent, "sms": {"granted": True, "at": now.isoformat(), "source": "START keyword"}}
         session.add(contact)
-        audit.append(session, actor="contact", action="consent_restored", contact_id=contact.id, reason="replied START", details={"channel": "sms"})
+        audit.append(
+            session, actor="contact", action="consent_restored", contact_id=contact.id, reason="replied START", details={"channel": "sms"}
+        )
 
 
 async def sms_status(backend: Backend, *, sid: str, status: str, error_code: int | None) -> None:

@@ -38,8 +38,13 @@ class KeyCreated(KeyOut):
 
 def _out(row: ApiKey) -> KeyOut:
     return KeyOut(
-        id=str(row.id), name=row.name, role=row.role, prefix=row.prefix, created_at=row.created_at,
-        last_used_at=row.last_used_at, revoked_at=row.revoked_at,
+        id=str(row.id),
+        name=row.name,
+        role=row.role,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
     )
 
 

@@ -48,12 +48,19 @@ def mail_view(row: DevOutbox) -> MailOut:
     if isinstance(parsed, EmailMessage):
         plain = parsed.get_body(("plain",))
         rich = parsed.get_body(("html",))
-        text = plain.get_content() if plain is not None else None  # type: ignore[attr-defined]
-        html = rich.get_content() if rich is not None else None  # type: ignore[attr-defined]
+        text = plain.get_content() if plain is not None else None
+        html = rich.get_content() if rich is not None else None
     return MailOut(
-        id=str(row.id), received_at=row.created_at, to=row.to, sender=row.sender, subject=row.subject,
-        message_id=parsed.get("Message-ID"), list_unsubscribe=parsed.get("List-Unsubscribe"),
-        list_unsubscribe_post=parsed.get("List-Unsubscribe-Post"), text=text, html=html,
+        id=str(row.id),
+        received_at=row.created_at,
+        to=row.to,
+        sender=row.sender,
+        subject=row.subject,
+        message_id=parsed.get("Message-ID"),
+        list_unsubscribe=parsed.get("List-Unsubscribe"),
+        list_unsubscribe_post=parsed.get("List-Unsubscribe-Post"),
+        text=text,
+        html=html,
     )
 
 

@@ -120,7 +120,11 @@ async def task_queue(backend: Backend, owner: str | None) -> dict[str, Any]:
         owners = session.exec(select(Task.owner_id).where(Task.status.in_(OPEN_TASKS), Task.owner_id.is_not(None)).distinct()).all()  # type: ignore[attr-defined,union-attr]
         now = dt.datetime.now(dt.UTC)
         tasks = [
-            {"row": t, "contact": names.get(t.contact_id, str(t.contact_id)), "overdue": t.status == "overdue" or (t.due_at is not None and t.due_at < now)}
+            {
+                "row": t,
+                "contact": names.get(t.contact_id, str(t.contact_id)),
+                "overdue": t.status == "overdue" or (t.due_at is not None and t.due_at < now),
+            }
             for t in rows
         ]
         return {"tasks": tasks, "total": total, "owners": sorted(o for o in owners if o)}

@@ -209,4 +209,3 @@ def _touch(row: Touch) -> TouchInfo:
         error_code=row.error_code,
         error=row.error,
     )
-

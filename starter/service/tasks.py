@@ -52,7 +52,9 @@ def task_out(row: Task) -> TaskOut:
     return TaskOut(**{**row.model_dump(), "id": str(row.id), "enrollment_id": str(row.enrollment_id), "contact_id": str(row.contact_id)})
 
 
-async def list_tasks(backend: Backend, *, owner: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0) -> TaskPage:
+async def list_tasks(
+    backend: Backend, *, owner: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0
+) -> TaskPage:
     """Tasks, soonest due first; open and overdue ones unless a status is asked for."""
 
     def load(session: Session) -> TaskPage:
@@ -94,6 +96,12 @@ async def close_task(backend: Backend, task_id: str, *, actor: str, outcome: str
     row = await backend.db(update)
     # The task row is the record; the event lets the waiting enrollment move on (applied once).
     await events.send_event(
-        backend, "task_completed", str(row.contact_id), event_id=f"task:{row.id}:{row.status}", task_id=str(row.id), outcome=outcome, source="tasks"
+        backend,
+        "task_completed",
+        str(row.contact_id),
+        event_id=f"task:{row.id}:{row.status}",
+        task_id=str(row.id),
+        outcome=outcome,
+        source="tasks",
     )
     return task_out(row)

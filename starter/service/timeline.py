@@ -102,73 +102,144 @@ def history_entries(history: dict[str, Any], run_id: str) -> list[TimelineEntry]
             params = (payload or {}).get("params", {}) if isinstance(payload, dict) else {}
             continued = bool(attrs.get("continuedExecutionRunId"))
             version = str(params.get("version_hash", ""))[:12]
-            summary = (f"Workflow run continued (history kept short), still on version {version}" if continued
-                       else f"Workflow started on cadence {params.get('cadence_key')} version {version}")
-            out.append(TimelineEntry(at=at, kind="run_continued" if continued else "run_started", source="history", summary=summary,
-                                     details={"run_id": run_id, "version_hash": params.get("version_hash")}))
+            summary = (
+                f"Workflow run continued (history kept short), still on version {version}"
+                if continued
+                else f"Workflow started on cadence {params.get('cadence_key')} version {version}"
+            )
+            out.append(
+                TimelineEntry(
+                    at=at,
+                    kind="run_continued" if continued else "run_started",
+                    source="history",
+                    summary=summary,
+                    details={"run_id": run_id, "version_hash": params.get("version_hash")},
+                )
+            )
         elif kind == "EVENT_TYPE_TIMER_STARTED":
             attrs = event.get("timerStartedEventAttributes", {})
             until = at + dt.timedelta(seconds=_seconds(attrs.get("startToFireTimeout")))
             label = _payload((event.get("userMetadata") or {}).get("summary")) or "next step"
-            out.append(TimelineEntry(at=at, kind="wait", source="history",
-                                     summary=f"Waiting until {until:%Y-%m-%d %H:%M} UTC for {label}",
-                                     details={"until": until.isoformat(), "for": label, "run_id": run_id}))
+            out.append(
+                TimelineEntry(
+                    at=at,
+                    kind="wait",
+                    source="history",
+                    summary=f"Waiting until {until:%Y-%m-%d %H:%M} UTC for {label}",
+                    details={"until": until.isoformat(), "for": label, "run_id": run_id},
+                )
+            )
         elif kind == "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED":
             attrs = event.get("workflowExecutionSignaledEventAttributes", {})
             payload = _payload((attrs.get("input") or {}).get("payloads", [None])[0])
             detail = payload if isinstance(payload, dict) else {}
-            out.append(TimelineEntry(at=at, kind="signal", source="history", summary=f"Signal received: {attrs.get('signalName')}",
-                                     details={k: v for k, v in detail.items() if k in ("event_id", "intent", "name", "return_date", "task_id")}))
+            out.append(
+                TimelineEntry(
+                    at=at,
+                    kind="signal",
+                    source="history",
+                    summary=f"Signal received: {attrs.get('signalName')}",
+                    details={k: v for k, v in detail.items() if k in ("event_id", "intent", "name", "return_date", "task_id")},
+                )
+            )
         elif kind == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED":
-            out.append(TimelineEntry(at=at, kind="run_completed", source="history", summary="Workflow completed", details={"run_id": run_id}))
+            out.append(
+                TimelineEntry(at=at, kind="run_completed", source="history", summary="Workflow completed", details={"run_id": run_id})
+            )
     return out
 
 
 def _audit(row: AuditEntry) -> TimelineEntry:
     label = TRANSITION_LABELS.get(row.action, row.action.replace("_", " ").capitalize())
     reason = f": {row.reason}" if row.reason else ""
-    return TimelineEntry(at=row.at, kind=row.action, source="audit", actor=row.actor, summary=f"{label}{reason}",
-                         details={k: v for k, v in row.details.items() if v is not None})
+    return TimelineEntry(
+        at=row.at,
+        kind=row.action,
+        source="audit",
+        actor=row.actor,
+        summary=f"{label}{reason}",
+        details={k: v for k, v in row.details.items() if v is not None},
+    )
 
 
 def _touch(row: Touch) -> list[TimelineEntry]:
     what = f"{row.channel} {row.step_id}" + (f" (variant {row.variant})" if row.variant else "")
     template = f"{row.template}@{row.template_version}" if row.template_version else row.template
-    details = {"step_id": row.step_id, "channel": row.channel, "template": template, "status": row.status,
-               "scheduled_at": row.scheduled_at.isoformat() if row.scheduled_at else None, "provider_id": row.provider_id,
-               "attempts": row.attempts}
+    details = {
+        "step_id": row.step_id,
+        "channel": row.channel,
+        "template": template,
+        "status": row.status,
+        "scheduled_at": row.scheduled_at.isoformat() if row.scheduled_at else None,
+        "provider_id": row.provider_id,
+        "attempts": row.attempts,
+    }
     if row.status in ("skipped", "stopped"):
-        return [TimelineEntry(at=row.status_at or row.claimed_at, kind=f"touch_{row.status}", source="touch",
-                              summary=f"{what} not sent: {row.error}", details=details)]
+        return [
+            TimelineEntry(
+                at=row.status_at or row.claimed_at,
+                kind=f"touch_{row.status}",
+                source="touch",
+                summary=f"{what} not sent: {row.error}",
+                details=details,
+            )
+        ]
     entries = []
     if row.sent_at is not None:
         late = (row.sent_at - row.scheduled_at).total_seconds() if row.scheduled_at else None
-        entries.append(TimelineEntry(at=row.sent_at, kind="touch_sent", source="touch",
-                                     summary=f"Sent {what} from template {template}" + (f", {late:.0f} s after it was due" if late and late >= 1 else ""),
-                                     details={**details, "lateness_seconds": late}))
+        entries.append(
+            TimelineEntry(
+                at=row.sent_at,
+                kind="touch_sent",
+                source="touch",
+                summary=f"Sent {what} from template {template}" + (f", {late:.0f} s after it was due" if late and late >= 1 else ""),
+                details={**details, "lateness_seconds": late},
+            )
+        )
     if row.status in ("delivered", "undelivered", "failed", "read") and row.status_at is not None:
-        entries.append(TimelineEntry(at=row.status_at, kind=f"touch_{row.status}", source="touch",
-                                     summary=f"{what} {row.status}" + (f" ({row.error_code})" if row.error_code else ""), details=details))
+        entries.append(
+            TimelineEntry(
+                at=row.status_at,
+                kind=f"touch_{row.status}",
+                source="touch",
+                summary=f"{what} {row.status}" + (f" ({row.error_code})" if row.error_code else ""),
+                details=details,
+            )
+        )
     return entries
 
 
 def _task(row: Task) -> list[TimelineEntry]:
-    entries = [TimelineEntry(at=row.created_at, kind="task_created", source="task", actor=row.owner_id,
-                             summary=f"Task for {row.owner_id or 'no owner'}: {row.title}" + (f", due {row.due_at:%Y-%m-%d %H:%M} UTC" if row.due_at else ""),
-                             details={"task_id": str(row.id), "kind": row.kind, "step_id": row.step_id})]
+    entries = [
+        TimelineEntry(
+            at=row.created_at,
+            kind="task_created",
+            source="task",
+            actor=row.owner_id,
+            summary=f"Task for {row.owner_id or 'no owner'}: {row.title}"
+            + (f", due {row.due_at:%Y-%m-%d %H:%M} UTC" if row.due_at else ""),
+            details={"task_id": str(row.id), "kind": row.kind, "step_id": row.step_id},
+        )
+    ]
     return entries
 
 
 def _inbound(row: InboundEvent) -> TimelineEntry:
     summary = {k: row.payload.get(k) for k in ("channel", "intent", "name", "keyword", "kind") if row.payload.get(k)}
     text = ", ".join(f"{k} {v}" for k, v in summary.items())
-    return TimelineEntry(at=row.received_at, kind="event_received", source="inbound", actor=row.source,
-                         summary=f"{row.type.replace('_', ' ').capitalize()} received from {row.source}" + (f" ({text})" if text else ""),
-                         details={"event_id": row.event_id, **summary})
+    return TimelineEntry(
+        at=row.received_at,
+        kind="event_received",
+        source="inbound",
+        actor=row.source,
+        summary=f"{row.type.replace('_', ' ').capitalize()} received from {row.source}" + (f" ({text})" if text else ""),
+        details={"event_id": row.event_id, **summary},
+    )
 
 
 async def build(session_factory: Any, workflows: Workflows | None, enrollment_id: str) -> Timeline:
     """The timeline of one enrollment (its Postgres records plus every run's history)."""
+
     def load() -> tuple[Enrollment | None, list[TimelineEntry], dict[str, dict[str, Any]]]:
         with session_factory() as session:
             return _load(session, enrollment_id)
@@ -222,6 +293,15 @@ def to_csv(timelines: list[Timeline]) -> str:
     writer.writerow(["enrollment_id", "at", "kind", "source", "actor", "summary", "details"])
     for timeline in timelines:
         for entry in timeline.entries:
-            writer.writerow([timeline.enrollment_id, entry.at.isoformat(), entry.kind, entry.source, entry.actor or "", entry.summary,
-                             json.dumps(entry.details, default=str, sort_keys=True)])
+            writer.writerow(
+                [
+                    timeline.enrollment_id,
+                    entry.at.isoformat(),
+                    entry.kind,
+                    entry.source,
+                    entry.actor or "",
+                    entry.summary,
+                    json.dumps(entry.details, default=str, sort_keys=True),
+                ]
+            )
     return buffer.getvalue()

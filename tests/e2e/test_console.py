@@ -31,8 +31,15 @@ from tests.support.server import serve
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 COOKIE = "cadence_console"
 NAMES = {"cs_lead": "lead@acme", "auditor": "auditor@acme", "service": "billing-service"}
 
@@ -96,11 +103,13 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 def console(stack: Stack, browser: Browser) -> Iterator[Console]:
-    settings = stack.settings.model_copy(update={
-        "temporal_address": stack.env.client.service_client.config.target_host,
-        "policy_file": "tests/support/open-policy.yaml",
-        "dev_mode": True,
-    })
+    settings = stack.settings.model_copy(
+        update={
+            "temporal_address": stack.env.client.service_client.config.target_host,
+            "policy_file": "tests/support/open-policy.yaml",
+            "dev_mode": True,
+        }
+    )
     keys = {}
     with transaction(stack.engine) as session:
         for role, name in NAMES.items():
@@ -134,8 +143,15 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20) 
 
 
 async def test_a_cs_lead_pauses_with_a_reason_and_resumes(console: Console) -> None:
-    enrollment_id = await enroll_one(console.stack, email="ada@example.com", first_name="Ada", last_name="Lovelace",
-                                     timezone="Europe/Paris", account_external_id="acme", account_name="Acme")
+    enrollment_id = await enroll_one(
+        console.stack,
+        email="ada@example.com",
+        first_name="Ada",
+        last_name="Lovelace",
+        timezone="Europe/Paris",
+        account_external_id="acme",
+        account_name="Acme",
+    )
     path = f"/console/enrollments/{enrollment_id}"
     context, page = await console.sign_in("cs_lead", path)
     heading = await page.get_by_role("heading", level=1).inner_text()
@@ -223,7 +239,8 @@ async def test_sessions_and_csrf_cannot_be_forged_or_skipped(console: Console) -
     token = await page.locator("nav input[name=csrf]").input_value()
 
     # Form posts without the CSRF token, or with a wrong one: 403, nothing changed.
-    for form in ({"reason": "no token"}, {"reason": "wrong token", "csrf": token[:-4] + "AAAA"}):
+    forms: tuple[dict[str, str | float | bool], ...] = ({"reason": "no token"}, {"reason": "wrong token", "csrf": token[:-4] + "AAAA"})
+    for form in forms:
         refused = await page.request.post(f"{path}/pause", form=form, max_redirects=0)
         assert refused.status == 403 and "security token" in await refused.text()
     # Bad values are friendly pages with the right status.
@@ -242,7 +259,9 @@ async def test_sessions_and_csrf_cannot_be_forged_or_skipped(console: Console) -
     mail["Subject"], mail["To"], mail["From"] = "Dev hello", "dev@example.com", "cadence@example.com"
     mail.set_content("Plain hello")
     with transaction(console.stack.engine) as session:
-        session.add(DevOutbox(channel="email", to="dev@example.com", sender="cadence@example.com", subject="Dev hello", body=mail.as_string()))
+        session.add(
+            DevOutbox(channel="email", to="dev@example.com", sender="cadence@example.com", subject="Dev hello", body=mail.as_string())
+        )
         session.add(DevOutbox(channel="sms", to="+14155552671", sender="+15005550006", body="Quick question <b>for</b> you"))
     assert (r := await page.goto("/console/dev/mail")) is not None and r.status == 200
     assert "Dev hello" in await page.inner_text("main") and "Plain hello" in (await page.locator("pre").first.text_content() or "")
@@ -319,7 +338,9 @@ async def test_tasks_and_account_pause(console: Console) -> None:
     stack.load(WAITING)
     team = []
     for n in range(3):
-        member = stack.contact(email=f"team{n}@globex.example", first_name=f"Member{n}", account_external_id="globex", account_name="Globex")
+        member = stack.contact(
+            email=f"team{n}@globex.example", first_name=f"Member{n}", account_external_id="globex", account_name="Globex"
+        )
         team.append((await stack.client.enroll("console-cadence", member.external_id)).id)
     await page.goto("/console/accounts/globex")
     assert await page.locator("td .status.active").count() == 3

@@ -39,8 +39,19 @@ def start_dev(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
     # The shipped send windows would make this test depend on the time of day it runs.
     env["POLICY_FILE"] = str(Path(__file__).resolve().parents[1] / "support" / "open-policy.yaml")
     cmd = [
-        str(Path(sys.executable).parent / "cadence"), "dev", "--data-dir", str(data_dir), "--demo",
-        "--port", str(ports["api"]), "--temporal-port", str(ports["temporal"]), "--ui-port", str(ports["ui"]), "--smtp-port", str(ports["smtp"]),
+        str(Path(sys.executable).parent / "cadence"),
+        "dev",
+        "--data-dir",
+        str(data_dir),
+        "--demo",
+        "--port",
+        str(ports["api"]),
+        "--temporal-port",
+        str(ports["temporal"]),
+        "--ui-port",
+        str(ports["ui"]),
+        "--smtp-port",
+        str(ports["smtp"]),
     ]
     log = (data_dir.parent / "dev.log").open("ab")
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir.parent)

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="session")
 def settings(db_url: str, smtp: SmtpServer, twilio: FakeTwilio) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=db_url,
         smtp_host="127.0.0.1",
         smtp_port=smtp.port,
@@ -86,15 +86,21 @@ OPEN_POLICY = load_policy(Path(__file__).resolve().parents[1] / "support" / "ope
 
 
 @pytest.fixture
-async def stack(dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settings, smtp: SmtpServer, twilio: FakeTwilio) -> AsyncIterator[Stack]:
+async def stack(
+    dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settings, smtp: SmtpServer, twilio: FakeTwilio
+) -> AsyncIterator[Stack]:
     queue = f"tq-{uuid.uuid4()}"
     local = settings.model_copy(update={"task_queue": queue})
     smtp.sink.messages.clear()
     smtp.sink.fail.clear()
     with concurrent.futures.ThreadPoolExecutor(max_workers=local.worker_max_concurrent_activities) as executor:
-        worker = build_worker(dev_env.client, local, build_activities(clean_db, local, temporal=dev_env.client, policy=OPEN_POLICY), executor)
+        worker = build_worker(
+            dev_env.client, local, build_activities(clean_db, local, temporal=dev_env.client, policy=OPEN_POLICY), executor
+        )
         async with worker:
-            yield Stack(LocalCadence(dev_env.client, clean_db, task_queue=queue, policy=OPEN_POLICY), dev_env, clean_db, local, smtp, twilio)
+            yield Stack(
+                LocalCadence(dev_env.client, clean_db, task_queue=queue, policy=OPEN_POLICY), dev_env, clean_db, local, smtp, twilio
+            )
 
 
 Waiter = Callable[..., Any]

@@ -64,7 +64,9 @@ def keys(stack: Stack) -> dict[str, str]:
 
 @pytest.fixture
 def api(stack: Stack, keys: dict[str, str]) -> Iterator[Api]:
-    settings = stack.settings.model_copy(update={"temporal_address": stack.env.client.service_client.config.target_host, "max_body_bytes": 200_000})
+    settings = stack.settings.model_copy(
+        update={"temporal_address": stack.env.client.service_client.config.target_host, "max_body_bytes": 200_000}
+    )
     with serve(create_app(settings)) as url:
         yield Api(url, keys, stack)
 
@@ -95,7 +97,9 @@ async def test_healthz_reports_each_dependency(api: Api, stack: Stack) -> None:
 
 
 async def test_contacts_create_update_read_and_validation(admin: httpx.AsyncClient) -> None:
-    created = await admin.post("/v1/contacts", json={"external_id": "crm-1", "email": "Ada@Example.com", "timezone": "Europe/London", "country": "gb"})
+    created = await admin.post(
+        "/v1/contacts", json={"external_id": "crm-1", "email": "Ada@Example.com", "timezone": "Europe/London", "country": "gb"}
+    )
     assert created.status_code == 201
     body = created.json()
     assert body["email"] == "Ada@example.com" and body["country"] == "GB"
@@ -115,7 +119,9 @@ async def test_contacts_create_update_read_and_validation(admin: httpx.AsyncClie
     ]:
         error = assert_error(await admin.post("/v1/contacts", json=bad), 422, "validation_error")
         assert error["details"]["fields"][0]["field"] == field, error
-    assert_error(await admin.post("/v1/contacts", content=b"{not json", headers={"content-type": "application/json"}), 422, "validation_error")
+    assert_error(
+        await admin.post("/v1/contacts", content=b"{not json", headers={"content-type": "application/json"}), 422, "validation_error"
+    )
 
 
 async def test_csv_import_reports_rows_and_keeps_the_good_ones(admin: httpx.AsyncClient) -> None:
@@ -148,32 +154,42 @@ async def test_cadences_are_versioned_by_content(admin: httpx.AsyncClient) -> No
     assert first.status_code == 201, first.text
     again = await admin.post("/v1/cadences", content=CADENCE_YAML, headers={"content-type": "application/yaml"})
     assert again.status_code == 200 and again.json()["latest_version"]["id"] == first.json()["latest_version"]["id"]
-    changed = await admin.post("/v1/cadences", content=CADENCE_YAML.replace("days: 2", "days: 3"), headers={"content-type": "application/yaml"})
+    changed = await admin.post(
+        "/v1/cadences", content=CADENCE_YAML.replace("days: 2", "days: 3"), headers={"content-type": "application/yaml"}
+    )
     assert changed.status_code == 201 and changed.json()["latest_version"]["version"] == 2
     detail = (await admin.get("/v1/cadences/api-cadence")).json()
     assert [v["version"] for v in detail["versions"]] == [2, 1]
     assert detail["definition"]["steps"][1]["wait"]["days"] == 3
     listing = (await admin.get("/v1/cadences")).json()
     assert [c["key"] for c in listing] == ["api-cadence"]
-    bad = await admin.post("/v1/cadences", content=CADENCE_YAML.replace("type: email\n    template: hello\n    wait", "type: emial\n    template: hello\n    wait"), headers={"content-type": "application/yaml"})
+    bad = await admin.post(
+        "/v1/cadences",
+        content=CADENCE_YAML.replace("type: email\n    template: hello\n    wait", "type: emial\n    template: hello\n    wait"),
+        headers={"content-type": "application/yaml"},
+    )
     error = assert_error(bad, 422, "validation_error")
     assert "step 2 'later'" in error["message"] and error["details"]["problems"][0]["step_id"] == "later"
-    assert_error(await admin.post("/v1/cadences", content="key: [unclosed", headers={"content-type": "application/yaml"}), 422, "validation_error")
+    assert_error(
+        await admin.post("/v1/cadences", content="key: [unclosed", headers={"content-type": "application/yaml"}), 422, "validation_error"
+    )
     assert_error(await admin.get("/v1/cadences/nope"), 404, "not_found")
 
 
 async def _setup(admin: httpx.AsyncClient, external_id: str = "enr-1") -> str:
     await admin.post("/v1/cadences", content=CADENCE_YAML, headers={"content-type": "application/yaml"})
-    response = await admin.post("/v1/contacts", json={"external_id": external_id, "email": f"{external_id}@example.com", "first_name": "Eve"})
+    response = await admin.post(
+        "/v1/contacts", json={"external_id": external_id, "email": f"{external_id}@example.com", "first_name": "Eve"}
+    )
     return str(response.json()["id"])
 
 
 async def test_enroll_is_idempotent_even_under_concurrency(api: Api, admin: httpx.AsyncClient) -> None:
     contact_id = await _setup(admin)
     async with api.client("service") as service:
-        responses = await asyncio.gather(*[
-            service.post("/v1/enrollments", json={"cadence_id": "api-cadence", "contact_external_id": "enr-1"}) for _ in range(20)
-        ])
+        responses = await asyncio.gather(
+            *[service.post("/v1/enrollments", json={"cadence_id": "api-cadence", "contact_external_id": "enr-1"}) for _ in range(20)]
+        )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] * 19 + [201], [r.text for r in responses if r.status_code >= 400]
     assert len({r.json()["id"] for r in responses}) == 1
@@ -191,7 +207,9 @@ async def test_enroll_errors(api: Api, admin: httpx.AsyncClient) -> None:
     assert_error(await admin.post("/v1/enrollments", json={"cadence_id": "api-cadence", "contact_external_id": "nobody"}), 404, "not_found")
     both = await admin.post("/v1/enrollments", json={"cadence_id": "api-cadence", "contact_id": "a", "contact_external_id": "b"})
     assert "exactly one" in assert_error(both, 422, "validation_error")["message"]
-    naive = await admin.post("/v1/enrollments", json={"cadence_id": "api-cadence", "contact_external_id": "enr-1", "start_at": "2030-01-01T09:00:00"})
+    naive = await admin.post(
+        "/v1/enrollments", json={"cadence_id": "api-cadence", "contact_external_id": "enr-1", "start_at": "2030-01-01T09:00:00"}
+    )
     assert "time zone" in assert_error(naive, 422, "validation_error")["message"]
 
 
@@ -261,12 +279,20 @@ async def test_reply_event_reaches_the_enrollment(api: Api, admin: httpx.AsyncCl
     await _setup(admin, "ev-1")
     eid = (await admin.post("/v1/enrollments", json={"cadence_id": "api-cadence", "contact_external_id": "ev-1"})).json()["id"]
     async with api.client("service") as service:
-        sent = await service.post("/v1/events", json={"type": "reply", "contact_external_id": "ev-1", "event_id": "msg-1", "intent": "negative"})
+        sent = await service.post(
+            "/v1/events", json={"type": "reply", "contact_external_id": "ev-1", "event_id": "msg-1", "intent": "negative"}
+        )
         assert sent.status_code == 202 and sent.json()["delivered_to"] == [eid]
-        assert_error(await service.post("/v1/events", json={"type": "event", "contact_external_id": "ev-1", "event_id": "e"}), 422, "validation_error")
+        assert_error(
+            await service.post("/v1/events", json={"type": "event", "contact_external_id": "ev-1", "event_id": "e"}),
+            422,
+            "validation_error",
+        )
         unmatched = await service.post("/v1/events", json={"type": "reply", "contact_external_id": "ghost", "event_id": "e"})
         assert unmatched.status_code == 202 and unmatched.json()["status"] == "unmatched"
-        again = await service.post("/v1/events", json={"type": "reply", "contact_external_id": "ev-1", "event_id": "msg-1", "intent": "negative"})
+        again = await service.post(
+            "/v1/events", json={"type": "reply", "contact_external_id": "ev-1", "event_id": "msg-1", "intent": "negative"}
+        )
         assert again.json()["duplicate"] is True
     for _ in range(100):
         if (await admin.get(f"/v1/enrollments/{eid}")).json()["status"] == "replied":

@@ -70,9 +70,15 @@ def test_the_audit_log_refuses_changes_even_from_the_owner(clean_db: Engine) -> 
     with pytest.raises(sa.exc.DBAPIError), clean_db.begin() as conn:
         conn.execute(sa.text("UPDATE audit_head SET count = 0"))
     with clean_db.connect() as conn:
-        grants = conn.execute(sa.text(
-            "SELECT privilege_type FROM information_schema.role_table_grants WHERE table_name = 'audit_log' AND grantee = current_user"
-        )).scalars().all()
+        grants = (
+            conn.execute(
+                sa.text(
+                    "SELECT privilege_type FROM information_schema.role_table_grants WHERE table_name = 'audit_log' AND grantee = current_user"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert not {"UPDATE", "DELETE", "TRUNCATE"} & set(grants)
     assert verification(clean_db).ok
 
@@ -135,9 +141,18 @@ async def test_the_timeline_tells_the_whole_story_in_order(stack: Stack) -> None
     assert timeline.history_source == "temporal"
     story = [(e.kind, e.source) for e in timeline.entries]
     expected = [
-        ("enrolled", "audit"), ("run_started", "history"), ("touch_sent", "touch"), ("wait", "history"),
-        ("paused", "audit"), ("resumed", "audit"), ("touch_sent", "touch"), ("wait", "history"),
-        ("event_received", "inbound"), ("signal", "history"), ("ended", "audit"), ("run_completed", "history"),
+        ("enrolled", "audit"),
+        ("run_started", "history"),
+        ("touch_sent", "touch"),
+        ("wait", "history"),
+        ("paused", "audit"),
+        ("resumed", "audit"),
+        ("touch_sent", "touch"),
+        ("wait", "history"),
+        ("event_received", "inbound"),
+        ("signal", "history"),
+        ("ended", "audit"),
+        ("run_completed", "history"),
     ]
     position = 0
     for item in story:

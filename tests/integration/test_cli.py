@@ -141,6 +141,11 @@ async def test_keys_and_migrate(stack: Stack) -> None:
 async def test_unreachable_database_is_a_clear_error(stack: Stack) -> None:
     env_url = "postgresql+psycopg://postgres@127.0.0.1:1/none"
     result = await asyncio.to_thread(
-        subprocess.run, [str(CADENCE), "cadences", "list"], env={**os.environ, "DATABASE_URL": env_url}, capture_output=True, text=True, timeout=60
+        subprocess.run,
+        [str(CADENCE), "cadences", "list"],
+        env={**os.environ, "DATABASE_URL": env_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 6 and "database is not reachable" in result.stderr

@@ -47,7 +47,9 @@ templates:
 
 
 def sender(stack: Stack, policy: Any) -> TouchActivities:
-    send_email = next(a for a in build_activities(stack.engine, stack.settings, policy=policy) if getattr(a, "__name__", "") == "send_email")
+    send_email = next(
+        a for a in build_activities(stack.engine, stack.settings, policy=policy) if getattr(a, "__name__", "") == "send_email"
+    )
     owner = send_email.__self__  # type: ignore[attr-defined]
     assert isinstance(owner, TouchActivities)
     return owner
@@ -59,10 +61,18 @@ def enrollments(stack: Stack, contact: Contact, count: int) -> list[TouchInput]:
         cadence, version = stack.load(ONE_EMAIL.format(key=f"c{n:02d}-{uuid.uuid4().hex[:6]}"))
         with transaction(stack.engine) as session:
             row, _ = create_or_get(session, cadence=cadence, version=version, contact=contact, actor="test")
-        touches.append(TouchInput(
-            enrollment_id=str(row.id), cadence_version_id=str(version.id), contact_id=str(contact.id), step_id="hello",
-            step_index=0, channel="email", template="hello", scheduled_at=dt.datetime.now(dt.UTC),
-        ))
+        touches.append(
+            TouchInput(
+                enrollment_id=str(row.id),
+                cadence_version_id=str(version.id),
+                contact_id=str(contact.id),
+                step_id="hello",
+                step_index=0,
+                channel="email",
+                template="hello",
+                scheduled_at=dt.datetime.now(dt.UTC),
+            )
+        )
     return touches
 
 
@@ -128,7 +138,9 @@ defaults:
 
 
 async def test_no_contact_period_refuses_re_enrollment_until_it_passes(stack: Stack) -> None:
-    stack.client.policy = parse_policy("defaults: {send_window: null, caps: null, respect_holidays: false, spread_minutes: 0, no_contact_days: 60}")
+    stack.client.policy = parse_policy(
+        "defaults: {send_window: null, caps: null, respect_holidays: false, spread_minutes: 0, no_contact_days: 60}"
+    )
     stack.load(ONE_EMAIL.format(key="quiet-period"))
     person = stack.contact(email="cold@example.com")
     first = await stack.client.enroll("quiet-period", person.external_id)
@@ -142,7 +154,9 @@ async def test_no_contact_period_refuses_re_enrollment_until_it_passes(stack: St
         await stack.client.enroll("quiet-period", person.external_id)
     expected = (finished.ended_at + dt.timedelta(days=60)).date().isoformat()
     assert expected in refused.value.message and refused.value.details["until"].startswith(expected)
-    stack.client.policy = parse_policy("defaults: {send_window: null, caps: null, respect_holidays: false, spread_minutes: 0, no_contact_days: 0}")
+    stack.client.policy = parse_policy(
+        "defaults: {send_window: null, caps: null, respect_holidays: false, spread_minutes: 0, no_contact_days: 0}"
+    )
     again = await stack.client.enroll("quiet-period", person.external_id)
     assert again.created
 
@@ -178,10 +192,21 @@ async def test_rep_tasks_are_levelled_per_owner(stack: Stack) -> None:
     def create(n: int) -> Any:
         env = ActivityEnvironment()
         env.info = dataclasses.replace(env.info, current_attempt_scheduled_time=monday)
-        return env.run(acts.create_task, TaskInput(
-            enrollment_id=touch.enrollment_id, contact_id=touch.contact_id, owner_id="csm-ana", step_id="check-in",
-            step_index=0, occurrence=n, kind="task", title="Monthly check-in", due_hours=24, sla_hours=48,
-        ))
+        return env.run(
+            acts.create_task,
+            TaskInput(
+                enrollment_id=touch.enrollment_id,
+                contact_id=touch.contact_id,
+                owner_id="csm-ana",
+                step_id="check-in",
+                step_index=0,
+                occurrence=n,
+                kind="task",
+                title="Monthly check-in",
+                due_hours=24,
+                sla_hours=48,
+            ),
+        )
 
     results = await asyncio.gather(*[asyncio.to_thread(create, n) for n in range(100)])
     weeks = sorted(week_of(r.due_at) for r in results)

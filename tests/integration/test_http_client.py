@@ -65,7 +65,9 @@ async def eventually_status(cadence: Cadence, enrollment_id: str, status: str) -
 async def test_a_service_enrolls_and_a_lead_steers_over_http(api: Api) -> None:
     api.stack.load(CADENCE)
     with api.client("service") as service, api.client("cs_lead") as lead, api.client("auditor") as auditor:
-        saved = await asyncio.to_thread(service.upsert_contact, "http-ada", email="ada@example.com", first_name="Ada", timezone="America/Chicago")
+        saved = await asyncio.to_thread(
+            service.upsert_contact, "http-ada", email="ada@example.com", first_name="Ada", timezone="America/Chicago"
+        )
         assert saved.external_id == "http-ada" and saved.email == "ada@example.com"
         key = f"signup-{uuid.uuid4()}"
         first = await asyncio.to_thread(lambda: service.enroll("client-cadence", contact_external_id="http-ada", idempotency_key=key))
@@ -81,7 +83,9 @@ async def test_a_service_enrolls_and_a_lead_steers_over_http(api: Api) -> None:
         with pytest.raises(Conflict) as not_paused:
             await asyncio.to_thread(lead.resume, first.id)
         assert not_paused.value.message == "cannot resume: the enrollment is not paused (it is active)"
-        paused = await asyncio.to_thread(lambda: lead.pause(first.id, "customer asked", until=dt.datetime.now(dt.UTC) + dt.timedelta(days=3)))
+        paused = await asyncio.to_thread(
+            lambda: lead.pause(first.id, "customer asked", until=dt.datetime.now(dt.UTC) + dt.timedelta(days=3))
+        )
         assert paused.status == "paused" and paused.pause is not None and paused.pause.actor == "client-cs_lead"
         resumed = await asyncio.to_thread(lead.resume, first.id, "back")
         assert resumed.status == "active"
@@ -94,9 +98,13 @@ async def test_a_service_enrolls_and_a_lead_steers_over_http(api: Api) -> None:
         assert page.total == 1 and page.items[0].id == first.id
         assert [e.id for e in auditor.iter_enrollments(cadence="client-cadence", page_size=1)] == [first.id]
 
-        outcome = await asyncio.to_thread(lambda: service.send_event("reply", contact_external_id="http-ada", event_id="r-1", intent="negative"))
+        outcome = await asyncio.to_thread(
+            lambda: service.send_event("reply", contact_external_id="http-ada", event_id="r-1", intent="negative")
+        )
         assert outcome.delivered_to == [first.id]
-        repeat = await asyncio.to_thread(lambda: service.send_event("reply", contact_external_id="http-ada", event_id="r-1", intent="negative"))
+        repeat = await asyncio.to_thread(
+            lambda: service.send_event("reply", contact_external_id="http-ada", event_id="r-1", intent="negative")
+        )
         assert repeat.duplicate
         await eventually_status(lead, first.id, "replied")
         story = await asyncio.to_thread(auditor.timeline, first.id)
@@ -133,7 +141,10 @@ steps:
 templates: {}
 """)
     api.stack.owner("csm-ivy", name="Ivy")
-    async with AsyncCadence(api.url, api.keys["service"], timeout=60) as service, AsyncCadence(api.url, api.keys["cs_lead"], timeout=60) as lead:
+    async with (
+        AsyncCadence(api.url, api.keys["service"], timeout=60) as service,
+        AsyncCadence(api.url, api.keys["cs_lead"], timeout=60) as lead,
+    ):
         await service.upsert_account("acct-hooli", "Hooli", industry="software")
         for n in range(2):
             await service.upsert_contact(f"hooli-{n}", email=f"hooli{n}@example.com", account_external_id="acct-hooli", owner_id="csm-ivy")

@@ -59,18 +59,22 @@ class Inbound:
     def email(self, payload: dict[str, Any], secret: str | None = None) -> httpx.Response:
         raw = json.dumps(payload).encode()
         signature = "sha256=" + hmac.new((secret or self.settings.inbound_email_secret).encode(), raw, hashlib.sha256).hexdigest()
-        return httpx.post(f"{self.url}/webhooks/email", content=raw, headers={"X-Cadence-Signature": signature, "content-type": "application/json"})
+        return httpx.post(
+            f"{self.url}/webhooks/email", content=raw, headers={"X-Cadence-Signature": signature, "content-type": "application/json"}
+        )
 
 
 @pytest.fixture
 def inbound(stack: Stack) -> Iterator[Inbound]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = stack.settings.model_copy(update={
-        "temporal_address": stack.env.client.service_client.config.target_host,
-        "public_base_url": url,
-        "policy_file": "tests/support/open-policy.yaml",
-    })
+    settings = stack.settings.model_copy(
+        update={
+            "temporal_address": stack.env.client.service_client.config.target_host,
+            "public_base_url": url,
+            "policy_file": "tests/support/open-policy.yaml",
+        }
+    )
     with transaction(stack.engine) as session:
         _, admin = create_key(session, name="admin", role=Role.admin)
         _, lead = create_key(session, name="lead@acme", role=Role.cs_lead)
@@ -104,7 +108,13 @@ async def enrolled_texter(inbound: Inbound, phone: str = "+14155550101", **extra
 
 async def test_twilio_signature_is_required_and_checked(inbound: Inbound) -> None:
     before = count(inbound.stack, InboundEvent)
-    params = {"MessageSid": "SM" + "1" * 32, "From": "+14155550101", "To": "+15005550006", "Body": "hi", "AccountSid": inbound.stack.twilio.account_sid}
+    params = {
+        "MessageSid": "SM" + "1" * 32,
+        "From": "+14155550101",
+        "To": "+15005550006",
+        "Body": "hi",
+        "AccountSid": inbound.stack.twilio.account_sid,
+    }
     url = f"{inbound.url}/webhooks/twilio/sms"
 
     def post(data: dict[str, str], signature: str | None) -> int:
@@ -215,14 +225,24 @@ async def test_email_replies_bounces_and_complaints(inbound: Inbound) -> None:
     bad = inbound.email({"id": "x", "from": "replier@example.com"}, secret="not-the-secret-at-all")
     assert bad.status_code == 403
     assert inbound.email({"id": "m-1"}).status_code == 422  # no sender
-    reply = inbound.email({"id": "m-1", "from": "Replier <replier@example.com>", "subject": "Re: Hi",
-                           "text": "Sounds good, let's talk next week.\n\nOn Mon, Bob wrote:\n> Hi", "in_reply_to": mail["Message-ID"]})
+    reply = inbound.email(
+        {
+            "id": "m-1",
+            "from": "Replier <replier@example.com>",
+            "subject": "Re: Hi",
+            "text": "Sounds good, let's talk next week.\n\nOn Mon, Bob wrote:\n> Hi",
+            "in_reply_to": mail["Message-ID"],
+        }
+    )
     assert reply.status_code == 202 and reply.json()["contacts"] == [str(replier.id)]
     await eventually(lambda: _is(inbound.stack, info.id, "replied"))
 
     bouncer = inbound.stack.contact(email="gone@example.com")
     gone = await inbound.stack.client.enroll("texts", bouncer.external_id)
-    assert inbound.email({"id": "b-1", "type": "bounce", "from": "gone@example.com", "bounce": {"type": "hard", "code": "5.1.1"}}).status_code == 202
+    assert (
+        inbound.email({"id": "b-1", "type": "bounce", "from": "gone@example.com", "bounce": {"type": "hard", "code": "5.1.1"}}).status_code
+        == 202
+    )
     await eventually(lambda: _is(inbound.stack, gone.id, "bounced"))
     assert count(inbound.stack, Suppression, Suppression.contact_id == bouncer.id, Suppression.reason == "bounce") == 1
 
@@ -240,9 +260,17 @@ async def test_out_of_office_pauses_until_after_the_return_date(inbound: Inbound
     person = inbound.stack.contact(email="away@example.com", timezone="America/Chicago", country="US")
     info = await inbound.stack.client.enroll("texts", person.external_id)
     await asyncio.to_thread(inbound.stack.smtp.sink.wait_for, "away@example.com")
-    response = inbound.email({"id": "ooo-1", "type": "auto_reply", "from": "away@example.com", "subject": "Out of office",
-                              "text": "I am out of the office", "return_date": "2030-01-07",
-                              "headers": {"Auto-Submitted": "auto-replied"}})
+    response = inbound.email(
+        {
+            "id": "ooo-1",
+            "type": "auto_reply",
+            "from": "away@example.com",
+            "subject": "Out of office",
+            "text": "I am out of the office",
+            "return_date": "2030-01-07",
+            "headers": {"Auto-Submitted": "auto-replied"},
+        }
+    )
     assert response.status_code == 202
     await eventually(lambda: _is(inbound.stack, info.id, "paused"))
     detail = await inbound.stack.client.status(info.id)
@@ -261,15 +289,21 @@ async def test_one_click_unsubscribe_and_the_preference_page(inbound: Inbound) -
         page = await http.get(f"/u/{token}")
         assert page.status_code == 200 and "Unsubscribe r" in page.text and "set-cookie" not in page.headers
         assert count(inbound.stack, Suppression, Suppression.contact_id == person.id) == 0  # GET changes nothing
-        one_click = await http.post(f"/u/{token}", content="List-Unsubscribe=One-Click",
-                                    headers={"content-type": "application/x-www-form-urlencoded"})
+        one_click = await http.post(
+            f"/u/{token}", content="List-Unsubscribe=One-Click", headers={"content-type": "application/x-www-form-urlencoded"}
+        )
         assert one_click.status_code == 200 and "You are unsubscribed" in one_click.text
         assert count(inbound.stack, Suppression, Suppression.contact_id == person.id, Suppression.channel == "email") == 1
         await eventually(lambda: _is(inbound.stack, info.id, "opted_out"))
 
         invalid_bodies = set()
-        for forged in [token[:-2] + "xx", token.split(".")[0], "garbage", make_token(person.id, "preferences", inbound.settings.link_secret),
-                       make_token(uuid.uuid4(), "unsubscribe", inbound.settings.link_secret)]:
+        for forged in [
+            token[:-2] + "xx",
+            token.split(".")[0],
+            "garbage",
+            make_token(person.id, "preferences", inbound.settings.link_secret),
+            make_token(uuid.uuid4(), "unsubscribe", inbound.settings.link_secret),
+        ]:
             for method in ("GET", "POST"):
                 response = await http.request(method, f"/u/{forged}")
                 assert response.status_code == 404
@@ -352,9 +386,13 @@ async def test_same_account_rule_and_event_rules(inbound: Inbound) -> None:
 rules:
   - {name: health-drop, when: {event: health_score_changed, field: score, below: 60}, enroll: at-risk}
 """)
-    healthy = await inbound.stack.client.send_event("event", second.external_id, event_id="h-1", name="health_score_changed", data={"score": 80})
+    healthy = await inbound.stack.client.send_event(
+        "event", second.external_id, event_id="h-1", name="health_score_changed", data={"score": 80}
+    )
     assert healthy.enrolled == []
-    sick = await inbound.stack.client.send_event("event", second.external_id, event_id="h-2", name="health_score_changed", data={"score": 42})
+    sick = await inbound.stack.client.send_event(
+        "event", second.external_id, event_id="h-2", name="health_score_changed", data={"score": 42}
+    )
     assert len(sick.enrolled) == 1
     assert (await inbound.stack.client.get(sick.enrolled[0])).cadence_key == "at-risk"
 
@@ -365,10 +403,13 @@ def load_rules_text(text: str) -> Any:
     return Rules.model_validate(__import__("yaml").safe_load(text))
 
 
-
 async def test_a_positive_reply_switches_to_the_follow_up_cadence(inbound: Inbound) -> None:
     inbound.stack.load(TEXTS.replace("key: texts", "key: follow-up"))
-    inbound.stack.load(TEXTS.replace("key: texts", "key: cold").replace("name: Texts", "name: Cold\non_reply:\n  positive: {action: switch, switch_to: follow-up}"))
+    inbound.stack.load(
+        TEXTS.replace("key: texts", "key: cold").replace(
+            "name: Texts", "name: Cold\non_reply:\n  positive: {action: switch, switch_to: follow-up}"
+        )
+    )
     person = inbound.stack.contact(email="warm@example.com")
     cold = await inbound.stack.client.enroll("cold", person.external_id)
     await asyncio.to_thread(inbound.stack.smtp.sink.wait_for, "warm@example.com")

@@ -59,14 +59,20 @@ MATRIX: dict[tuple[str, str], set[str]] = {
 }
 # Authenticated otherwise: by Twilio's signature, an HMAC, a signed link, or not at all.
 PUBLIC = {
-    ("GET", "/healthz"), ("POST", "/webhooks/twilio/sms"), ("POST", "/webhooks/twilio/status"), ("POST", "/webhooks/email"),
-    ("GET", "/u/{token}"), ("POST", "/u/{token}"), ("GET", "/p/{token}"), ("POST", "/p/{token}"),
+    ("GET", "/healthz"),
+    ("POST", "/webhooks/twilio/sms"),
+    ("POST", "/webhooks/twilio/status"),
+    ("POST", "/webhooks/email"),
+    ("GET", "/u/{token}"),
+    ("POST", "/u/{token}"),
+    ("GET", "/p/{token}"),
+    ("POST", "/p/{token}"),
 }
 
 
 @pytest.fixture(scope="module")
 def api(db_url: str, engine: Engine) -> Iterator[tuple[str, dict[str, str], set[tuple[str, str]]]]:
-    settings = Settings(_env_file=None, database_url=db_url, dev_mode=True, temporal_address="127.0.0.1:1")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=db_url, dev_mode=True, temporal_address="127.0.0.1:1")
     keys = {}
     with transaction(engine) as session:
         for role in Role:

@@ -78,7 +78,7 @@ def touch(enrollment: str, version: str, contact: str, step: str = "mail", chann
         contact_id=contact,
         step_id=step,
         step_index=0,
-        channel=channel,  # type: ignore[arg-type]
+        channel=channel,
         template=template,
         scheduled_at=dt.datetime.now(dt.UTC),
         mirror=MirrorHint(next_step_index=1, next_due_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=2)),
@@ -117,7 +117,7 @@ async def test_an_ambiguous_email_is_resent_with_the_same_message_id(stack: Stac
     await run(acts.send_email, touch(*ids))
     # Simulate a worker that died after delivery but before recording it.
     with transaction(stack.engine) as session:
-        session.exec(sa.update(Touch).where(Touch.contact_id == uuid.UUID(ids[2])).values(status="claimed"))  # type: ignore[call-overload,arg-type]
+        session.exec(sa.update(Touch).where(Touch.contact_id == uuid.UUID(ids[2])).values(status="claimed"))  # type: ignore[arg-type]
     await run(acts.send_email, touch(*ids))
     delivered = stack.smtp.sink.to("amb@example.com")
     assert len(delivered) == 2
@@ -130,7 +130,7 @@ async def test_an_ambiguous_sms_is_reconciled_not_resent(stack: Stack) -> None:
     before = stack.twilio.create_attempts()
     first = await run(acts.send_sms, touch(*ids, step="text", channel="sms", template="text"))
     with transaction(stack.engine) as session:
-        session.exec(sa.update(Touch).where(Touch.contact_id == uuid.UUID(ids[2])).values(status="claimed", provider_id=None))  # type: ignore[call-overload,arg-type]
+        session.exec(sa.update(Touch).where(Touch.contact_id == uuid.UUID(ids[2])).values(status="claimed", provider_id=None))  # type: ignore[arg-type]
     again = await run(acts.send_sms, touch(*ids, step="text", channel="sms", template="text"))
     assert stack.twilio.create_attempts() == before + 1
     assert again.provider_id == first.provider_id

@@ -118,7 +118,9 @@ async def _status_is(stack: Stack, enrollment_id: str, status: str) -> bool:
     ("kind", "fields", "field"),
     [("teleport", {}, "type"), ("event", {}, "name"), ("task_completed", {}, "task_id"), ("reply", {"intent": "ecstatic"}, "intent")],
 )
-async def test_an_event_that_cannot_be_delivered_is_refused_before_it_is_recorded(stack: Stack, kind: str, fields: dict[str, Any], field: str) -> None:
+async def test_an_event_that_cannot_be_delivered_is_refused_before_it_is_recorded(
+    stack: Stack, kind: str, fields: dict[str, Any], field: str
+) -> None:
     person = stack.contact(email=f"{uuid.uuid4().hex[:8]}@example.com")
     before = count(stack, InboundEvent)
     with pytest.raises(Invalid) as refused:
@@ -158,7 +160,7 @@ async def test_the_cli_pauses_a_customer_and_works_the_task_queue(stack: Stack) 
     paused = await cli(stack, "--json", "accounts", "pause", "umbrella", "--reason", "legal review")
     assert paused.returncode == 0, paused.stderr
     assert json.loads(paused.stdout)["changed"] == 1
-    assert (await stack.client.status(info.id)).live.status.value == "paused"  # type: ignore[union-attr]
+    assert (await stack.client.status(info.id)).live.status.value == "paused"
     shown = json.loads((await cli(stack, "--json", "accounts", "show", "umbrella")).stdout)
     assert shown["name"] == "Umbrella" and shown["open_enrollments"] == 1
     resumed = json.loads((await cli(stack, "--json", "accounts", "resume", "umbrella")).stdout)
@@ -170,4 +172,3 @@ async def test_the_cli_pauses_a_customer_and_works_the_task_queue(stack: Stack) 
     assert (await cli(stack, "tasks", "complete", task["id"])).returncode == 4  # already skipped
     assert count(stack, Task, Task.status == "skipped") == 1
     await eventually(lambda: _status_is(stack, info.id, "completed"))
-

@@ -36,7 +36,9 @@ templates:
 """
 
 
-async def test_worker_runs_enrollments_and_stops_on_sigterm(dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settings, smtp: SmtpServer) -> None:
+async def test_worker_runs_enrollments_and_stops_on_sigterm(
+    dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settings, smtp: SmtpServer
+) -> None:
     queue = f"tq-{uuid.uuid4()}"
     env = {
         **os.environ,
@@ -48,7 +50,9 @@ async def test_worker_runs_enrollments_and_stops_on_sigterm(dev_env: WorkflowEnv
         "SMS_OUTBOX": "true",
         "POLICY_FILE": str(ROOT / "tests" / "support" / "open-policy.yaml"),
     }
-    process = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         with transaction(clean_db) as session:
             save_bundle(session, parse_text(CADENCE))

@@ -52,7 +52,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.request_validator import RequestValidator
 
 API_VERSION = "2010-04-01"
 TEST_ACCOUNT_SID = "AC" + "0" * 32
@@ -63,17 +63,11 @@ MAGIC_TO_ERRORS: dict[str, tuple[int, str]] = {
     "+15005550001": (21211, "The 'To' number {to} is not a valid phone number."),
     "+15005550002": (
         21612,
-        (
-            "The 'To' phone number: {to}, is not currently reachable"
-            " using the 'From' phone number: {from_} via SMS."
-        ),
+        ("The 'To' phone number: {to}, is not currently reachable using the 'From' phone number: {from_} via SMS."),
     ),
     "+15005550003": (
         21408,
-        (
-            "Permission to send an SMS has not been enabled for the region"
-            " indicated by the 'To' number: {to}."
-        ),
+        ("Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}."),
     ),
     "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
     "+15005550009": (21614, "'To' number {to} is not a valid mobile number"),
@@ -81,17 +75,11 @@ MAGIC_TO_ERRORS: dict[str, tuple[int, str]] = {
 MAGIC_FROM_ERRORS: dict[str, tuple[int, str]] = {
     "+15005550001": (
         21212,
-        (
-            "The 'From' number {from_} is not a valid phone number,"
-            " shortcode, or alphanumeric sender ID."
-        ),
+        ("The 'From' number {from_} is not a valid phone number, shortcode, or alphanumeric sender ID."),
     ),
     "+15005550007": (
         21606,
-        (
-            "The 'From' phone number provided is not a valid message-capable"
-            " Twilio phone number for this destination/account."
-        ),
+        ("The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination/account."),
     ),
     "+15005550008": (
         21611,
@@ -394,11 +382,7 @@ class FakeTwilio:
 
     def create_attempts(self) -> int:
         """How many create (POST Messages.json) requests arrived."""
-        return sum(
-            1
-            for r in self.requests
-            if r.method == "POST" and _MESSAGES_RE.match(r.path)
-        )
+        return sum(1 for r in self.requests if r.method == "POST" and _MESSAGES_RE.match(r.path))
 
     # -- fault injection ----------------------------------------------------
     def inject(self, fault: Fault, times: int = 1) -> None:
@@ -435,17 +419,11 @@ class FakeTwilio:
         send happened though the client timed out). ``create=False``: nothing
         is created and a 504 comes late.
         """
-        fault = (
-            Fault(delay=seconds)
-            if create
-            else Fault(status=504, code=20504, message="Gateway Timeout", delay=seconds)
-        )
+        fault = Fault(delay=seconds) if create else Fault(status=504, code=20504, message="Gateway Timeout", delay=seconds)
         self.inject(fault, times)
 
     # -- message lifecycle & webhooks ------------------------------------------
-    def set_status(
-        self, sid: str, status: str, error_code: int | None = None
-    ) -> dict[str, Any]:
+    def set_status(self, sid: str, status: str, error_code: int | None = None) -> dict[str, Any]:
         """Move a Message to ``status`` (no monotonicity: tests may reorder)."""
         now = self._now()
         with self._lock:
@@ -477,14 +455,10 @@ class FakeTwilio:
         """
         out = []
         for status in statuses:
-            res = self.set_status(
-                sid, status, error_code if status in _ERROR_STATES else None
-            )
+            res = self.set_status(sid, status, error_code if status in _ERROR_STATES else None)
             target = url or self.message(sid)["status_callback"]
             if not target:
-                raise ValueError(
-                    f"message {sid} has no StatusCallback and no url given"
-                )
+                raise ValueError(f"message {sid} has no StatusCallback and no url given")
             params = {
                 "AccountSid": res["account_sid"],
                 "ApiVersion": API_VERSION,
@@ -547,9 +521,7 @@ class FakeTwilio:
                     num_media=int(params["NumMedia"]),
                 )
             )
-        return post_signed_form(
-            url, params, self.auth_token, signature=signature, sign=sign
-        )
+        return post_signed_form(url, params, self.auth_token, signature=signature, sign=sign)
 
     # -- HTTP handling -----------------------------------------------------------
     def _now(self) -> datetime:
@@ -565,9 +537,7 @@ class FakeTwilio:
             user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        return secrets.compare_digest(
-            user, self.account_sid
-        ) and secrets.compare_digest(pw, self.auth_token)
+        return secrets.compare_digest(user, self.account_sid) and secrets.compare_digest(pw, self.auth_token)
 
     def _dispatch(self, h: _Handler, method: str) -> None:
         parts = urlsplit(h.path)
@@ -577,9 +547,7 @@ class FakeTwilio:
         form = parse_qs(raw, keep_blank_values=True)
         authorized = self._authorized(h.headers.get("Authorization"))
         with self._lock:
-            self._state.requests.append(
-                RecordedRequest(method, parts.path, query, form, authorized)
-            )
+            self._state.requests.append(RecordedRequest(method, parts.path, query, form, authorized))
         status, payload = self._route(method, parts.path, query, form, authorized, h)
         if status:
             self._send(h, status, payload)
@@ -686,11 +654,7 @@ class FakeTwilio:
         with self._lock:
             found = [m for m in reversed(self._state.messages) if _matches(m, query)]
             records = [m.resource() for m in found[page * size : (page + 1) * size]]
-        filters = {
-            k: v[0]
-            for k, v in query.items()
-            if k not in ("Page", "PageSize", "PageToken")
-        }
+        filters = {k: v[0] for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")}
 
         def uri(p: int) -> str:
             return f"{path}?{urlencode(filters | {'PageSize': size, 'Page': p})}"
@@ -793,14 +757,10 @@ def post_signed_form(
     }
     if sign:
         all_headers["X-Twilio-Signature"] = (
-            signature
-            if signature is not None
-            else RequestValidator(auth_token).compute_signature(url, dict(params))
+            signature if signature is not None else RequestValidator(auth_token).compute_signature(url, dict(params))
         )
     all_headers.update(headers or {})
-    req = urllib.request.Request(
-        url, data=urlencode(params).encode(), headers=all_headers, method="POST"
-    )
+    req = urllib.request.Request(url, data=urlencode(params).encode(), headers=all_headers, method="POST")
     try:
         with _OPENER.open(req, timeout=timeout) as resp:
             return WebhookResponse(resp.status, dict(resp.headers.items()), resp.read())

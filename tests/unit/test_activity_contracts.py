@@ -25,15 +25,19 @@ def _signature(fn: Callable[..., Any]) -> tuple[str, list[Any], Any]:
     definition = activity._Definition.must_from_callable(fn)
     hints = typing.get_type_hints(fn)
     params = [hints[p] for p in inspect.signature(fn).parameters if p not in ("self",)]
-    return definition.name, params, hints.get("return")
+    return str(definition.name), params, hints.get("return")
 
 
 def test_every_registered_activity_matches_its_declaration() -> None:
     engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connected to
-    settings = Settings(_env_file=None, sms_outbox=True)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, sms_outbox=True)
     registered = build_activities(
-        engine, settings, mail=SmtpMailer(SmtpConfig(host="127.0.0.1", port=1)), sms=OutboxSmsSender(engine, None),
-        http=httpx.Client(), policy=load_policy(),
+        engine,
+        settings,
+        mail=SmtpMailer(SmtpConfig(host="127.0.0.1", port=1)),
+        sms=OutboxSmsSender(engine, None),
+        http=httpx.Client(),
+        policy=load_policy(),
     )
     # Without a Temporal client the worker has no archiver; its implementation is checked too.
     implementations = [*registered, ArchiveActivities.archive_histories]

@@ -26,9 +26,33 @@ TOP_LEVEL = ("worker.py",)
 # What may be imported by code that must not do I/O: the standard library's pure parts
 # and the pure libraries the domain is built on.
 PURE_STDLIB = {
-    "__future__", "abc", "base64", "bisect", "collections", "contextlib", "dataclasses", "datetime", "decimal", "enum",
-    "functools", "hashlib", "heapq", "hmac", "itertools", "json", "math", "operator", "re", "statistics", "string",
-    "textwrap", "types", "typing", "unicodedata", "uuid", "zoneinfo",
+    "__future__",
+    "abc",
+    "base64",
+    "bisect",
+    "collections",
+    "contextlib",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "functools",
+    "hashlib",
+    "heapq",
+    "hmac",
+    "itertools",
+    "json",
+    "math",
+    "operator",
+    "re",
+    "statistics",
+    "string",
+    "textwrap",
+    "types",
+    "typing",
+    "unicodedata",
+    "uuid",
+    "zoneinfo",
 }
 PURE_LIBRARIES = {"pydantic", "dateutil", "holidays", "jinja2", "markupsafe", "yaml", "phonenumbers"}
 ALLOWED = {
@@ -38,8 +62,16 @@ ALLOWED = {
 }
 # Temporal client calls that start or message a workflow.
 WORKFLOW_CALLS = {
-    "start_workflow", "execute_workflow", "signal_with_start_workflow", "signal", "execute_update", "start_update",
-    "execute_update_with_start_workflow", "start_update_with_start_workflow", "query", "terminate",
+    "start_workflow",
+    "execute_workflow",
+    "signal_with_start_workflow",
+    "signal",
+    "execute_update",
+    "start_update",
+    "execute_update_with_start_workflow",
+    "start_update_with_start_workflow",
+    "query",
+    "terminate",
 }
 CLOCK_CALLS = {"now", "today", "utcnow"}
 TIME_CALLS = {"time", "monotonic", "perf_counter", "time_ns"}
@@ -124,7 +156,9 @@ def test_only_the_temporal_module_starts_signals_updates_or_queries_workflows() 
     for node in ast.walk(tree(gateway)):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in WORKFLOW_CALLS:
             first = node.args[0] if node.args else None
-            assert not (isinstance(first, ast.Constant) and isinstance(first.value, str)), f"line {node.lineno}: a handler named by a string"
+            assert not (isinstance(first, ast.Constant) and isinstance(first.value, str)), (
+                f"line {node.lineno}: a handler named by a string"
+            )
 
 
 def test_workflows_call_activities_by_typed_declaration_never_by_name() -> None:
@@ -166,7 +200,9 @@ def test_no_module_reaches_into_another_modules_private_helpers() -> None:
     for path in product_files():
         for node in ast.walk(tree(path)):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                offenders += [f"{rel(path)}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_") and a.name != "__future__"]
+                offenders += [
+                    f"{rel(path)}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_") and a.name != "__future__"
+                ]
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
                 receiver = ast.unparse(node.value)
                 if receiver not in ("self", "cls", "os") and not receiver.startswith(("self.", "cls.")):

@@ -70,7 +70,7 @@ def test_editing_a_template_changes_the_version() -> None:
 
 
 def test_malformed_yaml_names_source_line_and_column() -> None:
-    broken = WELCOME_YAML.replace("    wait: {days: 2, at: \"10:00\"}", "    wait: {days: 2, at: \"10:00\"")
+    broken = WELCOME_YAML.replace('    wait: {days: 2, at: "10:00"}', '    wait: {days: 2, at: "10:00"')
     err = raises(broken)
     message = str(err)
     assert message.startswith(f"{SOURCE}: field '(yaml)': malformed YAML at line ")
@@ -116,7 +116,7 @@ def test_template_for_the_wrong_channel_names_the_step() -> None:
 
 
 def test_invalid_inline_template_names_the_template_and_part() -> None:
-    err = raises(WELCOME_YAML.replace('    text: "Hi {{ contact.first_name or \'there\' }}"\n', ""))
+    err = raises(WELCOME_YAML.replace("    text: \"Hi {{ contact.first_name or 'there' }}\"\n", ""))
     assert str(err) == f"{SOURCE}: field 'templates.welcome-email': an email template needs subject, html and text parts"
     err = raises(WELCOME_YAML.replace("    channel: sms\n", "    channel: fax\n"))
     assert err.problems[0].field == "templates.nudge-sms.channel"
@@ -130,7 +130,7 @@ def test_inline_template_that_is_not_a_mapping() -> None:
 
 
 def test_template_with_an_unknown_variable_fails_at_load_time() -> None:
-    err = raises(WELCOME_YAML.replace("body: \"Hi {{ contact.first_name or 'there' }}", "body: \"Hi {{ contact.nickname }}"))
+    err = raises(WELCOME_YAML.replace("body: \"Hi {{ contact.first_name or 'there' }}", 'body: "Hi {{ contact.nickname }}'))
     assert len(err.problems) == 1
     assert str(err).startswith(f"{SOURCE}: step 2 'nudge': field 'template': template 'nudge-sms' body: ")
     assert "nickname" in str(err)
@@ -138,7 +138,10 @@ def test_template_with_an_unknown_variable_fails_at_load_time() -> None:
 
 def test_template_with_an_unknown_filter_fails_with_a_definition_error() -> None:
     err = raises(WELCOME_YAML.replace("{{ contact.first_name or 'there' }}, reply", "{{ contact.first_name | shout }}, reply"))
-    assert str(err) == f"{SOURCE}: step 2 'nudge': field 'template': template 'nudge-sms' body: syntax error at line 1: No filter named 'shout'."
+    assert (
+        str(err)
+        == f"{SOURCE}: step 2 'nudge': field 'template': template 'nudge-sms' body: syntax error at line 1: No filter named 'shout'."
+    )
 
 
 def test_template_that_prints_none_for_a_sparse_contact_fails_at_load_time() -> None:

@@ -21,9 +21,23 @@ from starter.api import create_app
 
 NOW = "2026-12-01T09:00:00Z"
 ENROLLMENT = {
-    "id": "e-1", "workflow_id": "enr-1", "cadence_id": "c-1", "cadence_key": "inbound", "contact_id": "p-1", "account_id": None,
-    "owner_id": None, "status": "active", "current_step": 0, "next_step_at": NOW, "waiting_reason": "waiting for step 1",
-    "outcome_reason": None, "touches_sent": 0, "enrolled_by": "svc", "created_at": NOW, "ended_at": None, "created": True,
+    "id": "e-1",
+    "workflow_id": "enr-1",
+    "cadence_id": "c-1",
+    "cadence_key": "inbound",
+    "contact_id": "p-1",
+    "account_id": None,
+    "owner_id": None,
+    "status": "active",
+    "current_step": 0,
+    "next_step_at": NOW,
+    "waiting_reason": "waiting for step 1",
+    "outcome_reason": None,
+    "touches_sent": 0,
+    "enrolled_by": "svc",
+    "created_at": NOW,
+    "ended_at": None,
+    "created": True,
 }
 FAST = Retries(attempts=3, base_delay=0.0, max_delay=0.0)
 
@@ -54,10 +68,21 @@ def client(*answers: httpx.Response | Exception, retries: Retries = FAST) -> tup
 @pytest.mark.parametrize(
     ("response", "kind", "check"),
     [
-        (error(404, "not_found", "contact 'x' not found", {"field": "contact_id"}), errors.NotFound, lambda e: e.message == "contact 'x' not found"),
-        (error(409, "conflict", "cannot resume: the enrollment is not paused (it is active)"), errors.Conflict, lambda e: "not paused" in e.message),
-        (error(422, "validation_error", "start_at: must carry a time zone", {"fields": [{"field": "start_at", "message": "x"}]}), errors.Invalid,
-         lambda e: e.field == "start_at"),
+        (
+            error(404, "not_found", "contact 'x' not found", {"field": "contact_id"}),
+            errors.NotFound,
+            lambda e: e.message == "contact 'x' not found",
+        ),
+        (
+            error(409, "conflict", "cannot resume: the enrollment is not paused (it is active)"),
+            errors.Conflict,
+            lambda e: "not paused" in e.message,
+        ),
+        (
+            error(422, "validation_error", "start_at: must carry a time zone", {"fields": [{"field": "start_at", "message": "x"}]}),
+            errors.Invalid,
+            lambda e: e.field == "start_at",
+        ),
         (error(422, "validation_error", "phone is not valid", {"field": "phone"}), errors.Invalid, lambda e: e.field == "phone"),
         (error(401, "unauthorized", "the API key is not valid"), errors.Unauthorized, lambda e: e.status == 401),
         (error(403, "forbidden", "the service role may not do this"), errors.Forbidden, lambda e: e.code == "forbidden"),
@@ -68,7 +93,9 @@ def client(*answers: httpx.Response | Exception, retries: Retries = FAST) -> tup
         (httpx.Response(502, text="<html>bad gateway</html>"), errors.ServerError, lambda e: "502" in e.message),
     ],
 )
-def test_every_error_answer_maps_to_its_exception(response: httpx.Response, kind: type[errors.CadenceError], check: Callable[[Any], bool]) -> None:
+def test_every_error_answer_maps_to_its_exception(
+    response: httpx.Response, kind: type[errors.CadenceError], check: Callable[[Any], bool]
+) -> None:
     cadence, _ = client(response, response, response, response, retries=Retries(attempts=0))
     with pytest.raises(kind) as raised:
         cadence.complete_task("t-1")
@@ -84,7 +111,9 @@ def test_retry_after_as_an_http_date() -> None:
 
 
 def test_an_enrollment_is_retried_with_the_same_idempotency_key_until_it_goes_through() -> None:
-    cadence, seen = client(error(503, "unavailable", "temporal not answering"), httpx.ReadTimeout("lost"), httpx.Response(201, json=ENROLLMENT))
+    cadence, seen = client(
+        error(503, "unavailable", "temporal not answering"), httpx.ReadTimeout("lost"), httpx.Response(201, json=ENROLLMENT)
+    )
     enrollment = cadence.enroll("inbound", contact_external_id="crm-1")
     assert enrollment.id == "e-1" and enrollment.created
     assert len(seen) == 3
@@ -101,9 +130,24 @@ def test_a_task_completion_whose_answer_was_lost_is_not_repeated() -> None:
 
 
 def test_a_request_that_never_arrived_is_retried_whatever_it_is() -> None:
-    task = {"id": "t-1", "enrollment_id": "e-1", "contact_id": "p-1", "owner_id": None, "step_id": "call", "kind": "call", "title": "Call",
-            "instructions": None, "status": "completed", "outcome": "connected", "due_at": None, "sla_at": None, "escalated_to": None,
-            "completed_by": "svc", "completed_at": NOW, "created_at": NOW}
+    task = {
+        "id": "t-1",
+        "enrollment_id": "e-1",
+        "contact_id": "p-1",
+        "owner_id": None,
+        "step_id": "call",
+        "kind": "call",
+        "title": "Call",
+        "instructions": None,
+        "status": "completed",
+        "outcome": "connected",
+        "due_at": None,
+        "sla_at": None,
+        "escalated_to": None,
+        "completed_by": "svc",
+        "completed_at": NOW,
+        "created_at": NOW,
+    }
     cadence, seen = client(httpx.ConnectError("refused"), httpx.Response(200, json=task))
     assert cadence.complete_task("t-1", outcome="connected").status == "completed" and len(seen) == 2
 
@@ -119,8 +163,11 @@ def test_retries_give_up_after_the_configured_attempts() -> None:
 def test_the_wait_between_retries_honours_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
     monkeypatch.setattr("cadence_client._sync.time.sleep", waits.append)
-    cadence, _ = client(error(429, "rate_limited", "slow down", headers={"Retry-After": "4"}), httpx.Response(201, json=ENROLLMENT),
-                        retries=Retries(attempts=3, base_delay=0.1, max_delay=1.0))
+    cadence, _ = client(
+        error(429, "rate_limited", "slow down", headers={"Retry-After": "4"}),
+        httpx.Response(201, json=ENROLLMENT),
+        retries=Retries(attempts=3, base_delay=0.1, max_delay=1.0),
+    )
     cadence.enroll("inbound", contact_id="p-1")
     assert waits == [4.0]
 
@@ -131,14 +178,17 @@ def test_backoff_grows_and_stays_under_the_ceiling() -> None:
     call = cadence_client._requests.get_contact("x")
     delays = [retries.delay(n, call, failure) for n in range(1, 8)]
     assert all(d is not None for d in delays)
-    assert all(0.5 * min(2 ** (n - 1), 8) <= d <= min(2 ** (n - 1), 8) for n, d in enumerate(delays, start=1))  # type: ignore[operator]
+    assert all(0.5 * min(2 ** (n - 1), 8) <= d <= min(2 ** (n - 1), 8) for n, d in enumerate(delays, start=1))
     assert retries.delay(11, call, failure) is None
 
 
 async def test_the_async_client_has_the_same_behaviour() -> None:
     seen: list[httpx.Request] = []
-    answers: list[httpx.Response | Exception] = [error(503, "unavailable", "down"), httpx.Response(201, json=ENROLLMENT),
-                                                 error(409, "conflict", "cannot resume: the enrollment is not paused (it is active)")]
+    answers: list[httpx.Response | Exception] = [
+        error(503, "unavailable", "down"),
+        httpx.Response(201, json=ENROLLMENT),
+        error(409, "conflict", "cannot resume: the enrollment is not paused (it is active)"),
+    ]
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(request)
@@ -176,14 +226,30 @@ def test_events_get_an_id_and_need_exactly_one_contact() -> None:
 
 # --- the models against the API's own OpenAPI document -----------------------------------
 
-PAIRS = {
-    "EnrollmentInfo": models.Enrollment, "EnrollmentDetail": models.EnrollmentDetail, "TouchInfo": models.Touch, "Page": models.Page,
-    "BulkRow": models.BulkRow, "BulkResult": models.BulkResult, "StatusView": models.LiveStatus, "PauseInfo": models.PauseInfo,
-    "PendingTask": models.PendingTask, "Counters": models.Counters, "EventOutcome": models.EventOutcome, "Timeline": models.Timeline,
-    "TimelineEntry": models.TimelineEntry, "ContactOut": models.Contact, "ContactSaved": models.SavedContact,
-    "ImportResult": models.ImportResult, "ImportRowError": models.ImportRowError, "AccountOut": models.Account,
-    "AccountCommandResult": models.AccountCommandResult, "EnrollmentOutcome": models.EnrollmentOutcome, "TaskOut": models.Task,
-    "TaskPage": models.TaskPage, "Status": models.Status,
+PAIRS: dict[str, Any] = {
+    "EnrollmentInfo": models.Enrollment,
+    "EnrollmentDetail": models.EnrollmentDetail,
+    "TouchInfo": models.Touch,
+    "Page": models.Page,
+    "BulkRow": models.BulkRow,
+    "BulkResult": models.BulkResult,
+    "StatusView": models.LiveStatus,
+    "PauseInfo": models.PauseInfo,
+    "PendingTask": models.PendingTask,
+    "Counters": models.Counters,
+    "EventOutcome": models.EventOutcome,
+    "Timeline": models.Timeline,
+    "TimelineEntry": models.TimelineEntry,
+    "ContactOut": models.Contact,
+    "ContactSaved": models.SavedContact,
+    "ImportResult": models.ImportResult,
+    "ImportRowError": models.ImportRowError,
+    "AccountOut": models.Account,
+    "AccountCommandResult": models.AccountCommandResult,
+    "EnrollmentOutcome": models.EnrollmentOutcome,
+    "TaskOut": models.Task,
+    "TaskPage": models.TaskPage,
+    "Status": models.Status,
 }
 CLIENT_NAMES = {model.__name__: server for server, model in PAIRS.items()}
 
@@ -205,7 +271,7 @@ def _shape(schema: dict[str, Any], names: dict[str, str]) -> Any:
 
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:
-    return create_app(Settings(_env_file=None)).openapi()  # type: ignore[call-arg]
+    return create_app(Settings(_env_file=None)).openapi()
 
 
 @pytest.mark.parametrize("server_name", sorted(PAIRS))
@@ -225,15 +291,33 @@ def test_every_call_the_client_makes_is_an_endpoint_of_the_api(openapi: dict[str
     import re
 
     calls = cadence_client._requests
-    made = [
-        calls.upsert_contact("x", {}), calls.get_contact("x"), calls.import_contacts("external_id\n"), calls.upsert_account("x", "X", {}),
-        calls.get_account("x"), calls.pause_account("x", "r", None), calls.resume_account("x", None),
-        calls.enroll(None, "x", None, None, None), calls.bulk_enroll("c", ["x"], None, None), calls.get_enrollment("x"),
-        calls.list_enrollments(None, None, None, None, None, 50, 0), calls.pause("x", "r", None, None), calls.resume("x", None, None),
-        calls.stop("x", "r", None), calls.skip("x", None, None), calls.timeline("x"), calls.contact_timeline("x"),
-        calls.send_event("reply", "x", None, None), calls.tasks(None, None, 100, 0), calls.complete_task("x", "done"), calls.skip_task("x", "r"),
+    made: list[cadence_client._requests.Call[Any]] = [
+        calls.upsert_contact("x", {}),
+        calls.get_contact("x"),
+        calls.import_contacts("external_id\n"),
+        calls.upsert_account("x", "X", {}),
+        calls.get_account("x"),
+        calls.pause_account("x", "r", None),
+        calls.resume_account("x", None),
+        calls.enroll(None, "x", None, None, None),
+        calls.bulk_enroll("c", ["x"], None, None),
+        calls.get_enrollment("x"),
+        calls.list_enrollments(None, None, None, None, None, 50, 0),
+        calls.pause("x", "r", None, None),
+        calls.resume("x", None, None),
+        calls.stop("x", "r", None),
+        calls.skip("x", None, None),
+        calls.timeline("x"),
+        calls.contact_timeline("x"),
+        calls.send_event("reply", "x", None, None),
+        calls.tasks(None, None, 100, 0),
+        calls.complete_task("x", "done"),
+        calls.skip_task("x", "r"),
     ]
-    templates = [(method.upper(), re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"))
-                 for path, item in openapi["paths"].items() for method in item]
+    templates = [
+        (method.upper(), re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"))
+        for path, item in openapi["paths"].items()
+        for method in item
+    ]
     for call in made:
         assert any(m == call.method and pattern.match(call.path) for m, pattern in templates), (call.method, call.path)

@@ -17,11 +17,11 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from twilio.base.exceptions import (  # type: ignore[import-untyped]
+from twilio.base.exceptions import (
     TwilioException,
     TwilioRestException,
 )
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.request_validator import RequestValidator
 
 from activities.twilio_http import RedirectingHttpClient, make_client
 from tests.support.fake_twilio import (
@@ -67,9 +67,7 @@ def fake() -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def client(fake: FakeTwilio) -> Any:
-    return make_client(
-        fake.account_sid, fake.auth_token, api_base=fake.url, timeout=2.0
-    )
+    return make_client(fake.account_sid, fake.auth_token, api_base=fake.url, timeout=2.0)
 
 
 # -- redirecting HTTP client ------------------------------------------------
@@ -78,20 +76,12 @@ def client(fake: FakeTwilio) -> Any:
 def test_rewrite_keeps_path_and_query_for_every_twilio_domain() -> None:
     http = RedirectingHttpClient("http://127.0.0.1:18080")
     assert (
-        http.rewrite(
-            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json?To=%2B1&Page=2"
-        )
+        http.rewrite("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json?To=%2B1&Page=2")
         == "http://127.0.0.1:18080/2010-04-01/Accounts/AC1/Messages.json?To=%2B1&Page=2"
     )
-    assert (
-        http.rewrite("https://messaging.twilio.com/v1/Services")
-        == "http://127.0.0.1:18080/v1/Services"
-    )
+    assert http.rewrite("https://messaging.twilio.com/v1/Services") == "http://127.0.0.1:18080/v1/Services"
     prefixed = RedirectingHttpClient("http://127.0.0.1:9/twilio/")
-    assert (
-        prefixed.rewrite("https://api.twilio.com/x.json")
-        == "http://127.0.0.1:9/twilio/x.json"
-    )
+    assert prefixed.rewrite("https://api.twilio.com/x.json") == "http://127.0.0.1:9/twilio/x.json"
 
 
 @pytest.mark.parametrize(
@@ -117,9 +107,7 @@ def test_make_client_requires_explicit_credentials() -> None:
 # -- create -------------------------------------------------------------------
 
 
-def test_real_client_creates_message_and_ledger_records_it(
-    fake: FakeTwilio, client: Any
-) -> None:
+def test_real_client_creates_message_and_ledger_records_it(fake: FakeTwilio, client: Any) -> None:
     msg = client.messages.create(
         to=TO,
         from_=TEST_FROM_OK,
@@ -145,12 +133,8 @@ def test_real_client_creates_message_and_ledger_records_it(
     )
 
 
-def test_messaging_service_create_is_accepted_without_from(
-    fake: FakeTwilio, client: Any
-) -> None:
-    msg = client.messages.create(
-        to=TO, messaging_service_sid="MG" + "1" * 32, body="hello"
-    )
+def test_messaging_service_create_is_accepted_without_from(fake: FakeTwilio, client: Any) -> None:
+    msg = client.messages.create(to=TO, messaging_service_sid="MG" + "1" * 32, body="hello")
     assert (msg.status, msg.from_) == ("accepted", None)
     assert fake.message(msg.sid)["from"] == TEST_FROM_OK
 
@@ -176,18 +160,14 @@ def test_wrong_auth_token_is_a_401_20003(fake: FakeTwilio) -> None:
         (TO, "+15005550008", 21611),
     ],
 )
-def test_magic_numbers_raise_twilio_errors(
-    fake: FakeTwilio, client: Any, to: str, from_: str, code: int
-) -> None:
+def test_magic_numbers_raise_twilio_errors(fake: FakeTwilio, client: Any, to: str, from_: str, code: int) -> None:
     with pytest.raises(TwilioRestException) as exc:
         client.messages.create(to=to, from_=from_, body="x")
     assert (exc.value.status, exc.value.code, exc.value.method) == (400, code, "POST")
     assert fake.messages == []
 
 
-def test_injected_429_surfaces_as_20429_and_is_not_retried(
-    fake: FakeTwilio, client: Any
-) -> None:
+def test_injected_429_surfaces_as_20429_and_is_not_retried(fake: FakeTwilio, client: Any) -> None:
     fake.throttle_next(1)
     with pytest.raises(TwilioRestException) as exc:
         client.messages.create(to=TO, from_=TEST_FROM_OK, body="x")
@@ -197,9 +177,7 @@ def test_injected_429_surfaces_as_20429_and_is_not_retried(
     assert len(fake.messages) == 1
 
 
-def test_ambiguous_500_creates_once_and_is_not_retried(
-    fake: FakeTwilio, client: Any
-) -> None:
+def test_ambiguous_500_creates_once_and_is_not_retried(fake: FakeTwilio, client: Any) -> None:
     fake.fail_next(status=500, create=True)
     with pytest.raises(TwilioRestException) as exc:
         client.messages.create(to=TO, from_=TEST_FROM_OK, body="x")
@@ -209,9 +187,7 @@ def test_ambiguous_500_creates_once_and_is_not_retried(
 
 
 def test_hang_times_out_then_reconciliation_finds_the_message(fake: FakeTwilio) -> None:
-    impatient = make_client(
-        fake.account_sid, fake.auth_token, api_base=fake.url, timeout=0.2
-    )
+    impatient = make_client(fake.account_sid, fake.auth_token, api_base=fake.url, timeout=0.2)
     started = datetime.now(UTC) - timedelta(seconds=1)
     fake.hang_next(5.0)
     with pytest.raises(requests.exceptions.Timeout):  # not wrapped by twilio
@@ -222,9 +198,7 @@ def test_hang_times_out_then_reconciliation_finds_the_message(fake: FakeTwilio) 
 
 
 def test_hang_without_create_leaves_nothing_to_find(fake: FakeTwilio) -> None:
-    impatient = make_client(
-        fake.account_sid, fake.auth_token, api_base=fake.url, timeout=0.2
-    )
+    impatient = make_client(fake.account_sid, fake.auth_token, api_base=fake.url, timeout=0.2)
     fake.hang_next(5.0, create=False)
     with pytest.raises(requests.exceptions.Timeout):
         impatient.messages.create(to=TO, from_=TEST_FROM_OK, body="hang")
@@ -240,24 +214,18 @@ def test_list_filters_by_to_and_date_sent_window_and_pages() -> None:
         client = make_client(fake.account_sid, fake.auth_token, api_base=fake.url)
         sids = []
         for i in range(5):
-            sids.append(
-                client.messages.create(to=TO, from_=TEST_FROM_OK, body=f"m{i}").sid
-            )
+            sids.append(client.messages.create(to=TO, from_=TEST_FROM_OK, body=f"m{i}").sid)
             client.messages.create(to=OTHER, from_=TEST_FROM_OK, body=f"o{i}")
             clock.now += timedelta(minutes=10)
         t2 = datetime(2025, 3, 3, 15, 20, tzinfo=UTC)
         recent = client.messages.list(to=TO, date_sent_after=t2)
         assert [m.sid for m in recent] == sids[:1:-1]  # newest first, bound inclusive
-        window = client.messages.list(
-            to=TO, date_sent_after=t2, date_sent_before=t2 + timedelta(minutes=10)
-        )
+        window = client.messages.list(to=TO, date_sent_after=t2, date_sent_before=t2 + timedelta(minutes=10))
         assert [m.sid for m in window] == [sids[3], sids[2]]
         paged = client.messages.list(to=TO, page_size=2)  # follows next_page_uri x3
         assert [m.sid for m in paged] == sids[::-1]
         assert sum(r.method == "GET" for r in fake.requests) == 2 + 3
-        assert (
-            len(client.messages.list(from_=TEST_FROM_OK, date_sent="2025-03-03")) == 10
-        )
+        assert len(client.messages.list(from_=TEST_FROM_OK, date_sent="2025-03-03")) == 10
         assert client.messages.list(date_sent="2025-03-04") == []
 
 
@@ -266,9 +234,7 @@ def test_sdk_sends_date_filters_as_wall_clock_plus_z() -> None:
     with FakeTwilio() as fake:
         client = make_client(fake.account_sid, fake.auth_token, api_base=fake.url)
         cet = timezone(timedelta(hours=1))
-        client.messages.list(
-            to=TO, date_sent_after=datetime(2025, 3, 3, 16, 0, tzinfo=cet)
-        )
+        client.messages.list(to=TO, date_sent_after=datetime(2025, 3, 3, 16, 0, tzinfo=cet))
         assert fake.requests[-1].query["DateSent>"] == ["2025-03-03T16:00:00Z"]
 
 
@@ -323,15 +289,11 @@ class Receiver:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                params = {
-                    k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()
-                }
+                params = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
                 url = receiver.url(self.path)
                 sig = self.headers.get("X-Twilio-Signature", "")
                 valid = RequestValidator(receiver.auth_token).validate(url, params, sig)
-                receiver.received.append(
-                    Received(url, params, dict(self.headers.items()), valid)
-                )
+                receiver.received.append(Received(url, params, dict(self.headers.items()), valid))
                 self.send_response(204 if valid else 403)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -350,24 +312,16 @@ class Receiver:
         self.server.server_close()
 
 
-def test_status_callbacks_are_signed_and_update_the_message(
-    fake: FakeTwilio, client: Any
-) -> None:
+def test_status_callbacks_are_signed_and_update_the_message(fake: FakeTwilio, client: Any) -> None:
     with Receiver(fake.auth_token) as rx:
         cb = rx.url("/twilio/status?touch=enr-1%3A3")
-        ok = client.messages.create(
-            to=TO, from_=TEST_FROM_OK, body="a", status_callback=cb
-        )
-        bad = client.messages.create(
-            to=OTHER, from_=TEST_FROM_OK, body="b", status_callback=cb
-        )
+        ok = client.messages.create(to=TO, from_=TEST_FROM_OK, body="a", status_callback=cb)
+        bad = client.messages.create(to=OTHER, from_=TEST_FROM_OK, body="b", status_callback=cb)
         assert [r.status for r in fake.deliver_status(ok.sid)] == [204, 204]
         fake.deliver_status(bad.sid, ["sent", "undelivered"], error_code=30003)
 
     assert all(r.valid for r in rx.received)
-    assert [
-        (r.params["MessageSid"], r.params["MessageStatus"]) for r in rx.received
-    ] == [
+    assert [(r.params["MessageSid"], r.params["MessageStatus"]) for r in rx.received] == [
         (ok.sid, "sent"),
         (ok.sid, "delivered"),
         (bad.sid, "sent"),
@@ -379,9 +333,7 @@ def test_status_callbacks_are_signed_and_update_the_message(
     assert first.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert first.params["AccountSid"] == fake.account_sid and first.params["To"] == TO
     # the signature really depends on the token and on the exact URL
-    assert not RequestValidator("other-token").validate(
-        first.url, first.params, first.headers["X-Twilio-Signature"]
-    )
+    assert not RequestValidator("other-token").validate(first.url, first.params, first.headers["X-Twilio-Signature"])
     assert not RequestValidator(fake.auth_token).validate(
         first.url.replace("enr-1", "enr-2"),
         first.params,
@@ -405,9 +357,7 @@ def test_inbound_sms_webhook_is_signed_and_recorded(fake: FakeTwilio) -> None:
         "STOP",
         "0",
     )
-    assert params["MessageSid"] == params["SmsSid"] and SID_RE.match(
-        params["MessageSid"]
-    )
+    assert params["MessageSid"] == params["SmsSid"] and SID_RE.match(params["MessageSid"])
     assert [m["direction"] for m in fake.messages] == ["inbound"] * 3
 
 

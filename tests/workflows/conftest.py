@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio import activity
@@ -63,7 +64,7 @@ class Recorder:
     on_switch: Callable[[SwitchInput], Awaitable[SwitchResult]] | None = None
     times: list[object] = dataclasses.field(default_factory=list)
 
-    def activities(self) -> list[object]:
+    def activities(self) -> list[Callable[..., Any]]:
         rec = self
 
         @activity.defn(name="send_email")

@@ -62,7 +62,9 @@ def make_params(definition: dict[str, Any], **overrides: Any) -> EnrollmentParam
     return EnrollmentParams(**values)
 
 
-async def start(env: WorkflowEnvironment, worker: Worker, params: EnrollmentParams, recorder: Recorder | None = None) -> WorkflowHandle[Any, StatusView]:
+async def start(
+    env: WorkflowEnvironment, worker: Worker, params: EnrollmentParams, recorder: Recorder | None = None
+) -> WorkflowHandle[Any, StatusView]:
     handle = await env.client.start_workflow(
         "Enrollment",
         EnrollmentInput(params=params),
@@ -121,7 +123,9 @@ async def test_pause_and_resume_keep_the_remaining_delay(ts_env: WorkflowEnviron
     begin = await ts_env.get_current_time()
     handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
     await ts_env.sleep(2 * DAY)  # 2 of the 3 days before "second" have passed
-    paused = await handle.execute_update("pause", PauseRequest(actor="cs-lead@acme", reason="customer asked for a break"), result_type=StatusView)
+    paused = await handle.execute_update(
+        "pause", PauseRequest(actor="cs-lead@acme", reason="customer asked for a break"), result_type=StatusView
+    )
     assert paused.status == "paused"
     assert paused.pause is not None and paused.pause.remaining_seconds == pytest.approx(DAY.total_seconds(), abs=60)
     await ts_env.sleep(10 * DAY)
@@ -191,7 +195,9 @@ async def test_gate_deferral_skip_and_stop(ts_env: WorkflowEnvironment, worker: 
     recorder.touch_answers["first"] = TouchResult(
         status="deferred", touch_key="k", reason_code="window", reason="deferred to 09:00: outside the send window", defer_until=later
     )
-    recorder.touch_answers["second"] = TouchResult(status="skipped", touch_key="k2", reason_code="no_consent", reason="skipped: no SMS consent")
+    recorder.touch_answers["second"] = TouchResult(
+        status="skipped", touch_key="k2", reason_code="no_consent", reason="skipped: no SMS consent"
+    )
     handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
     await ts_env.sleep(dt.timedelta(hours=1))
     view = await status(handle)
@@ -236,9 +242,7 @@ async def test_positive_reply_switches_cadence(ts_env: WorkflowEnvironment, work
     child_id = f"enr-child-{uuid.uuid4()}"
 
     async def enroll_follow_up(request: Any) -> SwitchResult:
-        await ts_env.client.start_workflow(
-            "Enrollment", EnrollmentInput(params=follow_up), id=child_id, task_queue=worker.task_queue
-        )
+        await ts_env.client.start_workflow("Enrollment", EnrollmentInput(params=follow_up), id=child_id, task_queue=worker.task_queue)
         return SwitchResult(enrollment_id=follow_up.enrollment_id, workflow_id=child_id, created=True)
 
     recorder.on_switch = enroll_follow_up
@@ -261,15 +265,24 @@ async def test_ab_assignment_is_stable_per_enrollment(ts_env: WorkflowEnvironmen
         "key": "ab",
         "name": "A/B",
         "steps": [
-            {"id": "cold", "type": "email", "variants": [{"id": "a", "template": "ta", "weight": 1}, {"id": "b", "template": "tb", "weight": 1}]},
-            {"id": "cold2", "type": "email", "wait": {"days": 1}, "repeat": {"count": 2},
-             "variants": [{"id": "a", "template": "ta2"}, {"id": "b", "template": "tb2"}]},
+            {
+                "id": "cold",
+                "type": "email",
+                "variants": [{"id": "a", "template": "ta", "weight": 1}, {"id": "b", "template": "tb", "weight": 1}],
+            },
+            {
+                "id": "cold2",
+                "type": "email",
+                "wait": {"days": 1},
+                "repeat": {"count": 2},
+                "variants": [{"id": "a", "template": "ta2"}, {"id": "b", "template": "tb2"}],
+            },
         ],
     }
     params = make_params(definition)
     await (await start(ts_env, worker, params, recorder)).result()
     parsed = params.definition
-    expected = [choose(params.enrollment_id, s.id, s.variants).id for s in parsed.steps for _ in range(1 if s.id == "cold" else 2)]  # type: ignore[union-attr,arg-type]
+    expected = [choose(params.enrollment_id, s.id, s.variants).id for s in parsed.steps for _ in range(1 if s.id == "cold" else 2)]  # type: ignore[arg-type]
     assert [t.variant for t in recorder.touches] == expected
 
 
@@ -325,7 +338,9 @@ async def test_task_step_waits_for_completion_and_escalates(ts_env: WorkflowEnvi
     assert len(recorder.escalations) == 1
 
 
-async def test_out_of_office_pauses_until_return_plus_a_business_day(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
+async def test_out_of_office_pauses_until_return_plus_a_business_day(
+    ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder
+) -> None:
     params = make_params(THREE_EMAILS, calendar=CalendarFacts(timezone="America/Chicago", country="US"))
     handle = await start(ts_env, worker, params, recorder)
     await ts_env.sleep(DAY)

@@ -35,10 +35,15 @@ async def test_a_delayed_first_step_is_in_the_mirror_before_the_workflow_sleeps(
     assert final is not None and (final.status, final.outcome_reason) == (Status.completed, "every step has run")
 
 
-async def test_a_deferral_written_by_the_send_needs_no_second_write(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
+async def test_a_deferral_written_by_the_send_needs_no_second_write(
+    ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder
+) -> None:
     begin = await ts_env.get_current_time()
     recorder.touch_answers["second"] = TouchResult(
-        status="deferred", touch_key="k", reason_code="window", reason="deferred to 09:00: outside the send window",
+        status="deferred",
+        touch_key="k",
+        reason_code="window",
+        reason="deferred to 09:00: outside the send window",
         defer_until=begin + dt.timedelta(days=3, hours=12),
     )
     handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)

@@ -25,8 +25,17 @@ PLAYBOOKS = playbook_files()
 
 def test_every_seed_cadence_ships_as_a_playbook() -> None:
     keys = {p.stem for p in PLAYBOOKS}
-    assert {"inbound", "outbound-12-day", "email-call-5-day", "smb-onboarding", "enterprise-rhythm", "renewal-90-60-30",
-            "webinar-invitation", "quarterly-kickoff", "customer-retention"} <= keys
+    assert {
+        "inbound",
+        "outbound-12-day",
+        "email-call-5-day",
+        "smb-onboarding",
+        "enterprise-rhythm",
+        "renewal-90-60-30",
+        "webinar-invitation",
+        "quarterly-kickoff",
+        "customer-retention",
+    } <= keys
     for path in PLAYBOOKS:
         assert load_file(path).definition.key == path.stem
 
@@ -46,9 +55,15 @@ async def test_playbook_runs_every_step(path: Any, ts_env: WorkflowEnvironment, 
         dates={"renewal_date": (now + dt.timedelta(days=120)).date(), "webinar_date": (now + dt.timedelta(days=20)).date()},
     )
     params = EnrollmentParams(
-        enrollment_id=str(uuid.uuid4()), cadence_id=str(uuid.uuid4()), cadence_key=definition.key,
-        cadence_version_id=str(uuid.uuid4()), version_hash=bundle.version_hash, contact_id=str(uuid.uuid4()),
-        owner_id="csm-1", definition=definition, calendar=calendar,
+        enrollment_id=str(uuid.uuid4()),
+        cadence_id=str(uuid.uuid4()),
+        cadence_key=definition.key,
+        cadence_version_id=str(uuid.uuid4()),
+        version_hash=bundle.version_hash,
+        contact_id=str(uuid.uuid4()),
+        owner_id="csm-1",
+        definition=definition,
+        calendar=calendar,
     )
     handle = await ts_env.client.start_workflow(
         "Enrollment", EnrollmentInput(params=params), id=f"enr-{uuid.uuid4()}", task_queue=worker.task_queue, result_type=StatusView

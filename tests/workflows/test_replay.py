@@ -31,8 +31,13 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_the_corpus_covers_the_scenarios() -> None:
     names = {p.stem for p in HISTORIES}
-    for scenario in ("continue_as_new_carries_all_state", "pause_and_resume_keep_the_remaining_delay", "positive_reply_switches_cadence",
-                     "task_step_waits_for_completion_and_escalates", "renewal_cadence_anchored_to_a_date"):
+    for scenario in (
+        "continue_as_new_carries_all_state",
+        "pause_and_resume_keep_the_remaining_delay",
+        "positive_reply_switches_cadence",
+        "task_step_waits_for_completion_and_escalates",
+        "renewal_cadence_anchored_to_a_date",
+    ):
         assert scenario in names
 
 

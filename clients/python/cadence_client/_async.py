@@ -62,7 +62,9 @@ class AsyncCadence:
         while True:
             attempt += 1
             try:
-                response = await self._http.request(call.method, call.path, json=call.json, content=call.content, params=call.params, headers=call.headers)
+                response = await self._http.request(
+                    call.method, call.path, json=call.json, content=call.content, params=call.params, headers=call.headers
+                )
                 return r.read(call, response)
             except (httpx.TransportError, errors.CadenceError) as failure:
                 wait = self.retries.delay(attempt, call, failure)
@@ -154,7 +156,9 @@ class AsyncCadence:
             if not page.items or offset >= page.total:
                 return
 
-    async def pause(self, enrollment_id: str, reason: str, *, until: dt.datetime | None = None, idempotency_key: str | None = None) -> models.LiveStatus:
+    async def pause(
+        self, enrollment_id: str, reason: str, *, until: dt.datetime | None = None, idempotency_key: str | None = None
+    ) -> models.LiveStatus:
         """Pause (with `until`, it resumes by itself). Conflict with the reason if illegal."""
         return await self._send(r.pause(enrollment_id, reason, until, idempotency_key))
 
@@ -197,10 +201,21 @@ class AsyncCadence:
     ) -> models.EventOutcome:
         """Tell Cadence something happened (reply, meeting_booked, bounce, opt_out,
         task_completed, or a named event); `event_id` (generated if omitted) applies it once."""
-        return await self._send(r.send_event(
-            type, contact_external_id, contact_id, event_id,
-            intent=intent, return_date=return_date, name=name, task_id=task_id, outcome=outcome, channel=channel, data=data,
-        ))
+        return await self._send(
+            r.send_event(
+                type,
+                contact_external_id,
+                contact_id,
+                event_id,
+                intent=intent,
+                return_date=return_date,
+                name=name,
+                task_id=task_id,
+                outcome=outcome,
+                channel=channel,
+                data=data,
+            )
+        )
 
     async def tasks(self, *, owner: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0) -> models.TaskPage:
         """The rep task queue, soonest due first (open and overdue unless a status is given)."""

@@ -96,7 +96,13 @@ def get_account(account: str) -> Call[models.Account]:
 
 def pause_account(account: str, reason: str, until: dt.datetime | None) -> Call[models.AccountCommandResult]:
     # Pausing again pauses nothing more: safe to repeat.
-    return Call("POST", f"/v1/accounts/{_seg(account)}/pause", _ACCOUNT_RESULT, json=_clean({"reason": reason, "until": _iso(until)}), retry_safe=True)
+    return Call(
+        "POST",
+        f"/v1/accounts/{_seg(account)}/pause",
+        _ACCOUNT_RESULT,
+        json=_clean({"reason": reason, "until": _iso(until)}),
+        retry_safe=True,
+    )
 
 
 def resume_account(account: str, reason: str | None) -> Call[models.AccountCommandResult]:
@@ -127,13 +133,23 @@ def get_enrollment(enrollment_id: str) -> Call[models.EnrollmentDetail]:
 def list_enrollments(
     cadence: str | None, contact: str | None, account_id: str | None, status: str | None, owner: str | None, limit: int, offset: int
 ) -> Call[models.Page]:
-    filters = {"cadence_id": cadence, "contact_id": contact, "account_id": account_id, "status": status, "owner": owner, "limit": limit, "offset": offset}
+    filters = {
+        "cadence_id": cadence,
+        "contact_id": contact,
+        "account_id": account_id,
+        "status": status,
+        "owner": owner,
+        "limit": limit,
+        "offset": offset,
+    }
     return Call("GET", "/v1/enrollments", _PAGE, params=_clean(filters), retry_safe=True)
 
 
 def _command(enrollment_id: str, verb: str, body: dict[str, Any], idempotency_key: str | None) -> Call[models.LiveStatus]:
     # The server applies a command with a given key once, so a retry is safe.
-    return Call("POST", f"/v1/enrollments/{_seg(enrollment_id)}/{verb}", _LIVE, json=_clean(body), headers=_key(idempotency_key), retry_safe=True)
+    return Call(
+        "POST", f"/v1/enrollments/{_seg(enrollment_id)}/{verb}", _LIVE, json=_clean(body), headers=_key(idempotency_key), retry_safe=True
+    )
 
 
 def pause(enrollment_id: str, reason: str, until: dt.datetime | None, idempotency_key: str | None) -> Call[models.LiveStatus]:
@@ -168,16 +184,23 @@ def send_event(
 ) -> Call[models.EventOutcome]:
     if (contact_external_id is None) == (contact_id is None):
         raise ValueError("give exactly one of contact_external_id and contact_id")
-    body = _clean({
-        "type": type, "event_id": event_id or str(uuid.uuid4()), "contact_external_id": contact_external_id, "contact_id": contact_id,
-        **{k: _iso(v) if isinstance(v, dt.date) else v for k, v in fields.items()},
-    })
+    body = _clean(
+        {
+            "type": type,
+            "event_id": event_id or str(uuid.uuid4()),
+            "contact_external_id": contact_external_id,
+            "contact_id": contact_id,
+            **{k: _iso(v) if isinstance(v, dt.date) else v for k, v in fields.items()},
+        }
+    )
     # The event id is the deduplication key: the same event again is applied once.
     return Call("POST", "/v1/events", _EVENT, json=body, retry_safe=True)
 
 
 def tasks(owner: str | None, status: str | None, limit: int, offset: int) -> Call[models.TaskPage]:
-    return Call("GET", "/v1/tasks", _TASKS, params=_clean({"owner": owner, "status": status, "limit": limit, "offset": offset}), retry_safe=True)
+    return Call(
+        "GET", "/v1/tasks", _TASKS, params=_clean({"owner": owner, "status": status, "limit": limit, "offset": offset}), retry_safe=True
+    )
 
 
 def complete_task(task_id: str, outcome: str) -> Call[models.Task]:

@@ -62,7 +62,9 @@ class Cadence:
         while True:
             attempt += 1
             try:
-                response = self._http.request(call.method, call.path, json=call.json, content=call.content, params=call.params, headers=call.headers)
+                response = self._http.request(
+                    call.method, call.path, json=call.json, content=call.content, params=call.params, headers=call.headers
+                )
                 return r.read(call, response)
             except (httpx.TransportError, errors.CadenceError) as failure:
                 wait = self.retries.delay(attempt, call, failure)
@@ -153,7 +155,9 @@ class Cadence:
             if not page.items or offset >= page.total:
                 return
 
-    def pause(self, enrollment_id: str, reason: str, *, until: dt.datetime | None = None, idempotency_key: str | None = None) -> models.LiveStatus:
+    def pause(
+        self, enrollment_id: str, reason: str, *, until: dt.datetime | None = None, idempotency_key: str | None = None
+    ) -> models.LiveStatus:
         """Pause (with `until`, it resumes by itself). Conflict with the reason if illegal."""
         return self._send(r.pause(enrollment_id, reason, until, idempotency_key))
 
@@ -196,10 +200,21 @@ class Cadence:
     ) -> models.EventOutcome:
         """Tell Cadence something happened (reply, meeting_booked, bounce, opt_out,
         task_completed, or a named event); `event_id` (generated if omitted) applies it once."""
-        return self._send(r.send_event(
-            type, contact_external_id, contact_id, event_id,
-            intent=intent, return_date=return_date, name=name, task_id=task_id, outcome=outcome, channel=channel, data=data,
-        ))
+        return self._send(
+            r.send_event(
+                type,
+                contact_external_id,
+                contact_id,
+                event_id,
+                intent=intent,
+                return_date=return_date,
+                name=name,
+                task_id=task_id,
+                outcome=outcome,
+                channel=channel,
+                data=data,
+            )
+        )
 
     def tasks(self, *, owner: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0) -> models.TaskPage:
         """The rep task queue, soonest due first (open and overdue unless a status is given)."""

@@ -27,7 +27,9 @@ async def contact_timeline(contact_id: str, backend: BackendDep, caller: Auditor
     timelines = await audit.contact_timelines(backend, contact_id)
     if format == "csv":
         return Response(
-            to_csv(timelines), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="contact-{contact_id}-timeline.csv"'}
+            to_csv(timelines),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="contact-{contact_id}-timeline.csv"'},
         )
     return Response("[" + ",".join(t.model_dump_json() for t in timelines) + "]", media_type="application/json")
 

@@ -16,11 +16,28 @@ from starter.service.reads import EnrollmentDetail, EnrollmentInfo, Page
 router = APIRouter(prefix="/v1/enrollments", tags=["enrollments"])
 
 RequestId = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200, description="Retries with the same key apply once")]
-StatusFilter = Literal["pending", "active", "paused", "completed", "replied", "meeting_booked", "bounced", "opted_out", "stopped", "switched", "exited", "failed"]
+StatusFilter = Literal[
+    "pending",
+    "active",
+    "paused",
+    "completed",
+    "replied",
+    "meeting_booked",
+    "bounced",
+    "opted_out",
+    "stopped",
+    "switched",
+    "exited",
+    "failed",
+]
 
 
-@router.post("", response_model=EnrollmentInfo, status_code=201, responses={200: {"model": EnrollmentInfo, "description": "Already enrolled"}})
-async def enroll(body: EnrollRequest, backend: BackendDep, caller: Service, response: Response, request_id: RequestId = None) -> EnrollmentInfo:
+@router.post(
+    "", response_model=EnrollmentInfo, status_code=201, responses={200: {"model": EnrollmentInfo, "description": "Already enrolled"}}
+)
+async def enroll(
+    body: EnrollRequest, backend: BackendDep, caller: Service, response: Response, request_id: RequestId = None
+) -> EnrollmentInfo:
     """Start an enrollment (201). If the contact is already in this cadence, the open
     enrollment is returned (200) and no second workflow starts. A retry with the same
     `Idempotency-Key` gets the first answer again; the key with another body is a 409."""
@@ -37,7 +54,12 @@ async def bulk(body: BulkRequest, backend: BackendDep, caller: Service, settings
     flooded; each row succeeds or fails on its own and is reported. With an
     `Idempotency-Key`, a retried batch repeats nothing."""
     rows = await bulk_enroll(
-        backend, body.cadence_id, body.contacts, actor=caller.actor, start_at=body.start_at, per_second=settings.bulk_starts_per_second,
+        backend,
+        body.cadence_id,
+        body.contacts,
+        actor=caller.actor,
+        start_at=body.start_at,
+        per_second=settings.bulk_starts_per_second,
         request_key=request_id,
     )
     return BulkResult.of(rows)

@@ -25,8 +25,17 @@ async def send_event(body: EventRequest, backend: BackendDep, caller: Service) -
     contact = body.contact_id or body.contact_external_id
     assert contact is not None
     return await events.send_event(
-        backend, body.type, contact, event_id=body.event_id, intent=body.intent.value if body.intent else None, return_date=body.return_date,
-        name=body.name, task_id=body.task_id, outcome=body.outcome, channel=body.channel, data=body.data,
+        backend,
+        body.type,
+        contact,
+        event_id=body.event_id,
+        intent=body.intent.value if body.intent else None,
+        return_date=body.return_date,
+        name=body.name,
+        task_id=body.task_id,
+        outcome=body.outcome,
+        channel=body.channel,
+        data=body.data,
     )
 
 

@@ -56,7 +56,9 @@ async def unsubscribe_page(token: str, request: Request, backend: BackendDep, se
     contact = await _contact(backend, token, "unsubscribe", settings)
     if contact is None:
         return _invalid(request, settings)
-    return _page(request, "unsubscribe.html", settings, address=_mask(contact.email), done=False, preferences_url=_preferences_url(contact, settings))
+    return _page(
+        request, "unsubscribe.html", settings, address=_mask(contact.email), done=False, preferences_url=_preferences_url(contact, settings)
+    )
 
 
 @router.post("/u/{token}", response_class=HTMLResponse, summary="One-click unsubscribe (RFC 8058)")
@@ -69,7 +71,9 @@ async def unsubscribe(token: str, request: Request, backend: BackendDep, setting
     recorded = await inbound.unsubscribe(backend, contact.id)
     if delivery is not None:
         delivery.notify(recorded.id)
-    return _page(request, "unsubscribe.html", settings, address=_mask(contact.email), done=True, preferences_url=_preferences_url(contact, settings))
+    return _page(
+        request, "unsubscribe.html", settings, address=_mask(contact.email), done=True, preferences_url=_preferences_url(contact, settings)
+    )
 
 
 @router.get("/p/{token}", response_class=HTMLResponse, summary="Preference centre")
@@ -104,7 +108,15 @@ async def save_preferences(token: str, request: Request, backend: BackendDep, se
 def _preferences(request: Request, settings: Settings, contact: Contact, *, saved: bool) -> HTMLResponse:
     prefs = contact.preferences or {}
     return _page(
-        request, "preferences.html", settings, saved=saved, address=_mask(contact.email), channels=CHANNELS, frequencies=FREQUENCIES,
-        topics=TOPICS, chosen_channels=prefs.get("channels") or [c for c, _ in CHANNELS], frequency=prefs.get("frequency", "normal"),
+        request,
+        "preferences.html",
+        settings,
+        saved=saved,
+        address=_mask(contact.email),
+        channels=CHANNELS,
+        frequencies=FREQUENCIES,
+        topics=TOPICS,
+        chosen_channels=prefs.get("channels") or [c for c, _ in CHANNELS],
+        frequency=prefs.get("frequency", "normal"),
         topics_off=set(prefs.get("topics_opted_out") or []),
     )

@@ -58,7 +58,9 @@ async def twilio_sms(request: Request, backend: BackendDep, settings: SettingsDe
     if delivery is not None:
         delivery.notify_recorded(received.recorded)
     if received.keyword == "help":
-        return _twiml(f"{settings.sender_company}: you get texts about your account. Reply STOP to opt out. Help: {settings.mail_from_address}")
+        return _twiml(
+            f"{settings.sender_company}: you get texts about your account. Reply STOP to opt out. Help: {settings.mail_from_address}"
+        )
     return _twiml()
 
 

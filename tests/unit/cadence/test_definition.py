@@ -141,11 +141,23 @@ def test_step_without_usable_id_still_names_its_position() -> None:
         ({"id": "a", "type": "email", "template": "t", "wait": {"seconds": 86_401}}, "wait.seconds", "less than or equal to 86400"),
         ({"id": "a", "type": "email", "template": "t", "wait": {"seconds": -1}}, "wait.seconds", "greater than or equal to 0"),
         ({"id": "a", "type": "email", "template": "t", "wait": {"rrule": "FREQ=SOMETIMES"}}, "wait.rrule", "not a valid RRULE"),
-        ({"id": "a", "type": "email", "template": "t", "wait": {"rrule": "DTSTART:20260101T090000\nRRULE:FREQ=DAILY"}}, "wait.rrule", "DTSTART"),
+        (
+            {"id": "a", "type": "email", "template": "t", "wait": {"rrule": "DTSTART:20260101T090000\nRRULE:FREQ=DAILY"}},
+            "wait.rrule",
+            "DTSTART",
+        ),
         ({"id": "a", "type": "email", "template": "t", "wait": {"anchor": "Renewal Date"}}, "wait.anchor", "pattern"),
         ({"id": "a", "type": "email", "template": "t", "repeat": {"count": 0}}, "repeat.count", "greater than"),
-        ({"id": "a", "type": "call", "task": {"title": "x", "wait_for_completion": False, "sla_hours": 4}}, "task", "only when the enrollment waits"),
-        ({"id": "a", "type": "task", "task": {"title": "x", "wait_for_completion": False, "on_overdue": "continue"}}, "task", "only when the enrollment waits"),
+        (
+            {"id": "a", "type": "call", "task": {"title": "x", "wait_for_completion": False, "sla_hours": 4}},
+            "task",
+            "only when the enrollment waits",
+        ),
+        (
+            {"id": "a", "type": "task", "task": {"title": "x", "wait_for_completion": False, "on_overdue": "continue"}},
+            "task",
+            "only when the enrollment waits",
+        ),
         ({"id": "a", "type": "call", "task": {"title": "x", "on_overdue": "later"}}, "task.on_overdue", "Input should be"),
     ],
 )
@@ -162,7 +174,7 @@ def test_task_sla_and_overdue_apply_to_tasks_the_enrollment_waits_for() -> None:
         {"id": "a", "type": "call", "task": {"title": "Call", "sla_hours": 4, "on_overdue": "continue"}},
         {"id": "b", "type": "task", "task": {"title": "Note", "wait_for_completion": False}},
     )
-    first, second = d.steps[0].task, d.steps[1].task  # type: ignore[union-attr]
+    first, second = d.steps[0].task, d.steps[1].task
     assert (first.wait_for_completion, first.sla_hours, first.on_overdue) == (True, 4, "continue")
     assert (second.wait_for_completion, second.sla_hours, second.on_overdue) == (False, None, "wait")
 
@@ -204,7 +216,9 @@ def test_unquoted_yaml_time_of_day_asks_for_quotes() -> None:
     assert str(err).startswith(f"{SOURCE}: step 1 'a': field 'wait.at': write the time of day in quotes")
 
 
-@pytest.mark.parametrize(("window", "field", "number"), [("{start: 10:00, end: '17:00'}", "start", 600), ("{start: '09:00', end: 17:30}", "end", 1050)])
+@pytest.mark.parametrize(
+    ("window", "field", "number"), [("{start: 10:00, end: '17:00'}", "start", 600), ("{start: '09:00', end: 17:30}", "end", 1050)]
+)
 def test_unquoted_send_window_times_ask_for_quotes(window: str, field: str, number: int) -> None:
     raw = parse_yaml(f"key: demo\nname: Demo\nsteps: [{{id: a, type: email, template: t}}]\npolicy: {{send_window: {window}}}\n")
     _, problem = only_problem(raw)
@@ -277,8 +291,8 @@ def variant_step(variants: Any, **extra: Any) -> dict[str, Any]:
 def test_variants_parse_with_default_weight_one() -> None:
     d = definition(variant_step([{"id": "a", "template": "t-a"}, {"id": "b", "template": "t-b", "weight": 3}]))
     step = d.steps[0]
-    assert [(v.id, v.weight) for v in step.variants] == [("a", 1), ("b", 3)]  # type: ignore[union-attr]
-    assert step.template_names() == ["t-a", "t-b"]  # type: ignore[union-attr]
+    assert [(v.id, v.weight) for v in step.variants] == [("a", 1), ("b", 3)]
+    assert step.template_names() == ["t-a", "t-b"]
 
 
 @pytest.mark.parametrize(
@@ -288,7 +302,11 @@ def test_variants_parse_with_default_weight_one() -> None:
         (variant_step([{"id": "a", "template": "t-a"}, {"id": "a", "template": "t-b"}]), "(step)", "unique"),
         (variant_step([{"id": "a", "template": "t-a", "weight": 0}, {"id": "b", "template": "t-b"}]), "variants.0.weight", "greater than"),
         (variant_step([{"id": "a", "template": "t-a"}, {"id": "b"}]), "variants.1.template", "Field required"),
-        (variant_step([{"id": "a", "template": "t-a"}, {"id": "b", "template": "t-b"}], template="t"), "(step)", "either 'template' or 'variants'"),
+        (
+            variant_step([{"id": "a", "template": "t-a"}, {"id": "b", "template": "t-b"}], template="t"),
+            "(step)",
+            "either 'template' or 'variants'",
+        ),
         ({"id": "ab", "type": "email"}, "(step)", "either 'template' or 'variants'"),
         (variant_step([{"id": f"v{i}", "template": "t"} for i in range(11)]), "variants", "at most 10"),
     ],
@@ -499,7 +517,7 @@ def test_json_schema_step_types_match_what_the_parser_accepts() -> None:
     schema = definition_json_schema()
     mapping = schema["properties"]["steps"]["items"]["discriminator"]["mapping"]
     assert set(mapping) == {"email", "sms", "call", "linkedin", "task", "crm_update", "wait_event"}
-    minimal = {
+    minimal: dict[str, dict[str, Any]] = {
         "email": {"template": "t"},
         "sms": {"template": "t"},
         "call": {"task": {"title": "x"}},

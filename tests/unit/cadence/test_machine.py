@@ -113,7 +113,9 @@ def expected_refusal(state: str, check: str) -> str | None:
         if state.startswith("paused"):
             return "already paused by lead: customer asked"
         past = "'until' is in the past"
-        return {"pause until the past": past, "pause until now": past, "pause until a naive time": "'until' must carry a time zone"}.get(check)
+        return {"pause until the past": past, "pause until now": past, "pause until a naive time": "'until' must carry a time zone"}.get(
+            check
+        )
     if check == "resume" and not state.startswith("paused"):
         return "cannot resume: the enrollment is not paused (it is active)"
     if check == "skip" and state == "no step left":
@@ -165,15 +167,24 @@ def test_stop_ends_it_with_the_operator_and_reason() -> None:
     assert (m.status, m.state.outcome_reason, m.state.ended_at, m.state.due_at) == (Status.stopped, "wrong contact", LATER, None)
     [record] = m.take_records()
     assert (record.action, record.actor, record.details["outcome"], record.ended) == ("ended", "lead", "stopped", True)
-    assert m.mirror() == Mirror(status=Status.stopped, current_step=0, next_step_at=None, waiting_reason="ended: wrong contact",
-                                outcome_reason="wrong contact", ended_at=LATER)
+    assert m.mirror() == Mirror(
+        status=Status.stopped,
+        current_step=0,
+        next_step_at=None,
+        waiting_reason="ended: wrong contact",
+        outcome_reason="wrong contact",
+        ended_at=LATER,
+    )
 
 
 def test_skip_closes_a_pending_task_and_moves_on() -> None:
     m = with_task()
     m.skip("lead", None, LATER)
     assert m.state.task is None and m.step() == _step("webinar") and m.state.counters.skipped == 1
-    assert [(r.action, r.reason) for r in m.take_records()] == [("task_skipped", "the step was skipped"), ("step_skipped", "skipped by an operator")]
+    assert [(r.action, r.reason) for r in m.take_records()] == [
+        ("task_skipped", "the step was skipped"),
+        ("step_skipped", "skipped by an operator"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -269,8 +280,10 @@ def test_step_outcomes_count_and_move_on() -> None:
     assert m.state.counters.steps_run == 1 and m.take_records() == []
 
 
-@pytest.mark.parametrize(("code", "status"), [("suppressed", Status.opted_out), ("opted_out", Status.opted_out), ("erased", Status.opted_out),
-                                              ("no_address", Status.stopped)])
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("suppressed", Status.opted_out), ("opted_out", Status.opted_out), ("erased", Status.opted_out), ("no_address", Status.stopped)],
+)
 def test_the_gate_stopping_a_touch_ends_the_enrollment(code: str, status: Status) -> None:
     m = started()
     m.touch_stopped(code, "the gate said no", NOW)
@@ -313,8 +326,12 @@ def test_a_start_time_in_the_future_delays_the_first_step() -> None:
     m = EnrollmentMachine(CADENCE, CAL)
     m.start(NOW, NOW + dt.timedelta(days=2))
     assert m.state.due_at == NOW + dt.timedelta(days=2) and m.state.rhythm_start == NOW + dt.timedelta(days=2)
-    assert m.mirror() == Mirror(status=Status.active, current_step=0, next_step_at=NOW + dt.timedelta(days=2),
-                                waiting_reason="waiting for step 1 'hello' (email): right after the previous step")
+    assert m.mirror() == Mirror(
+        status=Status.active,
+        current_step=0,
+        next_step_at=NOW + dt.timedelta(days=2),
+        waiting_reason="waiting for step 1 'hello' (email): right after the previous step",
+    )
 
 
 def test_the_mirror_hint_of_a_step_is_where_advancing_leads() -> None:
@@ -327,7 +344,11 @@ def test_the_mirror_hint_of_a_step_is_where_advancing_leads() -> None:
         else:
             m.advance(NOW)
         assert hint.applied().agrees_with(m.mirror())
-        assert (hint.next_step_index, hint.next_due_at, hint.waiting_reason) == (m.mirror().current_step, m.state.due_at, m.state.waiting_reason)
+        assert (hint.next_step_index, hint.next_due_at, hint.waiting_reason) == (
+            m.mirror().current_step,
+            m.state.due_at,
+            m.state.waiting_reason,
+        )
 
 
 def test_the_mirror_tolerates_a_little_drift_in_the_next_step_time_only() -> None:

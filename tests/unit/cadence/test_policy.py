@@ -328,8 +328,14 @@ def test_regulated_contacts_get_the_intersection_with_the_floor_window(asked: Se
 
 def test_regulated_floor_lowers_caps_and_keeps_stricter_ones() -> None:
     # The cadence's caps and the floor's are both enforced; the gate honours the stricter at every instant.
-    assert caps(contact(industry="finance", cadence=ContactRules(caps=Caps(max_touches=10, per_days=7, min_gap_hours=0)))) == ((10, 7, 0), (2, 7, 48))
-    assert caps(contact(industry="finance", cadence=ContactRules(caps=Caps(max_touches=1, per_days=7, min_gap_hours=72)))) == ((1, 7, 72), (2, 7, 48))
+    assert caps(contact(industry="finance", cadence=ContactRules(caps=Caps(max_touches=10, per_days=7, min_gap_hours=0)))) == (
+        (10, 7, 0),
+        (2, 7, 48),
+    )
+    assert caps(contact(industry="finance", cadence=ContactRules(caps=Caps(max_touches=1, per_days=7, min_gap_hours=72)))) == (
+        (1, 7, 72),
+        (2, 7, 48),
+    )
     assert caps(contact(industry="finance")) == ((3, 7, 20), (2, 7, 48))
     requested = utc(2026, 6, 10, 12)
     loose = contact(industry="finance", cadence=ContactRules(caps=Caps(max_touches=10, per_days=7, min_gap_hours=0)))
@@ -341,7 +347,8 @@ def test_regulated_floor_lowers_caps_and_keeps_stricter_ones() -> None:
 
 def test_regulated_contact_on_monday_waits_for_tuesday_ten() -> None:
     policy = contact(
-        industry="healthcare", cadence=ContactRules(send_window=SendWindow(days=["mon", "tue"], start="08:00", end="18:00"), spread_minutes=0)
+        industry="healthcare",
+        cadence=ContactRules(send_window=SendWindow(days=["mon", "tue"], start="08:00", end="18:00"), spread_minutes=0),
     )
     zone = "America/New_York"
     decision = gate(policy, at=local(zone, 2026, 6, 1, 11, 0), tz=zone, country="US")

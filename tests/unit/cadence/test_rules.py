@@ -19,7 +19,7 @@ NOW = dt.datetime(2026, 11, 16, 15, 0, tzinfo=UTC)  # Monday 09:00 in Chicago
 
 
 def chicago(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=zoneinfo.ZoneInfo("America/Chicago")).astimezone(UTC)  # type: ignore[misc]
+    return dt.datetime(*args, tzinfo=zoneinfo.ZoneInfo("America/Chicago")).astimezone(UTC)  # type: ignore[arg-type, misc]
 
 
 # --- statuses -----------------------------------------------------------------------------------
@@ -136,7 +136,10 @@ def test_pause_days_counts_from_the_contacts_local_date() -> None:
 @pytest.mark.parametrize(
     ("branch", "expected"),
     [
-        ({"action": "switch", "switch_to": "nurture"}, Decision("switch", "positive reply: switching to nurture", Status.switched, "nurture")),
+        (
+            {"action": "switch", "switch_to": "nurture"},
+            Decision("switch", "positive reply: switching to nurture", Status.switched, "nurture"),
+        ),
         ({"action": "exit"}, Decision("exit", "the contact replied (positive)", Status.replied)),
         ({"action": "pause"}, Decision("pause", "positive reply: paused until someone resumes it")),
         ({"action": "continue"}, Decision("continue", "positive reply recorded; the cadence continues")),

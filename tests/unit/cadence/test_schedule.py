@@ -34,7 +34,7 @@ CHICAGO = ContactCalendar(timezone="America/Chicago", country="US")
 
 def local(zone_name: str, *args: int) -> dt.datetime:
     """The UTC instant of a local wall time (fold=0), so arithmetic on it is elapsed time."""
-    return dt.datetime(*args, tzinfo=zoneinfo.ZoneInfo(zone_name)).astimezone(UTC)  # type: ignore[misc]
+    return dt.datetime(*args, tzinfo=zoneinfo.ZoneInfo(zone_name)).astimezone(UTC)  # type: ignore[arg-type, misc]
 
 
 def due(wait: dict[str, Any], reference: dt.datetime, calendar: ContactCalendar = CHICAGO, rhythm_start: dt.datetime | None = None) -> Due:
@@ -91,7 +91,11 @@ def test_minutes_and_hours_from_the_second_pass_of_every_fold_are_elapsed_time()
             continue
         inside = (t.wall_start + t.size / 2).replace(second=0, microsecond=0)
         second_pass = occurrences(inside, t.zone)[1]
-        for wait, elapsed in (({"minutes": 30}, dt.timedelta(minutes=30)), ({"hours": 1}, dt.timedelta(hours=1)), ({"seconds": 90}, dt.timedelta(seconds=90))):
+        for wait, elapsed in (
+            ({"minutes": 30}, dt.timedelta(minutes=30)),
+            ({"hours": 1}, dt.timedelta(hours=1)),
+            ({"seconds": 90}, dt.timedelta(seconds=90)),
+        ):
             got = due(wait, second_pass, ContactCalendar(timezone=t.zone)).at
             if got != second_pass + elapsed:
                 wrong.append(f"{t.zone} {inside} {wait}: waited {got - second_pass if got else None}")
@@ -175,10 +179,12 @@ def test_same_day_at_is_today_if_still_ahead_otherwise_tomorrow(wait: dict[str, 
         ("America/Nuuk", (2026, 3, 27, 12, 0), {"days": 1, "at": "23:30"}, (2026, 3, 29, 1, 30), (2026, 3, 29, 0, 30)),
     ],
 )
-def test_days_at_vectors(zone_name: str, reference: tuple[int, ...], wait: dict[str, Any], expected_utc: tuple[int, ...], expected_wall: tuple[int, ...]) -> None:
+def test_days_at_vectors(
+    zone_name: str, reference: tuple[int, ...], wait: dict[str, Any], expected_utc: tuple[int, ...], expected_wall: tuple[int, ...]
+) -> None:
     result = due(wait, local(zone_name, *reference), ContactCalendar(timezone=zone_name)).at
-    assert result == dt.datetime(*expected_utc, tzinfo=UTC)
-    assert wall(result, zone_name) == dt.datetime(*expected_wall)
+    assert result == dt.datetime(*expected_utc, tzinfo=UTC)  # type: ignore[arg-type, misc]
+    assert wall(result, zone_name) == dt.datetime(*expected_wall)  # type: ignore[arg-type]
 
 
 def test_contact_without_time_zone_uses_utc() -> None:
@@ -206,9 +212,13 @@ def test_business_days_follow_the_contacts_country_not_the_senders() -> None:
 
 def test_business_days_in_the_contacts_subdivision() -> None:
     monday = local("America/Los_Angeles", 2026, 3, 30, 12, 0)
-    ca = due_local({"business_days": 1, "at": "09:00"}, monday, ContactCalendar(timezone="America/Los_Angeles", country="US", subdivision="CA"))
+    ca = due_local(
+        {"business_days": 1, "at": "09:00"}, monday, ContactCalendar(timezone="America/Los_Angeles", country="US", subdivision="CA")
+    )
     assert ca.date() == dt.date(2026, 4, 1)  # Cesar Chavez Day on Tuesday 31 March
-    ny = due_local({"business_days": 1, "at": "09:00"}, monday, ContactCalendar(timezone="America/Los_Angeles", country="US", subdivision="NY"))
+    ny = due_local(
+        {"business_days": 1, "at": "09:00"}, monday, ContactCalendar(timezone="America/Los_Angeles", country="US", subdivision="NY")
+    )
     assert ny.date() == dt.date(2026, 3, 31)
 
 
@@ -245,7 +255,9 @@ def test_anchor_with_negative_offset_defaults_to_nine_local() -> None:
 
 def test_anchor_with_at_and_positive_offset() -> None:
     webinar = ContactCalendar(timezone="Australia/Lord_Howe", dates={"webinar_date": dt.date(2026, 10, 1)})
-    result = due_local({"anchor": "webinar_date", "offset_days": 3, "at": "02:15"}, local("Australia/Lord_Howe", 2026, 9, 1, 12, 0), webinar)
+    result = due_local(
+        {"anchor": "webinar_date", "offset_days": 3, "at": "02:15"}, local("Australia/Lord_Howe", 2026, 9, 1, 12, 0), webinar
+    )
     assert (result.date(), result.time()) == (dt.date(2026, 10, 4), dt.time(2, 45))  # 02:15 is in the 30-minute gap
 
 
@@ -314,7 +326,12 @@ def test_rrule_with_no_more_occurrences_is_skipped() -> None:
 
 def test_rrule_from_the_second_pass_of_a_fold_is_after_the_reference_at_the_rule_time() -> None:
     ref = dt.datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST, the second 01:30 in New York
-    result = due({"rrule": "FREQ=DAILY", "at": "01:45"}, ref, ContactCalendar(timezone="America/New_York"), rhythm_start=dt.datetime(2026, 10, 1, tzinfo=UTC))
+    result = due(
+        {"rrule": "FREQ=DAILY", "at": "01:45"},
+        ref,
+        ContactCalendar(timezone="America/New_York"),
+        rhythm_start=dt.datetime(2026, 10, 1, tzinfo=UTC),
+    )
     assert result.at is not None
     assert result.at > ref
     assert wall(result.at, "America/New_York").time() == dt.time(1, 45)
@@ -324,7 +341,12 @@ def test_rrule_from_the_second_pass_of_a_fold_is_after_the_reference_at_the_rule
 
 def test_rrule_from_the_first_pass_of_a_fold_is_later_that_night() -> None:
     ref = dt.datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT, the first 01:30
-    result = due({"rrule": "FREQ=DAILY", "at": "01:45"}, ref, ContactCalendar(timezone="America/New_York"), rhythm_start=dt.datetime(2026, 10, 1, tzinfo=UTC))
+    result = due(
+        {"rrule": "FREQ=DAILY", "at": "01:45"},
+        ref,
+        ContactCalendar(timezone="America/New_York"),
+        rhythm_start=dt.datetime(2026, 10, 1, tzinfo=UTC),
+    )
     assert result.at == dt.datetime(2026, 11, 1, 5, 45, tzinfo=UTC)
 
 
@@ -364,7 +386,7 @@ def test_ensure_utc() -> None:
 
 
 def walk(d: Any, start: Position | None = None, limit: int = 30) -> list[tuple[int, int, int]]:
-    seen = []
+    seen: list[tuple[int, int, int]] = []
     position: Position | None = start or Position()
     while position is not None and len(seen) < limit:
         seen.append((position.step, position.occurrence, position.round))

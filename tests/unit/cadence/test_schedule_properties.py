@@ -79,7 +79,9 @@ random_case = st.tuples(instants, zones, st.integers(0, 60), clocks)
 @given(case=random_case | at_transition() | from_a_fold())
 def test_days_at_lands_on_the_right_date_at_the_right_wall_time(case: tuple[dt.datetime, str, int, dt.time]) -> None:
     reference, zone_name, days, clock = case
-    result = due_at(Wait(days=days, at=hhmm(clock)), reference=reference, rhythm_start=reference, calendar=ContactCalendar(timezone=zone_name)).at
+    result = due_at(
+        Wait(days=days, at=hhmm(clock)), reference=reference, rhythm_start=reference, calendar=ContactCalendar(timezone=zone_name)
+    ).at
     assert result is not None
     assert result >= reference
     day = wall(reference, zone_name).date() + dt.timedelta(days=days)
@@ -109,7 +111,12 @@ def test_days_without_at_keep_the_reference_wall_time(reference: dt.datetime, zo
 
 
 @PROPERTY
-@given(place=st.tuples(instants, zones) | in_a_fold(), minutes=st.integers(0, 3000), hours=st.integers(0, 72), seconds=st.none() | st.integers(0, 86_400))
+@given(
+    place=st.tuples(instants, zones) | in_a_fold(),
+    minutes=st.integers(0, 3000),
+    hours=st.integers(0, 72),
+    seconds=st.none() | st.integers(0, 86_400),
+)
 def test_minutes_and_hours_wait_exactly_that_long(place: tuple[dt.datetime, str], minutes: int, hours: int, seconds: int | None) -> None:
     reference, zone_name = place
     wait = Wait(minutes=minutes, hours=hours, seconds=seconds)
@@ -213,7 +220,12 @@ def test_rrule_occurrences_are_strictly_after_the_reference_and_match_the_rule(
 def test_daily_rrule_from_a_fold_is_the_first_occurrence_after_the_reference(case: tuple[dt.datetime, str, int, dt.time]) -> None:
     reference, zone_name, _, clock = case
     rhythm_start = reference - dt.timedelta(days=30)
-    result = due_at(Wait(rrule="FREQ=DAILY", at=hhmm(clock)), reference=reference, rhythm_start=rhythm_start, calendar=ContactCalendar(timezone=zone_name)).at
+    result = due_at(
+        Wait(rrule="FREQ=DAILY", at=hhmm(clock)),
+        reference=reference,
+        rhythm_start=rhythm_start,
+        calendar=ContactCalendar(timezone=zone_name),
+    ).at
     day = wall(reference, zone_name).date()
     expected = expected_local_instant(day, clock, zone_name)
     if expected <= reference:
@@ -224,11 +236,13 @@ def test_daily_rrule_from_a_fold_is_the_first_occurrence_after_the_reference(cas
 # --- every zone, once -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("wait", [{"days": 3, "at": "09:00"}, {"business_days": 2, "at": "09:00"}, {"rrule": "FREQ=WEEKLY;INTERVAL=2", "at": "09:00"}])
+@pytest.mark.parametrize(
+    "wait", [{"days": 3, "at": "09:00"}, {"business_days": 2, "at": "09:00"}, {"rrule": "FREQ=WEEKLY;INTERVAL=2", "at": "09:00"}]
+)
 def test_every_zone_gets_nine_local(wait: dict[str, object]) -> None:
     reference = dt.datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
     for zone_name in ALL_ZONES:
-        result = due_at(Wait(**wait), reference=reference, rhythm_start=reference, calendar=ContactCalendar(timezone=zone_name)).at  # type: ignore[arg-type]
+        result = due_at(Wait(**wait), reference=reference, rhythm_start=reference, calendar=ContactCalendar(timezone=zone_name)).at
         assert result is not None and result > reference, zone_name
         local = result.astimezone(zoneinfo.ZoneInfo(zone_name))
         assert local.time() == dt.time(9, 0), zone_name

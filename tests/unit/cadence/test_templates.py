@@ -25,7 +25,11 @@ from cadence.templates import (
 from tests.unit.cadence.support import doc, email
 
 
-def email_template(subject: str = "Hi {{ contact.first_name }}", html: str = "<p>Hello {{ contact.first_name }}</p>", text: str = "Hello {{ contact.first_name }}") -> TemplateSource:
+def email_template(
+    subject: str = "Hi {{ contact.first_name }}",
+    html: str = "<p>Hello {{ contact.first_name }}</p>",
+    text: str = "Hello {{ contact.first_name }}",
+) -> TemplateSource:
     return TemplateSource(name="welcome", channel="email", subject=subject, html=html, text=text)
 
 
@@ -79,7 +83,9 @@ def test_html_links_are_attribute_safe() -> None:
 
 
 def test_subject_is_one_line_even_with_newlines_in_data() -> None:
-    out = render(email_template(subject="Hi {{ contact.first_name }}\n  and   welcome"), context(first_name="Eve\r\nBcc: victim@example.com"))
+    out = render(
+        email_template(subject="Hi {{ contact.first_name }}\n  and   welcome"), context(first_name="Eve\r\nBcc: victim@example.com")
+    )
     assert "\n" not in out["subject"] and "\r" not in out["subject"]
     assert out["subject"] == "Hi Eve Bcc: victim@example.com and welcome"
 
@@ -204,7 +210,16 @@ OPTIONAL = [
     "owner.title",
     "owner.phone",
 ]
-ALWAYS_THERE = ["contact.email", "contact.phone", "owner.name", "owner.email", "sender.company", "sender.postal_address", "links.unsubscribe_url", "cadence.name"]
+ALWAYS_THERE = [
+    "contact.email",
+    "contact.phone",
+    "owner.name",
+    "owner.email",
+    "sender.company",
+    "sender.postal_address",
+    "links.unsubscribe_url",
+    "cadence.name",
+]
 PRINTS_NONE = "body: prints None for contacts missing a field; add a fallback such as {{ contact.first_name or 'there' }}"
 
 
@@ -255,17 +270,25 @@ def test_default_filter_does_not_cover_a_missing_name() -> None:
 def test_check_reports_a_custom_field_without_a_fallback(path: str) -> None:
     problems = check(sms(f"Your {{{{ {path} }}}} is ready"))
     field = path.rsplit(".", 1)[1]
-    assert problems == [f"body: fails for contacts missing a field ('dict object' has no attribute '{field}'); add a fallback such as | default('')"]
+    assert problems == [
+        f"body: fails for contacts missing a field ('dict object' has no attribute '{field}'); add a fallback such as | default('')"
+    ]
 
 
 def test_sparse_problems_name_each_part_once() -> None:
-    problems = check(email_template(subject="Hi {{ contact.first_name }}", html="<p>{{ contact.fields.plan }}</p>", text="Hello {{ contact.first_name or 'there' }}"))
+    problems = check(
+        email_template(
+            subject="Hi {{ contact.first_name }}", html="<p>{{ contact.fields.plan }}</p>", text="Hello {{ contact.first_name or 'there' }}"
+        )
+    )
     assert [p.split(":", 1)[0] for p in problems] == ["subject", "html"]
     assert "prints None" in problems[0]
     assert "fails for contacts missing a field" in problems[1]
 
 
-@pytest.mark.parametrize("body", ["Hi {{ contact.first_name }}, thanks", "Thanks, {{ contact.first_name }}.", "<p>Hi {{ contact.first_name }}</p>"])
+@pytest.mark.parametrize(
+    "body", ["Hi {{ contact.first_name }}, thanks", "Thanks, {{ contact.first_name }}.", "<p>Hi {{ contact.first_name }}</p>"]
+)
 def test_check_reports_none_next_to_punctuation_or_markup(body: str) -> None:
     assert check(sms(body)) == [PRINTS_NONE]
 

@@ -22,7 +22,11 @@ def ids(n: int, seed: str = "enrollments") -> list[str]:
 
 
 @settings(max_examples=100, deadline=None)
-@given(enrollment=st.text(min_size=1, max_size=40), step=st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True), weights=st.lists(st.integers(1, 50), min_size=2, max_size=10))
+@given(
+    enrollment=st.text(min_size=1, max_size=40),
+    step=st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True),
+    weights=st.lists(st.integers(1, 50), min_size=2, max_size=10),
+)
 def test_assignment_is_stable_and_one_of_the_arms(enrollment: str, step: str, weights: list[int]) -> None:
     variants = arms(*weights)
     first = choose(enrollment, step, variants)
