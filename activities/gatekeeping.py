@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from temporalio import activity
 
 from cadence.contact_policy import ContactPolicy
-from cadence.definition import ContactRules
+from cadence.contact_rules import ContactRules
 from cadence.gate import Consent, ContactFacts, GateDecision, Recent, decide
 from models import audit, locks, mirror
 from models.contacts import active_suppressions, policy_in_force

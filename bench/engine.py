@@ -344,7 +344,7 @@ def cadence_doc(key: str, steps: int, wait_seconds: int, policy: dict[str, Any])
 
 def load_cadence(engine: Any, key: str, steps: int, wait_seconds: int) -> dict[str, Any]:
     """Save the benchmark cadence; returns the policy it carries."""
-    from cadence.definition import DefinitionError
+    from cadence.parse import DefinitionError
     from core.db import transaction
     from models.cadences import save_bundle
     from starter.catalog import parse_text

@@ -16,18 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cadence.definition import (
-    KEY_PATTERN,
-    WEEKDAYS,
-    Blackout,
-    Caps,
-    ClockText,
-    ContactRules,
-    SendWindow,
-    Weekday,
-    check_timezone,
-    parse_clock,
-)
+from cadence.contact_rules import WEEKDAYS, Blackout, Caps, ClockText, ContactRules, SendWindow, Weekday, check_timezone, parse_clock
+from cadence.steps import KEY_PATTERN
 
 LEGAL_QUIET = ("08:00", "21:00")  # 47 CFR 64.1200(c)(1): no calls or texts before 8 a.m. or after 9 p.m. local
 QUIET_CHANNELS = frozenset({"sms", "call"})

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cadence.contact_policy import QUIET_CHANNELS, EffectivePolicy, daily_hours, day_allowed
-from cadence.definition import WEEKDAYS, Caps, parse_clock
+from cadence.contact_rules import WEEKDAYS, Caps, parse_clock
 
 Action = Literal["allow", "defer", "skip", "stop"]
 CONSENT_REQUIRED = frozenset({"sms", "call"})

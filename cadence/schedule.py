@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from dateutil.rrule import rrule, rrulestr
 
 from cadence.calendar import UTC, add_business_days, from_local, to_local, zone
-from cadence.definition import CadenceDefinition, Wait, parse_clock
+from cadence.contact_rules import parse_clock
+from cadence.definition import CadenceDefinition
+from cadence.steps import Wait
 
 DEFAULT_CLOCK = dt.time(9, 0)
 

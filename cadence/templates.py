@@ -17,7 +17,9 @@ import jinja2
 import jinja2.meta
 import jinja2.sandbox
 
-from cadence.definition import CadenceBundle, DefinitionError, EmailStep, FieldProblem, SmsStep, TemplateSource
+from cadence.definition import CadenceBundle, TemplateSource
+from cadence.parse import DefinitionError, FieldProblem
+from cadence.steps import EmailStep, SmsStep
 
 # The top-level names a template may use. Each is a mapping; see `sample_context`.
 CONTEXT_ROOTS = frozenset({"contact", "account", "owner", "sender", "links", "step", "cadence", "dates"})

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cadence.definition import KEY_PATTERN
+from cadence.steps import KEY_PATTERN
 
 
 class When(BaseModel):

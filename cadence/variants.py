@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from cadence.definition import Variant
+from cadence.steps import Variant
 
 
 def bucket(enrollment_id: str, step_id: str, modulus: int) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cadence.definition import AnyStep, Wait
 from cadence.schedule import Position
+from cadence.steps import AnyStep, Wait
 
 
 def describe_wait(wait: Wait) -> str:

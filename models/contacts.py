@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
 from cadence.contact_policy import ContactPolicy, EffectivePolicy, resolve
-from cadence.definition import ContactRules
+from cadence.contact_rules import ContactRules
 from models import locks
 from models.payloads import CalendarFacts
 from models.schemas import AccountIn, ContactIn

@@ -14,7 +14,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cadence.definition import check_timezone
+from cadence.contact_rules import check_timezone
 
 CHANNELS = ("email", "sms", "call", "linkedin")
 PERSONAS = ("executive", "practitioner", "procurement")

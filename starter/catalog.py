@@ -16,15 +16,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cadence.contact_policy import ContactPolicy
-from cadence.definition import (
-    CadenceBundle,
-    DefinitionError,
-    FieldProblem,
-    TemplateSource,
-    check_bundle,
-    parse_definition,
-    parse_yaml,
-)
+from cadence.definition import CadenceBundle, TemplateSource
+from cadence.parse import DefinitionError, FieldProblem, check_bundle, parse_definition, parse_yaml
 from cadence.templates import check_bundle_templates
 from cadence.triggers import Rules
 

@@ -14,38 +14,28 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from cadence import events
-    from cadence.definition import CrmUpdateStep, EmailStep, SmsStep, TaskStep, WaitEventStep
     from cadence.machine import EnrollmentMachine, IllegalTransition
     from cadence.rules import Status
-    from cadence.schedule import Position
     from cadence.state import PendingTask
-    from cadence.variants import choose
     from models.payloads import (
         WORKFLOW_TYPE,
         ActorRequest,
         ContactEventSignal,
-        CrmInput,
         EnrollmentInput,
-        MirrorHint,
         NamedEventSignal,
         PauseRequest,
         ReplySignal,
         StatusView,
         StopRequest,
-        SwitchInput,
         TaskCompletedSignal,
-        TaskInput,
-        TaskOverdueInput,
-        TouchInput,
         TransitionBatch,
-        TransitionInput,
     )
-    from workflows import calls, visibility
+    from workflows import calls, inputs, visibility
+    from workflows.steps import Steps
 
 # Mirror writes made only so the row says what the workflow waits for (new in this version).
 MIRROR_WHEN_WAITING = "mirror-when-waiting"
@@ -66,6 +56,7 @@ class EnrollmentWorkflow:
         self.m = EnrollmentMachine(
             self.definition, input.params.calendar.calendar(), input.state, pure=workflow.unsafe.sandbox_unrestricted
         )
+        self.steps = Steps(self.params, self.m, self._do)
         self._fresh = input.state is None
         self._wake = False
 
@@ -82,7 +73,7 @@ class EnrollmentWorkflow:
             await self._flush()
             if s.status.terminal:
                 break
-            if self._will_wait() and await self._mirror_before_waiting():
+            if self.m.will_wait(workflow.now()) and await self._mirror_before_waiting():
                 continue  # messages may have arrived meanwhile: look again
             if s.status == Status.paused:
                 await self._wait_while_paused()
@@ -93,9 +84,9 @@ class EnrollmentWorkflow:
             elif s.awaiting_event is not None:
                 await self._wait_for_event()
             elif self.m.due_in(workflow.now()) > timedelta(0):
-                await self._wait(self.m.due_in(workflow.now()), self._step_label())
+                await self._wait(self.m.due_in(workflow.now()), inputs.step_label(self.m))
             else:
-                await self._run_step()
+                await self.steps.run()
                 if not s.status.terminal and self._should_continue_as_new():
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     await self._flush()
@@ -103,12 +94,6 @@ class EnrollmentWorkflow:
                         s.runs += 1
                         workflow.continue_as_new(EnrollmentInput(params=self.params, state=s))
         return await self._finish()
-
-    def _will_wait(self) -> bool:
-        s = self.m.state
-        if s.status == Status.paused or s.task is not None or s.awaiting_event is not None:
-            return True
-        return s.position is not None and self.m.due_in(workflow.now()) > timedelta(0)
 
     async def _wait(self, timeout: timedelta | None, summary: str) -> bool:
         """Wait until a message wakes the workflow (True) or the timeout passes (False)."""
@@ -139,124 +124,13 @@ class EnrollmentWorkflow:
     async def _wait_for_task(self, task: PendingTask) -> None:
         timeout = None if task.overdue or task.sla_at is None else task.sla_at - workflow.now()
         if timeout is not None and timeout <= timedelta(0):
-            await self._task_overdue(task)
+            await self.steps.escalate(task)
         elif not await self._wait(timeout, "task SLA") and self.m.state.task is task and not self.m.status.terminal:
-            await self._task_overdue(task)
-
-    async def _task_overdue(self, task: PendingTask) -> None:
-        result = await workflow.execute_activity(
-            calls.escalate_task, TaskOverdueInput(task_id=task.task_id, enrollment_id=self.params.enrollment_id), **calls.DATABASE
-        )
-        self._do(lambda now: self.m.task_overdue(task, result.escalated_to, now))
+            await self.steps.escalate(task)
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
         return info.is_continue_as_new_suggested() or info.get_current_history_length() > self.params.history_cap
-
-    # --- steps -----------------------------------------------------------------------------
-
-    async def _run_step(self) -> None:
-        position = self.m.state.position
-        assert position is not None
-        step = self.m.begin_step()
-        hint = self.m.next_mirror(workflow.now())
-        try:
-            if isinstance(step, EmailStep | SmsStep):
-                await self._send(step, position, hint)
-            elif isinstance(step, TaskStep):
-                await self._create_task(step, position, hint)
-            elif isinstance(step, CrmUpdateStep):
-                await workflow.execute_activity(
-                    calls.crm_update,
-                    CrmInput(
-                        enrollment_id=self.params.enrollment_id,
-                        contact_id=self.params.contact_id,
-                        step_id=step.id,
-                        occurrence=position.occurrence,
-                        round=position.round,
-                        set_fields=step.set_fields,
-                        webhook_url=step.webhook_url,
-                        mirror=hint,
-                    ),
-                    **calls.CRM,
-                )
-                self._told(hint)
-                self._do(self.m.crm_updated)
-            elif isinstance(step, WaitEventStep):
-                self._do(lambda now: self.m.wait_for_event(step, now))
-        except ActivityError as err:
-            cause = err.cause
-            kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            self._do(lambda now: self.m.step_failed(step.id, kind, message, bounced=kind == calls.BOUNCED, now=now))
-
-    async def _send(self, step: EmailStep | SmsStep, position: Position, hint: MirrorHint) -> None:
-        variant = choose(self.params.enrollment_id, step.id, step.variants) if step.variants else None
-        template = variant.template if variant else step.template
-        assert template is not None
-        touch = TouchInput(
-            enrollment_id=self.params.enrollment_id,
-            cadence_version_id=self.params.cadence_version_id,
-            contact_id=self.params.contact_id,
-            step_id=step.id,
-            step_index=position.step,
-            occurrence=position.occurrence,
-            round=position.round,
-            channel=step.type,
-            template=template,
-            variant=variant.id if variant else None,
-            topic=step.topic,
-            scheduled_at=self.m.state.due_at or workflow.now(),
-            mirror=hint,
-        )
-        declared, options = (calls.send_email, calls.EMAIL) if step.type == "email" else (calls.send_sms, calls.SMS)
-        result = await workflow.execute_activity(declared, touch, summary=f"{step.type} {step.id}", **options)
-        if result.status in ("sent", "skipped"):
-            self._told(hint)
-            self._do(self.m.touch_sent if result.status == "sent" else self.m.touch_skipped)
-        elif result.status == "deferred":
-            assert result.defer_until is not None
-            until, reason = result.defer_until, result.reason
-            self._do(lambda _now: self.m.touch_deferred(until, reason))
-            # The activity wrote the deferral into the mirror in its own transaction.
-            self._told_current()
-        else:
-            self._do(lambda now: self.m.touch_stopped(result.reason_code, result.reason, now))
-
-    async def _create_task(self, step: TaskStep, position: Position, hint: MirrorHint) -> None:
-        spec = step.task
-        waiting = MirrorHint(next_step_index=position.step, next_due_at=None, waiting_reason=self.m.task_waiting_reason(step))
-        result = await workflow.execute_activity(
-            calls.create_task,
-            TaskInput(
-                enrollment_id=self.params.enrollment_id,
-                contact_id=self.params.contact_id,
-                owner_id=self.params.owner_id,
-                step_id=step.id,
-                step_index=position.step,
-                occurrence=position.occurrence,
-                round=position.round,
-                kind=step.type,
-                title=spec.title,
-                instructions=spec.instructions,
-                due_hours=spec.due_hours,
-                sla_hours=spec.sla_hours,
-                mirror=waiting if spec.wait_for_completion else hint,
-            ),
-            **calls.DATABASE,
-        )
-        if result.status == "created":
-            self._told(waiting if spec.wait_for_completion and result.task_id is not None else hint)
-            self._do(lambda now: self.m.task_created(step, result.task_id, result.sla_at, now))
-        else:
-            self._do(lambda now: self.m.task_refused(result.status == "stopped", result.reason, now))
-
-    def _step_label(self) -> str:
-        step = self.m.step()
-        position = self.m.state.position
-        if step is None or position is None:
-            return "done"
-        return f"step {position.step + 1} {step.id} ({step.type})"
 
     # --- signals: the world speaks ---------------------------------------------------------
 
@@ -349,28 +223,7 @@ class EnrollmentWorkflow:
     @workflow.query(name="status")
     def status(self) -> StatusView:
         """State, current step, next due time, why it waits, and counters."""
-        s = self.m.state
-        position = s.position if not s.status.terminal else None
-        step = self.definition.steps[position.step] if position is not None else None
-        return StatusView(
-            enrollment_id=self.params.enrollment_id,
-            cadence_key=self.params.cadence_key,
-            version_hash=self.params.version_hash,
-            status=s.status,
-            step_index=position.step if position else None,
-            step_id=step.id if step else None,
-            step_type=step.type if step else None,
-            occurrence=position.occurrence if position else None,
-            round=position.round if position else None,
-            next_due_at=s.due_at if s.status == Status.active else None,
-            waiting_reason=s.waiting_reason,
-            pause=s.pause,
-            task=s.task,
-            counters=s.counters,
-            outcome_reason=s.outcome_reason,
-            ended_at=s.ended_at,
-            runs=s.runs,
-        )
+        return inputs.status_view(self.params, self.definition, self.m.state)
 
     # --- bookkeeping -----------------------------------------------------------------------
 
@@ -382,18 +235,16 @@ class EnrollmentWorkflow:
             self._upsert_visibility()
         return result
 
-    def _told(self, hint: MirrorHint) -> None:
-        """The activity just wrote this hint into the mirror row."""
-        self.m.state.mirrored = hint.applied()
-
-    def _told_current(self) -> None:
-        self.m.state.mirrored = self.m.mirror()
-
-    async def _flush(self) -> None:
-        """Write queued audit records and the current mirror (handlers cannot run activities)."""
+    async def _flush(self, mirror_only: bool = False) -> None:
+        """Write queued audit records with the current mirror (handlers cannot run
+        activities); `mirror_only` writes the mirror even with no record queued."""
         records = self.m.take_records()
-        if records:
-            await self._record(records)
+        if not records and not mirror_only:
+            return
+        mirror = self.m.mirror()
+        batch = TransitionBatch(items=inputs.transitions(self.params, records), enrollment_id=self.params.enrollment_id, mirror=mirror)
+        await workflow.execute_activity(calls.record_transition, batch, **calls.DATABASE)
+        self.m.state.mirrored = mirror
 
     async def _mirror_before_waiting(self) -> bool:
         """Before waiting, make sure the mirror row says what the workflow waits for: the
@@ -401,29 +252,11 @@ class EnrollmentWorkflow:
         it had to write the row."""
         if self.m.mirror().agrees_with(self.m.state.mirrored) or not workflow.patched(MIRROR_WHEN_WAITING):
             return False
-        await self._record([])
+        await self._flush(mirror_only=True)
         return True
 
-    async def _record(self, records: list[Any]) -> None:
-        mirror = self.m.mirror()
-        items = [TransitionInput(enrollment_id=self.params.enrollment_id, contact_id=self.params.contact_id, **vars(r)) for r in records]
-        await workflow.execute_activity(
-            calls.record_transition, TransitionBatch(items=items, enrollment_id=self.params.enrollment_id, mirror=mirror), **calls.DATABASE
-        )
-        self.m.state.mirrored = mirror
-
     def _upsert_visibility(self) -> None:
-        s = self.m.state
-        updates: list[SearchAttributeUpdate[Any]] = [
-            visibility.ENROLLMENT_STATUS.value_set(s.status.value),
-            visibility.STEP_INDEX.value_set(s.position.step if s.position else -1),
-        ]
-        if s.due_at is not None and s.status == Status.active:
-            updates.append(visibility.NEXT_STEP_AT.value_set(s.due_at))
-        else:
-            updates.append(visibility.NEXT_STEP_AT.value_unset())
-        current = workflow.info().typed_search_attributes
-        changed = [u for u in updates if _differs(current, u)]
+        changed = visibility.changes(self.m.state, workflow.info().typed_search_attributes)
         if changed:
             workflow.upsert_search_attributes(changed)
 
@@ -431,20 +264,7 @@ class EnrollmentWorkflow:
         self._upsert_visibility()
         await self._flush()
         if self.m.status == Status.switched and self.m.state.switch_to:
-            await self._switch(self.m.state.switch_to)
+            await self.steps.switch(self.m.state.switch_to)
+            await self._flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
-
-    async def _switch(self, cadence_key: str) -> None:
-        result = await workflow.execute_activity(
-            calls.switch_cadence,
-            SwitchInput(from_enrollment_id=self.params.enrollment_id, contact_id=self.params.contact_id, cadence_key=cadence_key),
-            **calls.DATABASE,
-        )
-        self._do(lambda now: self.m.switched(cadence_key, result.enrollment_id, result.created, result.reason, now))
-        await self._flush()
-
-
-def _differs(current: TypedSearchAttributes, update: Any) -> bool:
-    value = current.get(update.key)
-    return bool(value != update.value)

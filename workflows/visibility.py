@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+
+from cadence.rules import Status
+from cadence.state import EnrollmentState
+from models.payloads import EnrollmentParams
 
 CADENCE_ID = SearchAttributeKey.for_keyword("CadenceId")
 CADENCE_VERSION = SearchAttributeKey.for_keyword("CadenceVersion")
@@ -32,7 +36,7 @@ ALL_KEYS = (
 )
 
 
-def start_attributes(params: Any) -> TypedSearchAttributes:
+def start_attributes(params: EnrollmentParams) -> TypedSearchAttributes:
     """The attributes an enrollment workflow starts with (from its EnrollmentParams)."""
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(CADENCE_ID, params.cadence_id),
@@ -46,3 +50,14 @@ def start_attributes(params: Any) -> TypedSearchAttributes:
     if params.owner_id:
         pairs.append(SearchAttributePair(OWNER_ID, params.owner_id))
     return TypedSearchAttributes(pairs)
+
+
+def changes(state: EnrollmentState, current: TypedSearchAttributes) -> list[SearchAttributeUpdate[Any]]:
+    """The attribute updates that bring `current` in line with the enrollment's state
+    (status, step, and the next step's time while active); empty when nothing changed."""
+    wanted: list[SearchAttributeUpdate[Any]] = [
+        ENROLLMENT_STATUS.value_set(state.status.value),
+        STEP_INDEX.value_set(state.position.step if state.position else -1),
+        NEXT_STEP_AT.value_set(state.due_at) if state.due_at is not None and state.status == Status.active else NEXT_STEP_AT.value_unset(),
+    ]
+    return [u for u in wanted if current.get(u.key) != u.value]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cadence.definition import DefinitionError, definition_json_schema
+from cadence.parse import DefinitionError, definition_json_schema
 from cadence.waiting import describe_wait
 from starter.catalog import PLAYBOOKS_DIR, playbook_files
 from starter.cli.common import INVALID, NOT_FOUND, Context, actor, emit, fail, guarded, make_table, out, run

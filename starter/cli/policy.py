@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cadence.definition import DefinitionError
+from cadence.parse import DefinitionError
 from starter.catalog import POLICY_FILE, RULES_FILE, load_policy, load_rules
 from starter.cli.common import INVALID, Context, emit, fail, guarded, make_table, out
 

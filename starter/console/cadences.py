@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
 
-from cadence.definition import AnyStep, TaskStep
+from cadence.steps import AnyStep, TaskStep
 from cadence.waiting import describe_wait
 from starter.console.pages import backend_of, console_router, render
 from starter.console.session import Viewer

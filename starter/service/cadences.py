@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Session, func, select
 
-from cadence.definition import CadenceBundle, CadenceDefinition, DefinitionError
+from cadence.definition import CadenceBundle, CadenceDefinition
+from cadence.parse import DefinitionError
 from models.cadences import bundle_of, find_cadence, save_bundle, versions
 from models.tables import Cadence, CadenceVersion, Enrollment
 from starter.catalog import TEMPLATES_DIR, folder_lookup, load_file, parse_text

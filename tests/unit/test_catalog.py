@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cadence.definition import DefinitionError, TemplateSource
+from cadence.definition import TemplateSource
+from cadence.parse import DefinitionError
 from starter.catalog import (
     bundle_from_document,
     folder_lookup,

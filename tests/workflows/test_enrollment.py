@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from cadence.definition import parse_definition
+from cadence.parse import parse_definition
 from cadence.variants import choose
 from models.payloads import (
     ActorRequest,

@@ -15,7 +15,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from cadence.definition import CadenceDefinition, CrmUpdateStep, EmailStep, SmsStep, TaskStep, WaitEventStep
+from cadence.definition import CadenceDefinition
+from cadence.steps import CrmUpdateStep, EmailStep, SmsStep, TaskStep, WaitEventStep
 from models.payloads import CalendarFacts, EnrollmentInput, EnrollmentParams, StatusView, StopRequest, TaskCompletedSignal
 from starter.catalog import load_file, playbook_files
 from tests.workflows.conftest import Recorder

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import holidays
 
 from cadence.contact_policy import EffectivePolicy, Hours
-from cadence.definition import SendWindow
+from cadence.contact_rules import SendWindow
 from cadence.gate import Consent, ContactFacts, GateDecision, Recent, decide
 from tests.unit.cadence.support import transitions
 

@@ -12,7 +12,8 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from cadence.definition import CadenceDefinition, parse_definition
+from cadence.definition import CadenceDefinition
+from cadence.parse import parse_definition
 
 UTC = dt.UTC
 ALL_ZONES: tuple[str, ...] = tuple(sorted(zoneinfo.available_timezones()))

@@ -13,22 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from cadence.definition import (
-    BUILTIN_EXITS,
-    CadenceBundle,
-    DefinitionError,
-    ReplyAction,
-    ReplyIntent,
-    TemplateSource,
-    Wait,
-    check_bundle,
-    check_timezone,
-    content_hash,
-    definition_json_schema,
-    parse_clock,
-    parse_definition,
-    parse_yaml,
-)
+from cadence.contact_rules import check_timezone, parse_clock
+from cadence.definition import BUILTIN_EXITS, CadenceBundle, ReplyAction, ReplyIntent, TemplateSource, content_hash
+from cadence.parse import DefinitionError, check_bundle, definition_json_schema, parse_definition, parse_yaml
+from cadence.steps import Wait
 from tests.unit.cadence.support import definition, doc, email
 
 SOURCE = "playbooks/welcome.yaml"

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cadence.contact_policy import EffectivePolicy, resolve
-from cadence.definition import Blackout, Caps, SendWindow
+from cadence.contact_rules import Blackout, Caps, SendWindow
 from cadence.gate import Consent, ContactFacts, GateDecision, Recent, check_contact, next_slot
 from starter.catalog import load_policy
 from tests.unit.cadence.gate_support import (

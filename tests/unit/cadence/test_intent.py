@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cadence.definition import ReplyIntent
-from cadence.intent import Reply, classify_reply, parse_return_date, strip_quoted
+from cadence.intent import Reply, classify_reply, strip_quoted
 from cadence.keywords import classify_sms
+from cadence.return_dates import parse_return_date
 
 PROPERTY = settings(max_examples=100, deadline=None)
 MONDAY = dt.date(2026, 11, 30)  # a Monday

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from cadence.definition import ReplyIntent, TaskStep, WaitEventStep
+from cadence.definition import ReplyIntent
 from cadence.machine import EnrollmentMachine, IllegalTransition
 from cadence.rules import Status
 from cadence.schedule import ContactCalendar
 from cadence.state import MIRROR_TOLERANCE, Mirror
+from cadence.steps import TaskStep, WaitEventStep
 from tests.unit.cadence.support import definition, email
 
 UTC = dt.UTC

@@ -20,8 +20,9 @@ from cadence.contact_policy import (
     day_allowed,
     resolve,
 )
-from cadence.definition import Blackout, Caps, ContactRules, DefinitionError, SendWindow
+from cadence.contact_rules import Blackout, Caps, ContactRules, SendWindow
 from cadence.gate import Recent
+from cadence.parse import DefinitionError
 from starter.catalog import POLICY_FILE, load_policy, parse_policy
 from tests.unit.cadence.gate_support import effective, gate, local, utc
 

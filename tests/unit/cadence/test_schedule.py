@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cadence.definition import DefinitionError, Wait
+from cadence.parse import DefinitionError
 from cadence.schedule import (
     ContactCalendar,
     Due,
@@ -19,6 +19,7 @@ from cadence.schedule import (
     ensure_utc,
     plan,
 )
+from cadence.steps import Wait
 from tests.unit.cadence.support import (
     all_transitions,
     definition,

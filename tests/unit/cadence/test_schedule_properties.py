@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cadence.definition import Wait
 from cadence.schedule import ContactCalendar, due_at
+from cadence.steps import Wait
 from tests.unit.cadence.support import (
     ALL_ZONES,
     UTC,

@@ -8,12 +8,8 @@ from typing import Any
 import jinja2
 import pytest
 
-from cadence.definition import (
-    CadenceBundle,
-    DefinitionError,
-    TemplateSource,
-    parse_definition,
-)
+from cadence.definition import CadenceBundle, TemplateSource
+from cadence.parse import DefinitionError, parse_definition
 from cadence.templates import (
     CONTEXT_ROOTS,
     check,

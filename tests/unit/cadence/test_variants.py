@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cadence.definition import Variant
+from cadence.steps import Variant
 from cadence.variants import bucket, choose
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from cadence.definition import Wait
 from cadence.schedule import Position
+from cadence.steps import Wait
 from cadence.waiting import describe_step, describe_wait
 from tests.unit.cadence.support import definition, email
 
