@@ -109,12 +109,7 @@ class RedirectingHttpClient(HttpClient):  # type: ignore[misc]
         return response
 
 
-def make_client(
-    account_sid: str,
-    auth_token: str,
-    api_base: str | None = None,
-    timeout: float = 10.0,
-) -> Client:
+def make_client(account_sid: str, auth_token: str, api_base: str | None = None, timeout: float = 10.0) -> Client:
     """The real Twilio client Cadence sends SMS with.
 
     ``api_base`` set (tests/dev): every call goes to that endpoint. Unset

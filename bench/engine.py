@@ -106,13 +106,7 @@ def pct(values: list[float], q: float) -> float | None:
 
 def summary_ms(seconds: list[float]) -> dict[str, float | None]:
     ms = [s * 1000.0 for s in seconds]
-    return {
-        "p50": pct(ms, 50),
-        "p90": pct(ms, 90),
-        "p99": pct(ms, 99),
-        "max": max(ms) if ms else None,
-        "count": len(ms),
-    }
+    return {"p50": pct(ms, 50), "p90": pct(ms, 90), "p99": pct(ms, 99), "max": max(ms) if ms else None, "count": len(ms)}
 
 
 def proc_cpu(pid: int) -> float | None:

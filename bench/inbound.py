@@ -38,10 +38,7 @@ AUTH_TOKEN = "bench-twilio-auth-token"
 CADENCE = {
     "key": "inbound-bench",
     "name": "Inbound benchmark",
-    "steps": [
-        {"id": "hello", "type": "email", "template": "t"},
-        {"id": "later", "type": "email", "template": "t", "wait": {"days": 1}},
-    ],
+    "steps": [{"id": "hello", "type": "email", "template": "t"}, {"id": "later", "type": "email", "template": "t", "wait": {"days": 1}}],
     "templates": {"t": {"channel": "email", "subject": "Hello", "html": "<p>Hello</p>", "text": "Hello"}},
 }
 

@@ -100,12 +100,7 @@ class Regulated(BaseModel):
 
 
 BUILTIN_DEFAULTS = ContactRules(
-    send_window=SendWindow(),
-    caps=Caps(),
-    respect_holidays=True,
-    no_contact_days=90,
-    sender_daily_cap=500,
-    spread_minutes=120,
+    send_window=SendWindow(), caps=Caps(), respect_holidays=True, no_contact_days=90, sender_daily_cap=500, spread_minutes=120
 )
 
 

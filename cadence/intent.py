@@ -301,13 +301,7 @@ def _out_of_office(body: str, subject: str, today: dt.date, *, auto: bool) -> Re
     return Reply(intent="out_of_office", return_date=return_date, auto=auto)
 
 
-def classify_reply(
-    *,
-    text: str,
-    subject: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    today: dt.date,
-) -> Reply:
+def classify_reply(*, text: str, subject: str | None = None, headers: Mapping[str, str] | None = None, today: dt.date) -> Reply:
     """Which reply branch a reply takes, whether it asks to be removed, and when an absent contact is back.
 
     `today` is the contact's current date (no clock is read); see the module docstring for the rules.

@@ -142,11 +142,7 @@ class _StepBase(_Model):
 class _MessageStep(_StepBase):
     template: str | None = Field(default=None, pattern=TEMPLATE_PATTERN)
     variants: list[Variant] | None = Field(default=None, min_length=2, max_length=10)
-    topic: str = Field(
-        default="sales",
-        pattern=KEY_PATTERN,
-        description="Communication type, checked against the contact's preferences",
-    )
+    topic: str = Field(default="sales", pattern=KEY_PATTERN, description="Communication type, checked against the contact's preferences")
 
     @model_validator(mode="after")
     def _template_or_variants(self) -> _MessageStep:

@@ -34,11 +34,7 @@ def _longdate(value: dt.date | dt.datetime | None) -> str:
 def environment(*, html: bool) -> jinja2.Environment:
     """A sandboxed environment: strict undefined, autoescape for HTML parts only."""
     env = jinja2.sandbox.ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined,
-        autoescape=html,
-        keep_trailing_newline=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined, autoescape=html, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True
     )
     env.filters["longdate"] = _longdate
     return env

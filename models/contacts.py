@@ -61,8 +61,7 @@ def upsert_contact(session: Session, data: ContactIn) -> tuple[Contact, bool]:
         account = session.exec(select(Account).where(Account.external_id == data.account_external_id)).first()
         if account is None or data.account_name:
             account = upsert_account(
-                session,
-                AccountIn(external_id=data.account_external_id, name=data.account_name or data.account_external_id),
+                session, AccountIn(external_id=data.account_external_id, name=data.account_name or data.account_external_id)
             )
         values["account_id"] = account.id
     if data.owner_id:

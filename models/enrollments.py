@@ -47,13 +47,7 @@ def no_contact_until(session: Session, cadence_id: uuid.UUID, contact_id: uuid.U
 
 
 def create_or_get(
-    session: Session,
-    *,
-    cadence: Cadence,
-    version: CadenceVersion,
-    contact: Contact,
-    actor: str,
-    start_at: dt.datetime | None = None,
+    session: Session, *, cadence: Cadence, version: CadenceVersion, contact: Contact, actor: str, start_at: dt.datetime | None = None
 ) -> tuple[Enrollment, bool]:
     """The contact's open enrollment in this cadence, created if there is none.
 

@@ -23,10 +23,7 @@ def _ts(nullable: bool = True, **kw: Any) -> Any:
 
 
 def _created() -> Any:
-    return Field(
-        default_factory=_now,
-        sa_column=Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    )
+    return Field(default_factory=_now, sa_column=Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()))
 
 
 def _json(default: Any = dict) -> Any:

@@ -37,8 +37,7 @@ def _template(name: str, raw: Any, source: str | None) -> TemplateSource:
     except ValidationError as exc:
         problems = [
             FieldProblem(
-                field=".".join(["templates", name, *(str(p) for p in err["loc"])]),
-                message=err["msg"].removeprefix("Value error, "),
+                field=".".join(["templates", name, *(str(p) for p in err["loc"])]), message=err["msg"].removeprefix("Value error, ")
             )
             for err in exc.errors()
         ]
@@ -85,8 +84,7 @@ def parse_text(text: str, *, source: str | None = None, lookup: TemplateLookup |
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DefinitionError(
-                [FieldProblem(field="(json)", message=f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
-                source,
+                [FieldProblem(field="(json)", message=f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")], source
             ) from None
     else:
         doc = parse_yaml(text, source)

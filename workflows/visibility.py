@@ -23,17 +23,7 @@ ENROLLMENT_STATUS = SearchAttributeKey.for_keyword("EnrollmentStatus")
 STEP_INDEX = SearchAttributeKey.for_int("StepIndex")
 NEXT_STEP_AT = SearchAttributeKey.for_datetime("NextStepAt")
 
-ALL_KEYS = (
-    CADENCE_ID,
-    CADENCE_VERSION,
-    CONTACT_ID,
-    ACCOUNT_ID,
-    OWNER_ID,
-    ENROLLMENT_ID,
-    ENROLLMENT_STATUS,
-    STEP_INDEX,
-    NEXT_STEP_AT,
-)
+ALL_KEYS = (CADENCE_ID, CADENCE_VERSION, CONTACT_ID, ACCOUNT_ID, OWNER_ID, ENROLLMENT_ID, ENROLLMENT_STATUS, STEP_INDEX, NEXT_STEP_AT)
 
 
 def start_attributes(params: EnrollmentParams) -> TypedSearchAttributes:

@@ -28,10 +28,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def main_options(
-    ctx: typer.Context,
-    json_output: bool = typer.Option(False, "--json", help="Machine-readable JSON output."),
-) -> None:
+def main_options(ctx: typer.Context, json_output: bool = typer.Option(False, "--json", help="Machine-readable JSON output.")) -> None:
     """Options shared by every command."""
     ctx.obj = Context(json=json_output)
 

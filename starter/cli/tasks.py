@@ -16,13 +16,7 @@ def _task_table(task: TaskOut) -> Table:
     return make_table(
         None,
         ["", ""],
-        [
-            ("task", task.id),
-            ("title", task.title),
-            ("status", task.status),
-            ("outcome", task.outcome),
-            ("enrollment", task.enrollment_id),
-        ],
+        [("task", task.id), ("title", task.title), ("status", task.status), ("outcome", task.outcome), ("enrollment", task.enrollment_id)],
     )
 
 

@@ -15,11 +15,11 @@ from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from cadence.rules import Status
-from models.contacts import find_account
 from models.payloads import ActorRequest, PauseRequest, StatusView, StopRequest
 from models.tables import Enrollment
-from starter.errors import CadenceError, Conflict, NotFound
+from starter.errors import CadenceError, Conflict
 from starter.service.backend import Backend
+from starter.service.contacts import account_row
 from starter.service.reads import enrollment_row
 
 ACCOUNT_PAUSE_PREFIX = "account paused: "
@@ -94,9 +94,7 @@ async def resume_account(backend: Backend, account: str, *, actor: str, reason: 
 
 async def _for_each(backend: Backend, account: str, status: str, command: Callable[[str], Awaitable[StatusView]]) -> AccountCommandResult:
     def load(session: Session) -> tuple[str, list[str]]:
-        row = find_account(session, account)
-        if row is None:
-            raise NotFound(f"account {account!r} not found", {"field": "account_id"})
+        row = account_row(session, account)
         ids = session.exec(
             select(Enrollment.id).where(Enrollment.account_id == row.id, Enrollment.status == status).order_by(Enrollment.created_at)  # type: ignore[arg-type]
         ).all()

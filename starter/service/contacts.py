@@ -110,16 +110,17 @@ async def save_account(backend: Backend, data: AccountIn) -> tuple[AccountOut, b
     return await backend.db(write)
 
 
+def account_row(session: Session, ref: str) -> Account:
+    """The account's row by id or external id; NotFound otherwise."""
+    row = find_account(session, ref)
+    if row is None:
+        raise NotFound(f"account {ref!r} not found", {"field": "account_id"})
+    return row
+
+
 async def get_account(backend: Backend, ref: str) -> AccountOut:
     """An account by id or external id, with its open enrollments counted."""
-
-    def load(session: Session) -> AccountOut:
-        row = find_account(session, ref)
-        if row is None:
-            raise NotFound(f"account {ref!r} not found", {"field": "account_id"})
-        return _account_out(session, row)
-
-    return await backend.db(load)
+    return await backend.db(lambda session: _account_out(session, account_row(session, ref)))
 
 
 async def import_contacts(backend: Backend, text: str) -> ImportResult:

@@ -254,18 +254,20 @@ async def unsubscribe(backend: Backend, contact_id: uuid.UUID) -> Recorded:
     def store(session: Session) -> Recorded:
         person = session.get(Contact, contact_id)
         assert person is not None
-        recorded = record(
-            session,
-            source="unsubscribe",
-            event_id=f"{person.id}:{uuid.uuid4()}",
-            type="opt_out",
-            contact_ids=[person.id],
-            payload={"channel": "email", "how": "list-unsubscribe"},
-        )
-        suppress_for(session, [person], type="opt_out", channel="email", source="list-unsubscribe", reason="unsubscribe")
-        return recorded
+        return _opted_out(session, person, "unsubscribe", "list-unsubscribe", by="list-unsubscribe", channel="email", reason="unsubscribe")
 
     return await backend.db(store)
+
+
+def _opted_out(session: Session, person: Contact, source: str, how: str, *, by: str, channel: str | None, reason: str) -> Recorded:
+    """The contact opted out on their own page: the event (a fresh id each time) and the
+    suppression it implies (`by` names the page in the suppression and its audit entry)."""
+    payload = {"channel": channel, "how": how} if channel else {"how": how}
+    recorded = record(
+        session, source=source, event_id=f"{person.id}:{uuid.uuid4()}", type="opt_out", contact_ids=[person.id], payload=payload
+    )
+    suppress_for(session, [person], type="opt_out", channel=channel, source=by, reason=reason)
+    return recorded
 
 
 async def save_preferences(
@@ -293,15 +295,6 @@ async def save_preferences(
         )
         if not stop_all:
             return None
-        recorded = record(
-            session,
-            source="preferences",
-            event_id=f"{person.id}:{uuid.uuid4()}",
-            type="opt_out",
-            contact_ids=[person.id],
-            payload={"how": "preference centre"},
-        )
-        suppress_for(session, [person], type="opt_out", channel=None, source="preference-centre", reason="stop all")
-        return recorded
+        return _opted_out(session, person, "preferences", "preference centre", by="preference-centre", channel=None, reason="stop all")
 
     return await backend.db(store)

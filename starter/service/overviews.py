@@ -12,11 +12,10 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
-from models.contacts import find_account
 from models.enrollments import OPEN
 from models.tables import Account, AuditEntry, Cadence, Contact, Enrollment, Task
-from starter.errors import NotFound
 from starter.service.backend import Backend
+from starter.service.contacts import account_row
 from starter.service.tasks import OPEN_TASKS
 
 QUEUE_LIMIT = 200
@@ -54,13 +53,7 @@ async def labels(backend: Backend, contact_ids: Iterable[str], account_ids: Iter
 async def account_id(backend: Backend, ref: str) -> str:
     """An account's id from its id or external id; NotFound otherwise."""
 
-    def load(session: Session) -> str:
-        found = find_account(session, ref)
-        if found is None:
-            raise NotFound(f"No account {ref!r}: use an account's id or external id.", {"field": "account_id"})
-        return str(found.id)
-
-    return await backend.db(load)
+    return await backend.db(lambda session: str(account_row(session, ref).id))
 
 
 @dataclass
@@ -87,9 +80,7 @@ async def customer(backend: Backend, ref: str) -> dict[str, Any]:
     """An account with its contacts and its open enrollments (each with cadence and contact)."""
 
     def load(session: Session) -> dict[str, Any]:
-        account = find_account(session, ref)
-        if account is None:
-            raise NotFound(f"No account {ref!r}: use an account's id or external id.", {"field": "account_id"})
+        account = account_row(session, ref)
         contacts = session.exec(select(Contact).where(Contact.account_id == account.id).order_by(Contact.external_id)).all()
         rows = session.exec(
             select(Enrollment, Cadence.key)

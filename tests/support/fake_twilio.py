@@ -61,39 +61,20 @@ TEST_FROM_OK = "+15005550006"  # Twilio's "valid sender" magic number
 
 MAGIC_TO_ERRORS: dict[str, tuple[int, str]] = {
     "+15005550001": (21211, "The 'To' number {to} is not a valid phone number."),
-    "+15005550002": (
-        21612,
-        ("The 'To' phone number: {to}, is not currently reachable using the 'From' phone number: {from_} via SMS."),
-    ),
-    "+15005550003": (
-        21408,
-        ("Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}."),
-    ),
+    "+15005550002": (21612, ("The 'To' phone number: {to}, is not currently reachable using the 'From' phone number: {from_} via SMS.")),
+    "+15005550003": (21408, ("Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}.")),
     "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
     "+15005550009": (21614, "'To' number {to} is not a valid mobile number"),
 }
 MAGIC_FROM_ERRORS: dict[str, tuple[int, str]] = {
-    "+15005550001": (
-        21212,
-        ("The 'From' number {from_} is not a valid phone number, shortcode, or alphanumeric sender ID."),
-    ),
+    "+15005550001": (21212, ("The 'From' number {from_} is not a valid phone number, shortcode, or alphanumeric sender ID.")),
     "+15005550007": (
         21606,
         ("The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination/account."),
     ),
-    "+15005550008": (
-        21611,
-        "This 'From' number has exceeded the maximum number of queued messages.",
-    ),
+    "+15005550008": (21611, "This 'From' number has exceeded the maximum number of queued messages."),
 }
-_DEFAULT_CODES = {
-    400: 20001,
-    401: 20003,
-    404: 20404,
-    429: 20429,
-    500: 20500,
-    503: 20503,
-}
+_DEFAULT_CODES = {400: 20001, 401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
 _SENT_STATES = frozenset({"sent", "delivered", "undelivered", "read"})
 _ERROR_STATES = frozenset({"failed", "undelivered"})
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -108,12 +89,7 @@ def new_sid(prefix: str = "SM") -> str:
 
 def twilio_error(status: int, code: int | None, message: str) -> dict[str, Any]:
     """Twilio's legacy REST error body (what ``TwilioRestException`` parses)."""
-    return {
-        "code": code,
-        "message": message,
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        "status": status,
-    }
+    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
 
 
 def _require_loopback(url: str) -> None:
@@ -316,12 +292,7 @@ class FakeTwilio:
         server = _Server(("127.0.0.1", self._port), _Handler)
         server.fake = self
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-twilio",
-            daemon=True,
-        )
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-twilio", daemon=True)
         self._thread.start()
         return self
 
@@ -337,12 +308,7 @@ class FakeTwilio:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     @property
@@ -358,14 +324,7 @@ class FakeTwilio:
         """Every Message the fake holds, oldest first: the Twilio resource JSON
         plus ledger-only keys ``status_callback`` and ``params`` (raw form)."""
         with self._lock:
-            return [
-                m.resource()
-                | {
-                    "status_callback": m.status_callback,
-                    "params": copy.deepcopy(m.params),
-                }
-                for m in self._state.messages
-            ]
+            return [m.resource() | {"status_callback": m.status_callback, "params": copy.deepcopy(m.params)} for m in self._state.messages]
 
     def message(self, sid: str) -> dict[str, Any]:
         """One ledger entry by SID (KeyError if unknown)."""
@@ -394,13 +353,7 @@ class FakeTwilio:
         """Next creates get 429 / code 20429 (never processed: safe to retry)."""
         self.inject(Fault(status=429, code=20429, message="Too Many Requests"), times)
 
-    def fail_next(
-        self,
-        times: int = 1,
-        status: int = 500,
-        code: int | None = None,
-        create: bool = False,
-    ) -> None:
+    def fail_next(self, times: int = 1, status: int = 500, code: int | None = None, create: bool = False) -> None:
         """Next creates get ``status`` (ambiguous 5xx if ``create``)."""
         self.inject(
             Fault(
@@ -439,12 +392,7 @@ class FakeTwilio:
             return m.resource()
 
     def deliver_status(
-        self,
-        sid: str,
-        statuses: Iterable[str] = ("sent", "delivered"),
-        *,
-        error_code: int | None = None,
-        url: str | None = None,
+        self, sid: str, statuses: Iterable[str] = ("sent", "delivered"), *, error_code: int | None = None, url: str | None = None
     ) -> list[WebhookResponse]:
         """Advance a Message through ``statuses`` and POST a signed status
         callback for each to its StatusCallback (or ``url``).
@@ -494,13 +442,7 @@ class FakeTwilio:
         ``signature`` overrides the computed one; ``sign=False`` omits it.
         """
         to = to or self.service_number
-        params = inbound_sms_params(
-            from_=from_,
-            to=to,
-            body=body,
-            account_sid=self.account_sid,
-            media_urls=media_urls,
-        )
+        params = inbound_sms_params(from_=from_, to=to, body=body, account_sid=self.account_sid, media_urls=media_urls)
         params.update(extra or {})
         now = self._now()
         with self._lock:
@@ -553,23 +495,14 @@ class FakeTwilio:
             self._send(h, status, payload)
 
     def _route(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, list[str]],
-        form: dict[str, list[str]],
-        authorized: bool,
-        h: _Handler,
+        self, method: str, path: str, query: dict[str, list[str]], form: dict[str, list[str]], authorized: bool, h: _Handler
     ) -> tuple[int, dict[str, Any]]:
         """(status, JSON) to answer; status 0 means ``_create`` already answered."""
         if not authorized:
             body = twilio_error(401, 20003, "Authenticate")
             body["detail"] = "Your AccountSid or AuthToken was incorrect."
             return 401, body
-        not_found = (
-            404,
-            twilio_error(404, 20404, f"The requested resource {path} was not found"),
-        )
+        not_found = (404, twilio_error(404, 20404, f"The requested resource {path} was not found"))
         many, one = _MESSAGES_RE.match(path), _MESSAGE_RE.match(path)
         match = many or one
         if match is None or match.group(1) != self.account_sid:
@@ -596,10 +529,7 @@ class FakeTwilio:
             if fault.delay and self._stopping.wait(fault.delay):
                 return  # server shutting down; client is long gone
             if fault.status is not None:
-                status, payload = (
-                    fault.status,
-                    twilio_error(fault.status, fault.code, fault.message),
-                )
+                status, payload = (fault.status, twilio_error(fault.status, fault.code, fault.message))
         self._send(h, status, payload)
 
     def _validate(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
@@ -687,13 +617,7 @@ class FakeTwilio:
 
 
 def inbound_sms_params(
-    *,
-    from_: str,
-    to: str,
-    body: str,
-    account_sid: str,
-    message_sid: str | None = None,
-    media_urls: Iterable[str] = (),
+    *, from_: str, to: str, body: str, account_sid: str, message_sid: str | None = None, media_urls: Iterable[str] = ()
 ) -> dict[str, str]:
     """The form fields Twilio POSTs to a number's inbound SMS webhook."""
     sid = message_sid or new_sid("SM")

@@ -12,13 +12,7 @@ import yaml
 
 from cadence.definition import TemplateSource
 from cadence.parse import DefinitionError
-from starter.catalog import (
-    bundle_from_document,
-    folder_lookup,
-    load_file,
-    parse_text,
-    playbook_files,
-)
+from starter.catalog import bundle_from_document, folder_lookup, load_file, parse_text, playbook_files
 
 SOURCE = "playbooks/welcome.yaml"
 

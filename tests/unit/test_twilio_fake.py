@@ -17,18 +17,11 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from twilio.base.exceptions import (
-    TwilioException,
-    TwilioRestException,
-)
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from activities.twilio_http import RedirectingHttpClient, make_client
-from tests.support.fake_twilio import (
-    TEST_FROM_OK,
-    FakeTwilio,
-    post_signed_form,
-)
+from tests.support.fake_twilio import TEST_FROM_OK, FakeTwilio, post_signed_form
 
 TO = "+15551230001"
 OTHER = "+15551230002"
@@ -41,10 +34,7 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     real_connect = socket.socket.connect
 
     def guarded(self: socket.socket, address: Any) -> None:
-        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in (
-            "127.0.0.1",
-            "::1",
-        ):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
             raise AssertionError(f"network access outside loopback: {address!r}")
         real_connect(self, address)
 
@@ -84,14 +74,7 @@ def test_rewrite_keeps_path_and_query_for_every_twilio_domain() -> None:
     assert prefixed.rewrite("https://api.twilio.com/x.json") == "http://127.0.0.1:9/twilio/x.json"
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "https://example.com/x",
-        "https://api.twilio.com.evil.io/x",
-        "http://api.twilio.com/x",
-    ],
-)
+@pytest.mark.parametrize("url", ["https://example.com/x", "https://api.twilio.com.evil.io/x", "http://api.twilio.com/x"])
 def test_rewrite_refuses_non_twilio_urls(url: str) -> None:
     with pytest.raises(ValueError):
         RedirectingHttpClient("http://127.0.0.1:18080").rewrite(url)
@@ -109,28 +92,16 @@ def test_make_client_requires_explicit_credentials() -> None:
 
 def test_real_client_creates_message_and_ledger_records_it(fake: FakeTwilio, client: Any) -> None:
     msg = client.messages.create(
-        to=TO,
-        from_=TEST_FROM_OK,
-        body="Hi Ada, quick question",
-        status_callback="http://127.0.0.1:1/twilio/status?touch=t1",
+        to=TO, from_=TEST_FROM_OK, body="Hi Ada, quick question", status_callback="http://127.0.0.1:1/twilio/status?touch=t1"
     )
     assert SID_RE.match(msg.sid)
-    assert (msg.status, msg.to, msg.from_, msg.body) == (
-        "queued",
-        TO,
-        TEST_FROM_OK,
-        "Hi Ada, quick question",
-    )
+    assert (msg.status, msg.to, msg.from_, msg.body) == ("queued", TO, TEST_FROM_OK, "Hi Ada, quick question")
     assert msg.date_created is not None and msg.date_sent is None
     [entry] = fake.messages
     assert entry["sid"] == msg.sid and entry["body"] == "Hi Ada, quick question"
     assert entry["status_callback"] == "http://127.0.0.1:1/twilio/status?touch=t1"
     [req] = fake.requests
-    assert (req.method, req.path, req.authorized) == (
-        "POST",
-        f"/2010-04-01/Accounts/{fake.account_sid}/Messages.json",
-        True,
-    )
+    assert (req.method, req.path, req.authorized) == ("POST", f"/2010-04-01/Accounts/{fake.account_sid}/Messages.json", True)
 
 
 def test_messaging_service_create_is_accepted_without_from(fake: FakeTwilio, client: Any) -> None:
@@ -299,11 +270,7 @@ class Receiver:
                 self.end_headers()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-        ).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -335,9 +302,7 @@ def test_status_callbacks_are_signed_and_update_the_message(fake: FakeTwilio, cl
     # the signature really depends on the token and on the exact URL
     assert not RequestValidator("other-token").validate(first.url, first.params, first.headers["X-Twilio-Signature"])
     assert not RequestValidator(fake.auth_token).validate(
-        first.url.replace("enr-1", "enr-2"),
-        first.params,
-        first.headers["X-Twilio-Signature"],
+        first.url.replace("enr-1", "enr-2"), first.params, first.headers["X-Twilio-Signature"]
     )
     assert client.messages(ok.sid).fetch().status == "delivered"
     assert fake.message(bad.sid)["error_code"] == 30003
@@ -351,12 +316,7 @@ def test_inbound_sms_webhook_is_signed_and_recorded(fake: FakeTwilio) -> None:
         unsigned = fake.send_inbound_sms(url, from_=TO, body="STOP", sign=False)
     assert (good.status, forged.status, unsigned.status) == (204, 403, 403)
     params = rx.received[0].params
-    assert (params["From"], params["To"], params["Body"], params["NumMedia"]) == (
-        TO,
-        TEST_FROM_OK,
-        "STOP",
-        "0",
-    )
+    assert (params["From"], params["To"], params["Body"], params["NumMedia"]) == (TO, TEST_FROM_OK, "STOP", "0")
     assert params["MessageSid"] == params["SmsSid"] and SID_RE.match(params["MessageSid"])
     assert [m["direction"] for m in fake.messages] == ["inbound"] * 3
 
@@ -366,9 +326,7 @@ def test_signed_posts_refuse_non_loopback_urls() -> None:
         post_signed_form("https://example.com/hook", {"a": "b"}, "token")
 
 
-def test_list_errors_surface_as_plain_twilio_exception_without_code(
-    fake: FakeTwilio,
-) -> None:
+def test_list_errors_surface_as_plain_twilio_exception_without_code(fake: FakeTwilio) -> None:
     """Surprise pinned: list/page errors are not TwilioRestException (no .code)."""
     bad = make_client(fake.account_sid, "not-the-token", api_base=fake.url)
     with pytest.raises(TwilioException) as exc:

@@ -38,8 +38,7 @@ from workflows.enrollment import EnrollmentWorkflow
 @pytest.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER,
-        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=DATA_CONVERTER, test_server_existing_path=binary("temporal-test-server")
     )
     await register_search_attributes(env.client, visibility.ALL_KEYS)
     try:

@@ -66,11 +66,7 @@ async def start(
     env: WorkflowEnvironment, worker: Worker, params: EnrollmentParams, recorder: Recorder | None = None
 ) -> WorkflowHandle[Any, StatusView]:
     handle = await env.client.start_workflow(
-        "Enrollment",
-        EnrollmentInput(params=params),
-        id=f"enr-{uuid.uuid4()}",
-        task_queue=worker.task_queue,
-        result_type=StatusView,
+        "Enrollment", EnrollmentInput(params=params), id=f"enr-{uuid.uuid4()}", task_queue=worker.task_queue, result_type=StatusView
     )
     if recorder is not None:
         recorder.started.append((handle.id, handle.result_run_id))

@@ -10,24 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cadence.calendar import (
-    add_business_days,
-    from_local,
-    is_business_day,
-    is_holiday,
-    is_supported_country,
-    to_local,
-    weekend,
-    zone,
-)
-from tests.unit.cadence.support import (
-    ALL_ZONES,
-    UTC,
-    all_transitions,
-    expected_local_instant,
-    occurrences,
-    wall,
-)
+from cadence.calendar import add_business_days, from_local, is_business_day, is_holiday, is_supported_country, to_local, weekend, zone
+from tests.unit.cadence.support import ALL_ZONES, UTC, all_transitions, expected_local_instant, occurrences, wall
 
 D = dt.date
 
@@ -148,11 +132,7 @@ def _oracle_business(day: D, country: str | None) -> bool:
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    start=st.dates(D(2024, 1, 1), D(2030, 6, 30)),
-    count=st.integers(0, 40),
-    country=st.sampled_from(COUNTRIES),
-)
+@given(start=st.dates(D(2024, 1, 1), D(2030, 6, 30)), count=st.integers(0, 40), country=st.sampled_from(COUNTRIES))
 def test_add_business_days_counts_exactly_the_working_days(start: D, count: int, country: str | None) -> None:
     end = add_business_days(start, count, country)
     assert _oracle_business(end, country)

@@ -137,11 +137,7 @@ def oracle_blackouts(blackouts: tuple[Blackout, ...]) -> tuple[OracleBlackout, .
 @PROPERTY
 @given(data=st.data(), where=when_where, place=places, channel=channels, window=st.none() | windows())
 def test_any_window_quiet_hours_holidays_and_blackouts_give_the_earliest_allowed_instant(
-    data: st.DataObject,
-    where: tuple[dt.datetime, str],
-    place: tuple[str | None, str | None],
-    channel: str,
-    window: SendWindow | None,
+    data: st.DataObject, where: tuple[dt.datetime, str], place: tuple[str | None, str | None], channel: str, window: SendWindow | None
 ) -> None:
     requested, zone = where
     country, subdiv = place
@@ -216,13 +212,7 @@ def test_sms_and_calls_without_a_window_wait_for_the_local_quiet_hours(
 
 
 @PROPERTY
-@given(
-    where=when_where,
-    channel=channels,
-    window=windows(),
-    spread=st.integers(0, 600),
-    key=st.text(min_size=1, max_size=20),
-)
+@given(where=when_where, channel=channels, window=windows(), spread=st.integers(0, 600), key=st.text(min_size=1, max_size=20))
 def test_spread_deferrals_stay_inside_the_same_window_and_never_start_early(
     where: tuple[dt.datetime, str], channel: str, window: SendWindow, spread: int, key: str
 ) -> None:
@@ -660,12 +650,7 @@ def test_channel_specific_blackout() -> None:
     ],
 )
 def test_public_holidays_of_the_contacts_country(
-    zone: str,
-    country: str,
-    region: str | None,
-    days: list[str] | None,
-    requested: tuple[int, ...],
-    expected: tuple[int, ...] | None,
+    zone: str, country: str, region: str | None, days: list[str] | None, requested: tuple[int, ...], expected: tuple[int, ...] | None
 ) -> None:
     window = SendWindow() if days is None else SendWindow(days=days)
     policy = effective(send_window=window, respect_holidays=True)

@@ -247,13 +247,7 @@ def test_auto_reply_headers_mean_out_of_office(headers: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [
-        {"Auto-Submitted": "auto-generated"},
-        {"Precedence": "bulk"},
-        {"Precedence": "list"},
-        {"Precedence": "junk"},
-        {"Return-Path": "<>"},
-    ],
+    [{"Auto-Submitted": "auto-generated"}, {"Precedence": "bulk"}, {"Precedence": "list"}, {"Precedence": "junk"}, {"Return-Path": "<>"}],
 )
 def test_other_machine_mail_is_neutral_and_never_an_opt_out(headers: dict[str, str]) -> None:
     reply = classify_reply(text="Your ticket #123 was received. To unsubscribe click here. Interested?", headers=headers, today=MONDAY)

@@ -10,16 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cadence.contact_policy import (
-    BUILTIN_DEFAULTS,
-    ContactPolicy,
-    EffectivePolicy,
-    Hours,
-    QuietHours,
-    daily_hours,
-    day_allowed,
-    resolve,
-)
+from cadence.contact_policy import BUILTIN_DEFAULTS, ContactPolicy, EffectivePolicy, Hours, QuietHours, daily_hours, day_allowed, resolve
 from cadence.contact_rules import Blackout, Caps, ContactRules, SendWindow
 from cadence.gate import Recent
 from cadence.parse import DefinitionError

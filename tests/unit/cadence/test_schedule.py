@@ -10,24 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from cadence.parse import DefinitionError
-from cadence.schedule import (
-    ContactCalendar,
-    Due,
-    Position,
-    after,
-    due_at,
-    ensure_utc,
-    plan,
-)
+from cadence.schedule import ContactCalendar, Due, Position, after, due_at, ensure_utc, plan
 from cadence.steps import Wait
-from tests.unit.cadence.support import (
-    all_transitions,
-    definition,
-    email,
-    in_fold,
-    occurrences,
-    wall,
-)
+from tests.unit.cadence.support import all_transitions, definition, email, in_fold, occurrences, wall
 
 UTC = dt.UTC
 CHICAGO = ContactCalendar(timezone="America/Chicago", country="US")
@@ -462,8 +447,7 @@ def test_plan_ends_a_loop_whose_every_step_is_skipped() -> None:
 
 def test_plan_skips_a_repeating_step_that_cannot_run_even_once() -> None:
     d = definition(
-        email("monthly", wait={"rrule": "FREQ=MONTHLY;COUNT=2", "at": "10:00"}, repeat={}),
-        email("final", wait={"days": 1, "at": "10:00"}),
+        email("monthly", wait={"rrule": "FREQ=MONTHLY;COUNT=2", "at": "10:00"}, repeat={}), email("final", wait={"days": 1, "at": "10:00"})
     )
     start = local("America/Chicago", 2026, 1, 5, 8, 0)
     ref = local("America/Chicago", 2026, 4, 1, 12, 0)  # both occurrences are behind us
@@ -524,8 +508,7 @@ def test_repeat_whose_first_occurrence_is_already_past_until_is_skipped_with_a_r
 
 def test_plan_moves_past_a_repeating_step_whose_rule_ran_out() -> None:
     d = definition(
-        email("monthly", wait={"rrule": "FREQ=MONTHLY;COUNT=3", "at": "10:00"}, repeat={}),
-        email("final", wait={"days": 1, "at": "10:00"}),
+        email("monthly", wait={"rrule": "FREQ=MONTHLY;COUNT=3", "at": "10:00"}, repeat={}), email("final", wait={"days": 1, "at": "10:00"})
     )
     start = local("America/Chicago", 2026, 1, 5, 8, 0)
     ref = local("America/Chicago", 2026, 3, 5, 10, 0)  # the third and last occurrence just ran

@@ -18,23 +18,11 @@ from hypothesis import strategies as st
 
 from cadence.schedule import ContactCalendar, due_at
 from cadence.steps import Wait
-from tests.unit.cadence.support import (
-    ALL_ZONES,
-    UTC,
-    all_transitions,
-    expected_local_instant,
-    gap_containing,
-    occurrences,
-    wall,
-)
+from tests.unit.cadence.support import ALL_ZONES, UTC, all_transitions, expected_local_instant, gap_containing, occurrences, wall
 
 PROPERTY = settings(max_examples=150, deadline=None)
 
-instants = st.datetimes(
-    min_value=dt.datetime(2024, 1, 1),
-    max_value=dt.datetime(2030, 12, 31),
-    timezones=st.just(UTC),
-)
+instants = st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2030, 12, 31), timezones=st.just(UTC))
 zones = st.sampled_from(ALL_ZONES)
 clocks = st.tuples(st.integers(0, 23), st.integers(0, 59)).map(lambda hm: dt.time(*hm))
 
@@ -151,12 +139,7 @@ def working_day(day: dt.date, country: str | None) -> bool:
 
 
 @PROPERTY
-@given(
-    reference=instants,
-    place=st.sampled_from(COUNTRY_ZONES),
-    count=st.integers(0, 30),
-    clock=st.none() | clocks,
-)
+@given(reference=instants, place=st.sampled_from(COUNTRY_ZONES), count=st.integers(0, 30), clock=st.none() | clocks)
 def test_business_days_land_on_the_nth_working_day_of_the_country(
     reference: dt.datetime, place: tuple[str | None, str], count: int, clock: dt.time | None
 ) -> None:

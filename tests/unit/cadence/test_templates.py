@@ -10,14 +10,7 @@ import pytest
 
 from cadence.definition import CadenceBundle, TemplateSource
 from cadence.parse import DefinitionError, parse_definition
-from cadence.templates import (
-    CONTEXT_ROOTS,
-    check,
-    check_bundle_templates,
-    render,
-    sample_context,
-    sparse_context,
-)
+from cadence.templates import CONTEXT_ROOTS, check, check_bundle_templates, render, sample_context, sparse_context
 from tests.unit.cadence.support import doc, email
 
 
