@@ -32,7 +32,7 @@ NOOP_BOOKKEEPING = "bench_noop_bookkeeping"
 STEP_INDEX = SearchAttributeKey.for_int("StepIndex")
 NEXT_STEP_AT = SearchAttributeKey.for_datetime("NextStepAt")
 
-# Same shape as workflows.policies.EMAIL / DATABASE (one attempt timeout, bounded retries).
+# Same shape as workflows.calls.EMAIL / DATABASE (one attempt timeout, bounded retries).
 _STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=10), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10))
 _BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1))
 

@@ -1,4 +1,4 @@
-"""Contact policy (cadence/policy.py): the policy file, segments, the regulated floor, quiet
+"""Contact policy (cadence/contact_policy.py): the policy file, segments, the regulated floor, quiet
 hours, frequency preferences, and the day and hour rules the gate applies."""
 
 from __future__ import annotations
