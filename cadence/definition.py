@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cadence.contact_rules import ContactRules
+from cadence.events import EventKind
 from cadence.steps import KEY_PATTERN, TEMPLATE_PATTERN, EmailStep, SmsStep, Step
 
 
@@ -35,7 +36,8 @@ class ReplyIntent(StrEnum):
     out_of_office = "out_of_office"
 
 
-BUILTIN_EXITS = ("reply", "meeting_booked", "bounce", "opt_out")
+# Events that end every cadence unless its author says otherwise (an opt-out always does).
+BUILTIN_EXITS = tuple(kind.value for kind in (EventKind.reply, EventKind.meeting_booked, EventKind.bounce, EventKind.opt_out))
 
 
 class ReplyAction(_Model):
@@ -73,7 +75,7 @@ class CadenceDefinition(_Model):
     description: str | None = Field(default=None, max_length=4000)
     audience: Literal["prospect", "customer", "internal"] = "prospect"
     steps: list[Step] = Field(min_length=1, max_length=200)
-    exit_on: list[str] = Field(default_factory=lambda: ["reply", "meeting_booked", "bounce", "opt_out"])
+    exit_on: list[str] = Field(default_factory=lambda: list(BUILTIN_EXITS))
     on_reply: dict[ReplyIntent, ReplyAction] = Field(
         default_factory=dict,
         description="Explicit reply branches; without one, out-of-office pauses and other replies exit "

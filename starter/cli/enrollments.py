@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cadence.events import EventKind
 from models.payloads import StatusView
 from starter.cli.common import INVALID, NOT_FOUND, Context, actor, emit, fail, guarded, make_table, out, parse_when, run
 from starter.service import commands, events, reads
@@ -198,7 +199,7 @@ def _bulk(obj: Context, cadence: str, refs: list[str], when: dt.datetime | None,
 @guarded
 def send_event(
     ctx: typer.Context,
-    type_: str = typer.Argument(..., metavar="TYPE", help="reply, meeting_booked, bounce, opt_out, task_completed or event"),
+    type_: str = typer.Argument(..., metavar="TYPE", help=", ".join(EventKind)),
     contact: str = typer.Argument(..., help="Contact id or external id"),
     event_id: str | None = typer.Option(None, help="Your id for the event (default: a new one); repeats apply once"),
     intent: str | None = typer.Option(None, help="reply: positive, negative, neutral, out_of_office"),

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Session, func, select
 
+from cadence.events import EventKind
 from models import audit
 from models.contacts import as_uuid
 from models.tables import Task
@@ -97,7 +98,7 @@ async def close_task(backend: Backend, task_id: str, *, actor: str, outcome: str
     # The task row is the record; the event lets the waiting enrollment move on (applied once).
     await events.send_event(
         backend,
-        "task_completed",
+        EventKind.task_completed,
         str(row.contact_id),
         event_id=f"task:{row.id}:{row.status}",
         task_id=str(row.id),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from cadence.rules import Status
 from models.payloads import StatusView
 from starter.api.deps import BackendDep, Operator, Reader, Service, SettingsDep
 from starter.api.schemas import BulkRequest, EnrollRequest, PauseBody, ReasonBody, StopBody
@@ -16,20 +17,6 @@ from starter.service.reads import EnrollmentDetail, EnrollmentInfo, Page
 router = APIRouter(prefix="/v1/enrollments", tags=["enrollments"])
 
 RequestId = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200, description="Retries with the same key apply once")]
-StatusFilter = Literal[
-    "pending",
-    "active",
-    "paused",
-    "completed",
-    "replied",
-    "meeting_booked",
-    "bounced",
-    "opted_out",
-    "stopped",
-    "switched",
-    "exited",
-    "failed",
-]
 
 
 @router.post(
@@ -72,14 +59,21 @@ async def list_enrollments(
     cadence_id: Annotated[str | None, Query(max_length=200)] = None,
     contact_id: Annotated[str | None, Query(max_length=200)] = None,
     account_id: Annotated[str | None, Query(max_length=200)] = None,
-    status: StatusFilter | None = None,
+    status: Status | None = None,
     owner: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page:
     """Enrollments, newest first, filtered by cadence, contact, account, status and owner."""
     return await reads.list_enrollments(
-        backend, cadence=cadence_id, contact=contact_id, account_id=account_id, status=status, owner=owner, limit=limit, offset=offset
+        backend,
+        cadence=cadence_id,
+        contact=contact_id,
+        account_id=account_id,
+        status=status.value if status else None,
+        owner=owner,
+        limit=limit,
+        offset=offset,
     )
 
 
