@@ -38,7 +38,7 @@ from activities.work import WorkActivities
 from cadence.contact_policy import ContactPolicy
 from core import codecache
 from core.db import make_engine
-from core.settings import Settings, get_settings
+from core.settings import InsecureSettings, Settings, get_settings
 from core.temporal import connect, register_search_attributes
 from models.payloads import SwitchResult
 from starter.catalog import load_policy, load_rules
@@ -134,6 +134,7 @@ def build_worker(
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Connect, register search attributes, and run until `stop` is set."""
+    settings.require_real_secrets()
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     await register_search_attributes(client, visibility.ALL_KEYS)
     engine = make_engine(settings.database_url, settings.db_pool_size)
@@ -161,6 +162,9 @@ def main() -> int:
 
     try:
         asyncio.run(runner())
+    except InsecureSettings as refused:
+        log.error("refusing to start: %s", refused)
+        return 2
     except Exception:
         log.exception("worker failed")
         return 1

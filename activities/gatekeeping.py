@@ -145,7 +145,7 @@ def contact_facts(session: Session, contact: Contact, suppressions: Sequence[Sup
         suppressed.setdefault(channel, row.reason)
     consent = {
         channel: Consent(granted=bool(record.get("granted", True)), revoked=record.get("revoked_at") is not None)
-        for channel, record in contact.consent.items()
+        for channel, record in (contact.consent or {}).items()
         if isinstance(record, dict)
     }
     prefs = contact.preferences or {}

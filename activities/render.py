@@ -11,6 +11,7 @@ import datetime as dt
 import html
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from cadence.definition import TemplateSource
 from cadence.templates import render
@@ -90,14 +91,22 @@ def context(
             "company": settings.sender_company,
             "postal_address": settings.sender_postal_address,
         },
-        "links": {
-            **links(settings, contact),
-            "meeting_url": (owner.meeting_url if owner else None) or f"{settings.public_base_url.rstrip('/')}/meet",
-        },
+        "links": {**links(settings, contact), "meeting_url": meeting_url(settings, owner)},
         "step": {"id": step_id, "occurrence": occurrence + 1, "round": round_ + 1},
         "cadence": {"key": cadence_key, "name": cadence_name},
         "dates": _parse_dates(dates),
     }
+
+
+def meeting_url(settings: Settings, owner: Owner | None) -> str:
+    """Where "pick a time" leads: the owner's booking page, else the company's, else an
+    email to the owner (a link that always works, in every mail client)."""
+    if owner is not None and owner.meeting_url:
+        return owner.meeting_url
+    if settings.meeting_url:
+        return settings.meeting_url
+    address = owner.email if owner is not None and owner.email else settings.mail_from_address
+    return f"mailto:{address}?subject={quote('Finding a time to talk')}"
 
 
 def _parse_dates(raw: dict[str, Any]) -> dict[str, Any]:

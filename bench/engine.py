@@ -52,6 +52,7 @@ import os
 import platform
 import re
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -937,6 +938,9 @@ async def bench_main(args: argparse.Namespace) -> int:
             SMTP_PORT=str(sink.port),
             LOG_LEVEL=base_env.get("LOG_LEVEL", "WARNING"),
             PYTHONUNBUFFERED="1",
+            # A throwaway run: secrets of its own, so the worker accepts to start.
+            LINK_SECRET=secrets.token_urlsafe(24),
+            INBOUND_EMAIL_SECRET=secrets.token_urlsafe(24),
         )
         for kind in ("cadence", "baseline"):
             env = dict(base_env, TASK_QUEUE=f"bench-{kind}-{suffix}")

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -94,6 +95,8 @@ async def product_stack(name: str, extra_env: dict[str, str] | None = None, pool
             PUBLIC_BASE_URL=api_url,
             LOG_LEVEL="WARNING",
             POLICY_FILE=str(OPEN_POLICY),
+            LINK_SECRET=secrets.token_urlsafe(24),
+            INBOUND_EMAIL_SECRET=secrets.token_urlsafe(24),
             **(extra_env or {}),
         )
         worker = WorkerProc("cadence", queue, env, tmp / "worker.log")

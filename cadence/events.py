@@ -73,6 +73,7 @@ KINDS: dict[str, Kind] = {
         # Recorded by inbound channels only.
         Kind("complaint", signal=OPT_OUT_SIGNAL, suppresses=Suppresses("email", "complaint")),
         Kind("soft_bounce", signal=None),
+        Kind("auto_reply", signal=None),  # machine-generated mail that is not an out-of-office
         Kind("consent_restored", signal=None),
         Kind("help", signal=None),
         Kind("sms_status", signal=None),

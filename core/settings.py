@@ -7,6 +7,10 @@ import functools
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Secrets whose shipped defaults are public (they are in this repository): fine for
+# `cadence dev`, never for a system that sends real mail and takes real webhooks.
+DEV_SECRETS = {"link_secret": "dev-only-link-secret-change-me", "inbound_email_secret": "dev-only-inbound-secret-change-me"}
+
 
 class Settings(BaseSettings):
     """Process configuration. Entry points (worker, API, CLI) build one and pass it down."""
@@ -36,11 +40,12 @@ class Settings(BaseSettings):
     sender_postal_address: str = "100 Main Street, Springfield, IL 62701, USA"
     message_id_domain: str = "cadence.example.com"
     unsubscribe_mailto: str | None = None
+    meeting_url: str | None = Field(default=None, description="Booking page for owners without one of their own (else a mailto: link)")
 
     public_base_url: str = "http://127.0.0.1:8000"
-    link_secret: str = Field(default="dev-only-link-secret-change-me", min_length=16)
+    link_secret: str = Field(default=DEV_SECRETS["link_secret"], min_length=16)
     inbound_email_secret: str = Field(
-        default="dev-only-inbound-secret-change-me", min_length=16, description="HMAC key of the inbound email webhook"
+        default=DEV_SECRETS["inbound_email_secret"], min_length=16, description="HMAC key of the inbound email webhook"
     )
 
     twilio_account_sid: str | None = None
@@ -73,10 +78,25 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
 
+    def require_real_secrets(self) -> None:
+        """Refuse to run outside dev mode with a secret left at its public default (anyone
+        could forge unsubscribe links, console sessions or inbound email events)."""
+        if self.dev_mode:
+            return
+        left = [name.upper() for name, default in DEV_SECRETS.items() if getattr(self, name) == default]
+        if left:
+            raise InsecureSettings(
+                f"{' and '.join(left)} {'is' if len(left) == 1 else 'are'} still the development default; set a secret of your own (or DEV_MODE=true for local use)"
+            )
+
     @property
     def twilio_enabled(self) -> bool:
         """Whether texts go to Twilio (credentials set and the dev outbox not forced)."""
         return bool(self.twilio_account_sid and self.twilio_auth_token) and not self.sms_outbox
+
+
+class InsecureSettings(RuntimeError):
+    """A setting that must be changed before the system may run for real."""
 
 
 @functools.cache

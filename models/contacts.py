@@ -14,7 +14,7 @@ from cadence.contact_policy import ContactPolicy, EffectivePolicy, resolve
 from cadence.contact_rules import ContactRules
 from models import locks
 from models.payloads import CalendarFacts
-from models.schemas import AccountIn, ContactIn
+from models.schemas import AccountIn, ContactIn, FieldError
 from models.tables import Account, Contact, Owner, Suppression
 
 
@@ -56,7 +56,10 @@ def upsert_contact(session: Session, data: ContactIn) -> tuple[Contact, bool]:
     """
     values: dict[str, Any] = data.model_dump(exclude_unset=True, mode="json", exclude={"account_external_id", "account_name"})
     if "phone" in values:
-        values["phone"] = data.normalized_phone()
+        try:
+            values["phone"] = data.normalized_phone()
+        except ValueError as exc:
+            raise FieldError("phone", str(exc)) from None
     if data.account_external_id:
         account = session.exec(select(Account).where(Account.external_id == data.account_external_id)).first()
         if account is None or data.account_name:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cadence.contact_rules import check_timezone
 
@@ -47,6 +47,25 @@ def check_country(value: str) -> str:
     if code not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(f"{value!r} is not an ISO 3166 country code (such as US, GB, DE)")
     return code
+
+
+# Mappings merged into what is stored: null means "leave it as it is", like leaving it out.
+MERGED_MAPPINGS = ("consent", "preferences", "dates", "fields")
+
+
+def _null_mappings_unset(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if not (k in MERGED_MAPPINGS and v is None)}
+    return data
+
+
+class FieldError(ValueError):
+    """A value the database layer refused, with the field it belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
 
 
 class ConsentRecord(BaseModel):
@@ -91,6 +110,11 @@ class ContactIn(BaseModel):
     preferences: Preferences | None = None
     dates: dict[str, dt.date] | None = None
     fields: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_mappings(cls, data: Any) -> Any:
+        return _null_mappings_unset(data)
 
     @field_validator("email")
     @classmethod
@@ -145,6 +169,11 @@ class AccountIn(BaseModel):
     owner_id: str | None = Field(default=None, max_length=100)
     dates: dict[str, dt.date] | None = None
     fields: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_mappings(cls, data: Any) -> Any:
+        return _null_mappings_unset(data)
 
 
 class ContactOut(BaseModel):

@@ -33,6 +33,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None, engine: En
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.require_real_secrets()
         app.state.backend = backend or await Backend.from_settings(settings, engine=engine)
         app.state.settings = settings
         app.state.inbound = InboundProcessor(app.state.backend)

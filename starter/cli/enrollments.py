@@ -65,6 +65,7 @@ def register(app: typer.Typer) -> None:
         cadence: str = typer.Argument(..., help="Cadence key or id"),
         contact: str | None = typer.Argument(None, help="Contact id or external id"),
         csv_file: Path | None = typer.Option(None, "--csv", help="Enroll every contact in a CSV (column external_id or contact_id)"),
+        strict: bool = typer.Option(False, "--strict", help="With --csv: enroll nothing if any row has no contact"),
         start_at: str | None = typer.Option(None, "--start-at", help="ISO 8601 with a time zone"),
         rate: float | None = typer.Option(None, help="Starts per second for --csv (default BULK_STARTS_PER_SECOND)"),
     ) -> None:
@@ -80,7 +81,7 @@ def register(app: typer.Typer) -> None:
                 out.print("[green]enrolled[/]" if info.created else "[yellow]already enrolled[/] (returned the open enrollment)")
             return
         assert csv_file is not None
-        refs = _csv_contacts(csv_file)
+        refs = _csv_contacts(csv_file, strict=strict)
         rows = _bulk(obj, cadence, refs, when, rate or obj.settings.bulk_starts_per_second)
         failed = [r for r in rows if not r.ok]
         emit(
@@ -167,7 +168,9 @@ def register(app: typer.Typer) -> None:
     command("skip", lambda b, e, r, u: commands.skip(b, e, actor=actor(), reason=r), False)
 
 
-def _csv_contacts(path: Path) -> list[str]:
+def _csv_contacts(path: Path, *, strict: bool) -> list[str]:
+    """The contact of each row, in file order (a blank one is reported as that row's error;
+    with `strict`, any blank row refuses the whole file before anything is enrolled)."""
     if not path.is_file():
         fail(f"{path}: no such file", code=NOT_FOUND)
     with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -177,8 +180,8 @@ def _csv_contacts(path: Path) -> list[str]:
             fail(f"{path}: needs a column named external_id or contact_id", code=INVALID)
         refs = [(row.get(column) or "").strip() for row in reader]
     blank = [i + 2 for i, ref in enumerate(refs) if not ref]
-    if blank:
-        fail(f"{path}: row(s) {', '.join(map(str, blank[:10]))} have no {column}", code=INVALID)
+    if blank and strict:
+        fail(f"{path}: row(s) {', '.join(map(str, blank[:10]))} have no {column}; nothing was enrolled (--strict)", code=INVALID)
     return refs
 
 

@@ -11,7 +11,8 @@ import typer
 import uvicorn
 
 from core.postgres import migrate as run_migrations
-from starter.cli.common import UNAVAILABLE, Context, fail, finish, guarded, out
+from core.settings import InsecureSettings
+from starter.cli.common import INVALID, UNAVAILABLE, Context, fail, finish, guarded, out
 
 
 def register(app: typer.Typer) -> None:
@@ -66,6 +67,10 @@ def register(app: typer.Typer) -> None:
 
         assert isinstance(settings, Settings)
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            settings.require_real_secrets()
+        except InsecureSettings as error:
+            fail(str(error), code=INVALID)
         uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
 
     @app.command("migrate")

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from cadence.rules import Status
 from models.payloads import ActorRequest, PauseRequest, StatusView, StopRequest
 from models.tables import Enrollment
-from starter.errors import CadenceError, Conflict
+from starter.errors import CadenceError, Conflict, Invalid
 from starter.service.backend import Backend
 from starter.service.contacts import account_row
 from starter.service.reads import enrollment_row
@@ -36,8 +36,19 @@ async def pause(
     backend: Backend, enrollment_id: str, *, actor: str, reason: str, until: dt.datetime | None = None, request_id: str | None = None
 ) -> StatusView:
     """Pause (optionally until an instant); the remaining wait is kept for resume."""
+    check_until(until)
     workflow_id = await _open_workflow(backend, enrollment_id, "pause")
     return await backend.workflows.pause(workflow_id, PauseRequest(actor=actor, reason=reason, until=until), request_id)
+
+
+def check_until(until: dt.datetime | None) -> None:
+    """A pause's end must be a future instant with a time zone (422 naming `until`)."""
+    if until is None:
+        return
+    if until.tzinfo is None:
+        raise Invalid("until must carry a time zone, e.g. 2026-12-01T09:00:00Z", {"field": "until"})
+    if until <= dt.datetime.now(dt.UTC):
+        raise Invalid("until is in the past", {"field": "until"})
 
 
 async def resume(
@@ -82,6 +93,7 @@ async def pause_account(
     backend: Backend, account: str, *, actor: str, reason: str, until: dt.datetime | None = None
 ) -> AccountCommandResult:
     """Pause every active enrollment of the account's contacts (by account id or external id)."""
+    check_until(until)
     text = ACCOUNT_PAUSE_PREFIX + reason
     return await _for_each(backend, account, "active", lambda eid: pause(backend, eid, actor=actor, reason=text, until=until))
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from models.contacts import find_account, find_contact, upsert_account, upsert_contact
 from models.enrollments import OPEN
-from models.schemas import AccountIn, ContactIn, ContactOut
+from models.schemas import AccountIn, ContactIn, ContactOut, FieldError
 from models.tables import Account, Contact, Enrollment
 from starter.errors import Invalid, NotFound
 from starter.service import contact_import, rules
@@ -77,8 +77,8 @@ async def save_contact(backend: Backend, data: ContactIn) -> tuple[ContactSaved,
 
     try:
         out, created, newly_set = await backend.db(write)
-    except ValueError as exc:
-        raise Invalid(str(exc), {"field": "phone"}) from None
+    except FieldError as exc:
+        raise Invalid(exc.message, {"field": exc.field}) from None
     enrolled = await rules.enroll_for_dates(backend, out.id, newly_set) if newly_set else []
     return ContactSaved(**out.model_dump(), enrolled=enrolled), created
 

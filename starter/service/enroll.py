@@ -158,16 +158,19 @@ async def bulk_enroll(
     loop = asyncio.get_running_loop()
     next_at = loop.time()
     for index, ref in enumerate(contacts, start=1):
-        delay = next_at - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        next_at = max(next_at, loop.time()) + interval
-        try:
-            row_key = f"{request_key}:{index}" if request_key is not None else None
-            info = await enroll_contact(backend, cadence, ref, actor=actor, start_at=start_at, request_key=row_key)
-            row = BulkRow(row=index, contact=ref, ok=True, enrollment_id=info.id, created=info.created)
-        except CadenceError as err:
-            row = BulkRow(row=index, contact=ref, ok=False, error=err.message, code=err.code)
+        if not ref.strip():
+            row = BulkRow(row=index, contact=ref, ok=False, error="the row names no contact", code="validation_error")
+        else:
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            next_at = max(next_at, loop.time()) + interval
+            try:
+                row_key = f"{request_key}:{index}" if request_key is not None else None
+                info = await enroll_contact(backend, cadence, ref, actor=actor, start_at=start_at, request_key=row_key)
+                row = BulkRow(row=index, contact=ref, ok=True, enrollment_id=info.id, created=info.created)
+            except CadenceError as err:
+                row = BulkRow(row=index, contact=ref, ok=False, error=err.message, code=err.code)
         results.append(row)
         if on_row is not None:
             on_row(row)

@@ -108,6 +108,9 @@ async def receive_sms(backend: Backend, *, sid: str, sender: str, to: str | None
 
 
 def _restore_sms_consent(session: Session, contacts: list[Contact]) -> None:
+    """START undoes a STOP: the SMS suppression is lifted, and consent the contact had given
+    is in force again. It never grants consent to a number that never gave it (a START
+    from a stranger's phone is not a written opt-in)."""
     now = dt.datetime.now(dt.UTC)
     for contact in contacts:
         lifted = session.exec(
@@ -116,10 +119,15 @@ def _restore_sms_consent(session: Session, contacts: list[Contact]) -> None:
         for row in lifted:
             row.lifted_at = now
             session.add(row)
-        contact.consent = {**contact.consent, "sms": {"granted": True, "at": now.isoformat(), "source": "START keyword"}}
-        session.add(contact)
+        earlier = (contact.consent or {}).get("sms")
+        if isinstance(earlier, dict) and earlier.get("granted", True):
+            contact.consent = {**contact.consent, "sms": {**earlier, "granted": True, "revoked_at": None, "restored_at": now.isoformat()}}
+            session.add(contact)
+            action, reason = "consent_restored", "replied START"
+        else:
+            action, reason = "suppression_lifted", "replied START; no SMS consent on record, so no texts until consent is given"
         audit.append(
-            session, actor="contact", action="consent_restored", contact_id=contact.id, reason="replied START", details={"channel": "sms"}
+            session, actor="contact", action=action, contact_id=contact.id, reason=reason, details={"channel": "sms", "lifted": len(lifted)}
         )
 
 
@@ -199,6 +207,9 @@ async def receive_email(backend: Backend, mail: InboundEmail) -> Recorded:
             event_type = "complaint"
         elif reply.unsubscribe:
             event_type = "opt_out"
+        elif reply.auto and reply.intent != "out_of_office" and mail.type != "auto_reply":
+            # A machine wrote it (a ticket receipt, a list mail): recorded, but no person replied.
+            event_type = "auto_reply"
         else:
             event_type = "reply"
             intent = "out_of_office" if mail.type == "auto_reply" else reply.intent
@@ -211,7 +222,7 @@ async def receive_email(backend: Backend, mail: InboundEmail) -> Recorded:
             type="opt_out" if event_type == "complaint" else event_type,
             contact_ids=[c.id for c in contacts],
             payload={**payload, "kind": event_type},
-            deliver=event_type != "soft_bounce",
+            deliver=event_type not in ("soft_bounce", "auto_reply"),
         )
         if recorded.created and event_type in ("bounce", "complaint", "opt_out"):
             reason = {"bounce": "bounce", "complaint": "complaint", "opt_out": "reply asked to unsubscribe"}[event_type]

@@ -4,12 +4,16 @@ a real SMTP server and the fake Twilio HTTP server."""
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import hmac
+import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -18,13 +22,16 @@ from core.db import transaction
 from core.settings import Settings
 from models.cadences import save_bundle
 from models.contacts import upsert_contact
+from models.keys import Role, create_key
 from models.schemas import ContactIn
 from models.tables import Contact, Owner
+from starter.api import create_app
 from starter.catalog import TEMPLATES_DIR, folder_lookup, load_policy, parse_text
 from starter.local import LocalCadence
 from tests.support.clock import daytime_zone
 from tests.support.fake_twilio import TEST_FROM_OK, FakeTwilio
-from tests.support.smtp import SmtpServer
+from tests.support.server import serve
+from tests.support.smtp import SmtpServer, free_port
 from worker import build_activities, build_worker
 
 pytestmark = pytest.mark.integration
@@ -44,6 +51,8 @@ def settings(db_url: str, smtp: SmtpServer, twilio: FakeTwilio) -> Settings:
         public_base_url="http://127.0.0.1:8000",
         sender_postal_address="1 Test Plaza, Testville, TS 00001, USA",
         sender_company="Cadence Test Co.",
+        link_secret="integration-link-secret-0123456789",
+        inbound_email_secret="integration-inbound-secret-0123456789",
     )
 
 
@@ -104,3 +113,44 @@ async def stack(
 
 
 Waiter = Callable[..., Any]
+
+
+@dataclass
+class Inbound:
+    url: str
+    stack: Stack
+    admin: str
+    lead: str
+    settings: Any
+
+    def http(self, key: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, follow_redirects=False)
+
+    def sms(self, from_: str, body: str, **kw: Any) -> Any:
+        return self.stack.twilio.send_inbound_sms(f"{self.url}/webhooks/twilio/sms", from_=from_, body=body, **kw)
+
+    def email(self, payload: dict[str, Any], secret: str | None = None) -> httpx.Response:
+        raw = json.dumps(payload).encode()
+        signature = "sha256=" + hmac.new((secret or self.settings.inbound_email_secret).encode(), raw, hashlib.sha256).hexdigest()
+        return httpx.post(
+            f"{self.url}/webhooks/email", content=raw, headers={"X-Cadence-Signature": signature, "content-type": "application/json"}
+        )
+
+
+@pytest.fixture
+def inbound(stack: Stack) -> Iterator[Inbound]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = stack.settings.model_copy(
+        update={
+            "temporal_address": stack.env.client.service_client.config.target_host,
+            "public_base_url": url,
+            "policy_file": "tests/support/open-policy.yaml",
+        }
+    )
+    with transaction(stack.engine) as session:
+        _, admin = create_key(session, name="admin", role=Role.admin)
+        _, lead = create_key(session, name="lead@acme", role=Role.cs_lead)
+    with serve(create_app(settings), port=port):
+        yield Inbound(url, stack, admin, lead, settings)

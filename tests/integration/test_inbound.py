@@ -5,12 +5,8 @@ rules and the same-account rule."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -20,12 +16,8 @@ from twilio.request_validator import RequestValidator
 
 from cadence.tokens import make_token
 from core.db import transaction
-from models.keys import Role, create_key
 from models.tables import AuditEntry, Contact, InboundEvent, Suppression, Task, Touch
-from starter.api import create_app
-from tests.integration.conftest import Stack
-from tests.support.server import serve
-from tests.support.smtp import free_port
+from tests.integration.conftest import Inbound, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -39,47 +31,6 @@ templates:
   hello: {channel: email, subject: "Hi", html: "<p>Hi</p>", text: "Hi"}
   ping: {channel: sms, body: "Quick question for you."}
 """
-
-
-@dataclass
-class Inbound:
-    url: str
-    stack: Stack
-    admin: str
-    lead: str
-    settings: Any
-
-    def http(self, key: str | None = None) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, follow_redirects=False)
-
-    def sms(self, from_: str, body: str, **kw: Any) -> Any:
-        return self.stack.twilio.send_inbound_sms(f"{self.url}/webhooks/twilio/sms", from_=from_, body=body, **kw)
-
-    def email(self, payload: dict[str, Any], secret: str | None = None) -> httpx.Response:
-        raw = json.dumps(payload).encode()
-        signature = "sha256=" + hmac.new((secret or self.settings.inbound_email_secret).encode(), raw, hashlib.sha256).hexdigest()
-        return httpx.post(
-            f"{self.url}/webhooks/email", content=raw, headers={"X-Cadence-Signature": signature, "content-type": "application/json"}
-        )
-
-
-@pytest.fixture
-def inbound(stack: Stack) -> Iterator[Inbound]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = stack.settings.model_copy(
-        update={
-            "temporal_address": stack.env.client.service_client.config.target_host,
-            "public_base_url": url,
-            "policy_file": "tests/support/open-policy.yaml",
-        }
-    )
-    with transaction(stack.engine) as session:
-        _, admin = create_key(session, name="admin", role=Role.admin)
-        _, lead = create_key(session, name="lead@acme", role=Role.cs_lead)
-    with serve(create_app(settings), port=port):
-        yield Inbound(url, stack, admin, lead, settings)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:

@@ -48,6 +48,8 @@ async def test_worker_runs_enrollments_and_stops_on_sigterm(
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp.port),
         "SMS_OUTBOX": "true",
+        "LINK_SECRET": "worker-process-link-secret-0123",
+        "INBOUND_EMAIL_SECRET": "worker-process-inbound-secret-0123",
         "POLICY_FILE": str(ROOT / "tests" / "support" / "open-policy.yaml"),
     }
     process = subprocess.Popen(
