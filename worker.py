@@ -36,7 +36,7 @@ from activities.enrollments import Enroller, EnrollmentActivities
 from activities.touches import TouchActivities
 from activities.work import WorkActivities
 from cadence.contact_policy import ContactPolicy
-from core import codecache
+from core import codecache, logs
 from core.db import make_engine
 from core.settings import InsecureSettings, Settings, get_settings
 from core.temporal import connect, register_search_attributes
@@ -151,7 +151,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 def main() -> int:
     """Entry point; returns the exit status."""
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level)
     stop = asyncio.Event()
 
     async def runner() -> None:

@@ -1082,12 +1082,13 @@ def baseline_worker_main() -> int:
     from temporalio.worker import Worker
 
     from bench.bare import BareEnrollment, noop_bookkeeping, noop_step
+    from core import logs
     from core.settings import get_settings
     from core.temporal import connect
     from worker import workflow_runner
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level)
 
     async def runner() -> None:
         stop = asyncio.Event()

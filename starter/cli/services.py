@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from pathlib import Path
 
 import typer
 import uvicorn
 
+from core import logs
 from core.postgres import migrate as run_migrations
 from core.settings import InsecureSettings
 from starter.cli.common import INVALID, UNAVAILABLE, Context, fail, finish, guarded, out
@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
 
         obj: Context = ctx.obj
         settings = obj.settings
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.configure(settings.log_level)
         options = DevOptions(
             data_dir=data_dir,
             port=port,
@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
         from core.settings import Settings
 
         assert isinstance(settings, Settings)
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.configure(settings.log_level)
         try:
             settings.require_real_secrets()
         except InsecureSettings as error:
