@@ -1,8 +1,10 @@
 """One error shape for every failure: {"error": {"code", "message", "details"}}.
 
 Bad input is a 422 that names the field, unknown ids are 404, illegal transitions 409, and
-oversized bodies 413. Anything unexpected is logged and answered as a 500 in the same shape,
-without internals; a client should never be able to cause one.
+oversized bodies 413. A dependency that is down (Postgres, Temporal) is a 503 with Retry-After:
+nothing was changed and the same request can be sent again. Anything unexpected is logged and
+answered as a 500 in the same shape, without internals; a client should never be able to cause
+one. Neither a 503 nor a 500 closes the client's keep-alive connection.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starter.errors import CadenceError
+from starter.errors import CadenceError, Unavailable, outage
 
 log = logging.getLogger("cadence.api")
 
@@ -29,6 +31,11 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            # FastAPI puts the character offset where the field would be.
+            reason = (err.get("ctx") or {}).get("error", "JSON decode error")
+            out.append({"field": "(body)", "message": f"the body is not valid JSON: {reason} at character {err['loc'][-1]}"})
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
         out.append({"field": ".".join(loc) or "(body)", "message": str(err.get("msg", "")).removeprefix("Value error, ")})
     return out
@@ -39,7 +46,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CadenceError)
     async def cadence_error(request: Request, exc: CadenceError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -63,10 +70,52 @@ def install(app: FastAPI) -> None:
             error_body(codes.get(exc.status_code, "http_error"), detail), status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "an unexpected error occurred; it has been logged"), status_code=500)
+    # Not an `Exception` handler: Starlette runs that one in its outermost middleware, which
+    # re-raises after answering, and the server then drops the keep-alive connection.
+    app.add_middleware(LastResort)
+
+
+def error_response(exc: CadenceError) -> JSONResponse:
+    """The response for a service-layer error (a 503 says when to retry)."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
+
+
+class LastResort:
+    """Answers what no handler did: an outage of Postgres or Temporal as a 503 with
+    Retry-After, anything else as a logged 500. Installed innermost of the middlewares, so
+    the request ends here and the connection stays usable."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except BodyTooLarge:
+            raise  # the body limit (outside) answers 413
+        except Exception as exc:
+            if started:
+                raise  # too late for another answer; the server closes the connection
+            unavailable = outage(exc)
+            if unavailable is not None:
+                log.warning("%s %s: %s (%s)", scope["method"], scope["path"], unavailable.message, type(exc).__name__)
+                response = error_response(unavailable)
+            else:
+                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                response = JSONResponse(error_body("internal_error", "an unexpected error occurred; it has been logged"), status_code=500)
+            await response(scope, receive, send)
 
 
 class BodyLimit:
@@ -94,7 +143,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -110,8 +159,12 @@ class BodyLimit:
                 await _too_large(send, self.limit)
 
 
-class BodyTooLarge(Exception):
-    """Raised while reading a request body past the limit."""
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while reading a request body past the limit. An HTTP 413 so that FastAPI's
+    body parsing passes it on instead of calling it a malformed body (400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -25,7 +25,7 @@ from starlette.formparsers import MultiPartException
 
 from core.settings import Settings
 from starter.api.errors import BodyTooLarge
-from starter.errors import CadenceError
+from starter.errors import CadenceError, Unavailable, outage
 from starter.service.backend import Backend
 from starter.web import HERE
 
@@ -187,6 +187,8 @@ class ConsoleRoute(APIRoute):
                 return login_redirect(request)
             except ConsoleError as exc:
                 return error_page(request, exc.status, exc.message, exc.title)
+            except Unavailable as exc:
+                return _unavailable_page(request, exc)
             except CadenceError as exc:
                 return error_page(request, exc.status, exc.message)
             except RequestValidationError as exc:
@@ -196,11 +198,20 @@ class ConsoleRoute(APIRoute):
                 return error_page(request, exc.status_code, detail)
             except BodyTooLarge:
                 raise  # the body-size middleware answers with its 413
-            except Exception:
+            except Exception as exc:
+                if (unavailable := outage(exc)) is not None:
+                    log.warning("console %s %s: %s", request.method, request.url.path, unavailable.message)
+                    return _unavailable_page(request, unavailable)
                 log.exception("console error on %s %s", request.method, request.url.path)
                 return error_page(request, 500, "Something unexpected went wrong; it has been logged.", "Sorry, something went wrong")
 
         return run
+
+
+def _unavailable_page(request: Request, exc: Unavailable) -> HTMLResponse:
+    page = error_page(request, 503, f"{exc.message}. Nothing was changed.")
+    page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 def console_router(prefix: str = "") -> APIRouter:

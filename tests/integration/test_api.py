@@ -314,3 +314,22 @@ async def test_auth_roles_and_error_shape(api: Api) -> None:
         assert_error(await service.get("/v1/nowhere"), 404, "not_found")
         big = await service.post("/v1/contacts/import", content="external_id\n" + "x\n" * 150_000, headers={"content-type": "text/csv"})
         assert_error(big, 413, "too_large")
+
+
+async def test_a_chunked_body_over_the_limit_is_413_and_malformed_json_names_the_body(api: Api) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"external_id": "big", "fields": {"notes": "'
+        for _ in range(6 * 1024):
+            yield b"x" * 1024  # 6 MB, sent without a Content-Length
+        yield b'"}}'
+
+    async with api.client("service") as service:
+        big = await service.post("/v1/contacts", content=chunks(), headers={"content-type": "application/json"})
+        assert "content-length" not in big.request.headers
+        assert_error(big, 413, "too_large")
+        broken = await service.post(
+            "/v1/contacts", content=b'{"external_id": "x", "email": }', headers={"content-type": "application/json"}
+        )
+        assert_error(broken, 422, "validation_error")
+        assert broken.json()["error"]["details"]["fields"][0]["field"] == "(body)"
+        assert "not valid JSON" in broken.json()["error"]["message"]
