@@ -33,6 +33,7 @@ from activities import mailer, sms_sender
 from activities.archive import ArchiveActivities
 from activities.channels import SmsSender, SmtpMailer
 from activities.enrollments import Enroller, EnrollmentActivities
+from activities.lookups import SentLookup, sent_lookup
 from activities.touches import TouchActivities
 from activities.work import WorkActivities
 from cadence.contact_policy import ContactPolicy
@@ -88,14 +89,18 @@ def build_activities(
     http: httpx.Client | None = None,
     temporal: Client | None = None,
     policy: ContactPolicy | None = None,
+    lookup: SentLookup | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity the workflows call, bound to its clients.
+    """Every activity the workflows call, bound to its clients (`lookup`: how a send
+    retried after a crash learns whether its email was accepted; EMAIL_LOOKUP by default).
 
     With `temporal`, the switch activity can enroll the contact in a follow-up cadence and
     the archiver can read closed histories.
     """
     policy = policy or load_policy(settings.policy_file)
-    touches = TouchActivities(engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine), policy)
+    touches = TouchActivities(
+        engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine), policy, lookup or sent_lookup(settings, engine)
+    )
     work = WorkActivities(engine, http or httpx.Client(timeout=30.0), policy)
     switch = None
     if temporal is not None:

@@ -18,7 +18,7 @@ from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -26,6 +26,9 @@ from twilio.rest import Client as TwilioClient
 
 from core.db import transaction
 from models.tables import DevOutbox
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 # Twilio error codes that will fail again however often they are retried.
 TWILIO_PERMANENT = {
@@ -39,6 +42,8 @@ TWILIO_PERMANENT = {
     21635: "To number is a landline",
 }
 TWILIO_STOPPED = 21610
+# Twilio's longest ValidityPeriod (seconds a text may wait in its queue).
+MAX_VALIDITY_SECONDS = 36000
 
 
 class PermanentSendError(Exception):
@@ -53,13 +58,16 @@ class PermanentSendError(Exception):
 
 
 class TransientSendError(Exception):
-    """Worth retrying later; `retry_after` when the provider said how long to wait."""
+    """Worth retrying later; `retry_after` when the provider said how long to wait.
+    `ambiguous` when the message may have been accepted all the same (the connection broke
+    mid-message, a 5xx after the request was read): the retry asks before it resends."""
 
-    def __init__(self, code: str, message: str, retry_after: dt.timedelta | None = None) -> None:
+    def __init__(self, code: str, message: str, retry_after: dt.timedelta | None = None, *, ambiguous: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.ambiguous = ambiguous
 
 
 @dataclass(frozen=True)
@@ -81,17 +89,17 @@ class SmtpMailer:
         self.config = config
         self._local = threading.local()
 
-    def _connect(self) -> smtplib.SMTP:
-        conn = smtplib.SMTP(self.config.host, self.config.port, timeout=self.config.timeout)
+    def _connect(self) -> _PhasedSMTP:
+        conn = _PhasedSMTP(self.config.host, self.config.port, timeout=self.config.timeout)
         if self.config.starttls:
             conn.starttls(context=ssl.create_default_context())
         if self.config.username and self.config.password:
             conn.login(self.config.username, self.config.password)
         return conn
 
-    def _connection(self) -> tuple[smtplib.SMTP, bool]:
+    def _connection(self) -> tuple[_PhasedSMTP, bool]:
         """This thread's connection (and whether it is new)."""
-        conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
+        conn: _PhasedSMTP | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn, False
         conn = self._connect()
@@ -99,7 +107,7 @@ class SmtpMailer:
         return conn, True
 
     def _close(self) -> None:
-        conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
+        conn: _PhasedSMTP | None = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
             try:
@@ -110,7 +118,14 @@ class SmtpMailer:
     def send(self, message: Message) -> None:
         """Deliver; raises PermanentSendError for 5xx and TransientSendError for the rest."""
         try:
-            refused = self._send_once(message)
+            conn, fresh = self._connection()
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            # Nothing was said to a server we could not reach: not sent.
+            self._close()
+            raise TransientSendError("smtp_connection", f"SMTP connection failed: {type(exc).__name__}: {exc}") from None
+        conn.data_started = False
+        try:
+            refused = self._send_once(message, conn, fresh)
         except smtplib.SMTPRecipientsRefused as exc:
             self._close()
             code, text = next(iter(exc.recipients.values()))
@@ -119,26 +134,43 @@ class SmtpMailer:
             self._close()
             raise _classify(exc.smtp_code, exc.smtp_error, recipient=False) from None
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            # Dropped connection or timeout: RFC 5321 says treat it as 451. The Message-ID is
-            # deterministic, so a resend after an unseen success is recognisable downstream.
+            # Dropped connection or timeout: RFC 5321 says treat it as 451. Before DATA nothing
+            # can have been queued; after it the server may have queued the message before
+            # the line broke, and the retry must ask before it resends.
             self._close()
-            raise TransientSendError("smtp_connection", f"SMTP connection failed: {type(exc).__name__}: {exc}") from None
+            raise TransientSendError(
+                "smtp_connection", f"SMTP connection failed: {type(exc).__name__}: {exc}", ambiguous=conn.data_started
+            ) from None
         if refused:
             code, text = next(iter(refused.values()))
             raise _classify(code, text, recipient=True)
 
-    def _send_once(self, message: Message) -> dict[str, tuple[int, bytes]]:
-        conn, fresh = self._connection()
+    def _send_once(self, message: Message, conn: _PhasedSMTP, fresh: bool) -> dict[str, tuple[int, bytes]]:
         try:
             return conn.send_message(message)
         except smtplib.SMTPServerDisconnected:
-            # A kept-alive connection the server closed while idle: reconnect once. (No
-            # NOOP probe before every message: it cost a round trip per send.)
-            self._close()
-            if fresh:
+            # A kept-alive connection the server closed while idle: reconnect once, but only
+            # when it broke before DATA. (No NOOP probe before every message: it cost a
+            # round trip per send.)
+            if fresh or conn.data_started:
                 raise
-            conn, _ = self._connection()
-            return conn.send_message(message)
+            self._close()
+            retry, _ = self._connection()
+            try:
+                return retry.send_message(message)
+            finally:
+                conn.data_started = retry.data_started  # what the caller reports on
+
+
+class _PhasedSMTP(smtplib.SMTP):
+    """An SMTP connection that knows whether the current message reached DATA, the one
+    phase after which a broken connection leaves its fate unknown."""
+
+    data_started = False
+
+    def data(self, msg: Buffer | str) -> tuple[int, bytes]:
+        self.data_started = True
+        return super().data(msg)
 
 
 def _classify(code: int, text: bytes | str, *, recipient: bool) -> PermanentSendError | TransientSendError:
@@ -195,8 +227,11 @@ def build_email(
 class SmsSender(Protocol):
     """Sends texts and finds a text already sent (to settle an ambiguous earlier attempt)."""
 
-    def send(self, *, to: str, body: str, sender: str | None, status_callback: str | None, touch_key: str) -> str:
-        """Send; returns the provider's message id."""
+    def send(
+        self, *, to: str, body: str, sender: str | None, status_callback: str | None, touch_key: str, valid_for: int | None = None
+    ) -> str:
+        """Send; returns the provider's message id. `valid_for`: seconds the provider may
+        hold it in its queue before it must give up (the contact's allowed hours end)."""
         ...
 
     def find_sent(self, *, to: str, body: str, since: dt.datetime) -> str | None:
@@ -213,8 +248,10 @@ class TwilioSmsSender:
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
 
-    def send(self, *, to: str, body: str, sender: str | None, status_callback: str | None, touch_key: str) -> str:
-        kwargs: dict[str, str] = {"to": to, "body": body}
+    def send(
+        self, *, to: str, body: str, sender: str | None, status_callback: str | None, touch_key: str, valid_for: int | None = None
+    ) -> str:
+        kwargs: dict[str, str | int] = {"to": to, "body": body}
         if self.messaging_service_sid and not sender:
             kwargs["messaging_service_sid"] = self.messaging_service_sid
         else:
@@ -224,12 +261,14 @@ class TwilioSmsSender:
             kwargs["from_"] = from_
         if status_callback:
             kwargs["status_callback"] = status_callback
+        if valid_for is not None:
+            kwargs["validity_period"] = max(1, min(valid_for, MAX_VALIDITY_SECONDS))
         try:
             message = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:
             raise _twilio_error(exc) from None
         except (TwilioException, OSError) as exc:
-            raise TransientSendError("twilio_connection", f"Twilio request failed: {type(exc).__name__}") from None
+            raise TransientSendError("twilio_connection", f"Twilio request failed: {type(exc).__name__}", ambiguous=True) from None
         sid: str | None = message.sid
         assert sid is not None
         return sid
@@ -253,7 +292,7 @@ def _twilio_error(exc: TwilioRestException) -> PermanentSendError | TransientSen
     if code in TWILIO_PERMANENT:
         return PermanentSendError(f"twilio_{code}", f"Twilio {code}: {TWILIO_PERMANENT[code]}", unsubscribed=code == TWILIO_STOPPED)
     if exc.status >= 500:
-        return TransientSendError(f"twilio_{exc.status}", f"Twilio server error {exc.status}")
+        return TransientSendError(f"twilio_{exc.status}", f"Twilio server error {exc.status}", ambiguous=True)
     if 400 <= exc.status < 500:
         return PermanentSendError(f"twilio_{code or exc.status}", f"Twilio refused the message ({code or exc.status})")
     return TransientSendError(f"twilio_{exc.status}", f"Twilio answered {exc.status}")
@@ -266,7 +305,9 @@ class OutboxSmsSender:
         self.engine = engine
         self.from_number = from_number
 
-    def send(self, *, to: str, body: str, sender: str | None, status_callback: str | None, touch_key: str) -> str:
+    def send(
+        self, *, to: str, body: str, sender: str | None, status_callback: str | None, touch_key: str, valid_for: int | None = None
+    ) -> str:
         with transaction(self.engine) as session:
             row = DevOutbox(to=to, sender=sender or self.from_number, body=body, touch_key=touch_key)
             session.add(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,20 +20,36 @@ from models.contacts import active_suppressions, policy_in_force
 from models.payloads import TouchInput
 from models.tables import Account, Contact, Touch
 
-# Touch states that count against caps: reserved or gone out.
-COUNTED = ("claimed", "sent", "delivered", "read")
+# Touch states that count against caps: reserved, held, or gone out.
+COUNTED = ("claimed", "retrying", "unclear", "sent", "delivered", "read")
 # Below this distance from a sender's cap, concurrent claims cannot overshoot it, so the
 # sender-wide lock (which serialises every send from that mailbox) is only taken near it.
 SENDER_LOCK_MARGIN = 100
 
 
 def attempt_time() -> dt.datetime:
-    """ "Now" for the gate: when Temporal scheduled this attempt (the server's clock, which
-    is also the test server's skipped clock), or the wall clock outside an activity."""
+    """ "Now" for the gate as the Temporal server's clock tells it (the time-skipping test
+    server's skipped clock too): when this attempt started, time spent waiting in the task
+    queue included; the wall clock outside an activity. See `AttemptClock` for later
+    instants of the same attempt."""
     try:
-        return activity.info().current_attempt_scheduled_time
+        info = activity.info()
     except RuntimeError:
         return dt.datetime.now(dt.UTC)
+    return max(info.started_time, info.current_attempt_scheduled_time)
+
+
+class AttemptClock:
+    """The server's "now" through one activity attempt: when it started, plus what the
+    worker has spent on it since (a lock wait, a lookup), so that the time rules judge the
+    moment of the provider call, not the moment the attempt was scheduled."""
+
+    def __init__(self) -> None:
+        self._base = attempt_time()
+        self._started = time.monotonic()
+
+    def now(self) -> dt.datetime:
+        return self._base + dt.timedelta(seconds=time.monotonic() - self._started)
 
 
 # Everything the gate reads about a contact in one round trip: its counted touches inside the
@@ -42,10 +59,12 @@ _GATE_READS = sa.text("""
     SELECT 'touch' AS kind, claimed_at AS at, NULL::bigint AS n, NULL AS channel, NULL AS reason, NULL::uuid AS contact_id, NULL AS address
       FROM touches
      WHERE :with_caps AND contact_id = :contact AND channel IN ('email', 'sms') AND status = ANY(:counted) AND claimed_at > :since
+       AND key IS DISTINCT FROM :own
     UNION ALL
     SELECT 'sender', NULL, count(*), NULL, NULL, NULL, NULL
       FROM touches
      WHERE :with_sender AND sender = :sender AND status = ANY(:counted) AND claimed_at > :sender_since
+       AND key IS DISTINCT FROM :own
     UNION ALL
     SELECT 'suppression', NULL, NULL, channel, reason, contact_id, address
       FROM suppressions
@@ -64,11 +83,19 @@ class SuppressionFact:
 
 
 def gate_reads(
-    session: Session, contact: Contact, *, since: dt.datetime | None, sender: str | None, now: dt.datetime, sender_cap: int | None
+    session: Session,
+    contact: Contact,
+    *,
+    since: dt.datetime | None,
+    sender: str | None,
+    now: dt.datetime,
+    sender_cap: int | None,
+    own_key: str | None = None,
 ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...], list[SuppressionFact]]:
     """The contact's counted sends since `since` (None: no caps, not read), the sender's
     sends in the last 24 hours when it is near its cap (read under the sender lock), and the
-    suppressions in force."""
+    suppressions in force. `own_key`: a retried touch's own claim, which must not count
+    against itself."""
     with_sender = sender is not None and sender_cap is not None
     rows = session.execute(
         _GATE_READS,
@@ -81,6 +108,7 @@ def gate_reads(
             "sender": sender,
             "sender_since": now - dt.timedelta(hours=24),
             "addresses": [a for a in (contact.email, contact.phone) if a],
+            "own": own_key,
         },
     ).all()
     recent = tuple(r.at for r in rows if r.kind == "touch")
@@ -91,7 +119,12 @@ def gate_reads(
     # much cheaper than reading every timestamp of a busy mailbox on every send.
     if with_sender and sender_cap is not None and sender_count + SENDER_LOCK_MARGIN >= sender_cap:
         locks.hold_named(session, f"sender:{sender}")
-        window = (Touch.sender == sender, Touch.status.in_(COUNTED), Touch.claimed_at > now - dt.timedelta(hours=24))  # type: ignore[attr-defined]
+        window = (
+            Touch.sender == sender,
+            Touch.status.in_(COUNTED),  # type: ignore[attr-defined]
+            Touch.claimed_at > now - dt.timedelta(hours=24),
+            Touch.key != own_key if own_key else sa.true(),
+        )
         sent_by_sender = tuple(session.exec(select(Touch.claimed_at).where(*window)).all())
     return recent, sent_by_sender, suppressions
 
@@ -108,13 +141,22 @@ def decide_touch(
     now: dt.datetime,
     sender: str | None,
     spread_key: str,
+    own_key: str | None = None,
 ) -> GateDecision:
     """Run the whole gate for one touch, inside the claim transaction (the caller holds the
-    contact lock, so concurrent enrollments of one contact see each other's claims)."""
+    contact lock, so concurrent enrollments of one contact see each other's claims). A
+    retry passes its claim's key (`own_key`): every attempt is judged afresh, at its own
+    moment, without its own reservation counting against it."""
     policy = policy_in_force(config, contact, account, cadence_rules)
     horizon = dt.timedelta(days=max((c.per_days for c in policy.cap_list), default=0))
     recent, sent_by_sender, suppressions = gate_reads(
-        session, contact, since=now - horizon if policy.cap_list else None, sender=sender, now=now, sender_cap=policy.sender_daily_cap
+        session,
+        contact,
+        since=now - horizon if policy.cap_list else None,
+        sender=sender,
+        now=now,
+        sender_cap=policy.sender_daily_cap,
+        own_key=own_key,
     )
     return decide(
         contact_facts(session, contact, suppressions),

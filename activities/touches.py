@@ -1,15 +1,22 @@
 """send_email and send_sms: the claim-then-send protocol that never sends twice.
 
 1. In one transaction, under a per-contact advisory lock: look for this touch's claim; run
-   the gate (suppression, consent, preferences); render; write the claim row. An opt-out
-   committed before this transaction always wins.
-2. Call the provider (never while holding the lock or a transaction).
-3. Mark the claim sent with the provider's id, and update the enrollment mirror.
+   the gate (suppression, consent, preferences, and the time rules at this attempt's own
+   moment); render; write the claim row. An opt-out committed before this transaction
+   always wins.
+2. Call the provider (never while holding the lock or a transaction). A text carries a
+   validity period that ends when the contact's allowed hours do.
+3. Mark the claim sent with the provider's id, and update the enrollment mirror (retried
+   in-process through a short database outage: see activities.outcomes).
 
-A retry that finds its claim already sent returns it without sending. A retry that finds
-its claim still "claimed" (the earlier attempt died mid-send) reconciles: for SMS it looks
-for the text at Twilio first; email is resent with the same deterministic Message-ID.
-Permanent provider errors are raised as non-retryable ApplicationErrors.
+A retry that finds its claim sent (or unclear) returns it without sending. One that finds
+it "retrying" (the provider refused for now) runs the whole gate again and sends. One that
+finds it "claimed" (the earlier attempt died with the message possibly accepted) asks
+first: Twilio's message list for a text; for an email the `SentLookup` (by the touch's
+deterministic Message-ID). Accepted: marked sent, not resent. Not accepted: sent, gate
+permitting. Unknown: held as "unclear" for an operator (UNCLEAR_EMAIL=hold, the default),
+or resent with the same Message-ID (resend). Permanent provider errors are raised as
+non-retryable ApplicationErrors.
 """
 
 from __future__ import annotations
@@ -26,17 +33,18 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import outcomes
 from activities.channels import PermanentSendError, SmsSender, SmtpMailer, TransientSendError, build_email
-from activities.gatekeeping import attempt_time, contact_facts, decide_touch, record_decision
+from activities.gatekeeping import AttemptClock, decide_touch, record_decision
+from activities.lookups import NoLookup, SentLookup
 from activities.render import Rendered, context, links, render_email, render_sms
 from cadence.contact_policy import ContactPolicy
-from cadence.gate import GateDecision, check_contact
+from cadence.gate import GateDecision
 from cadence.ids import message_id, touch_key
 from core.db import transaction
 from core.settings import Settings
-from models import audit, locks, mirror
+from models import locks, mirror
 from models.cadences import bundle_of
-from models.contacts import suppress
 from models.payloads import TouchInput, TouchResult
 from models.tables import Account, Contact, Owner, Touch
 from workflows.calls import BOUNCED, INVALID_INPUT, SEND_REJECTED, TEMPLATE_ERROR
@@ -44,14 +52,18 @@ from workflows.calls import BOUNCED, INVALID_INPUT, SEND_REJECTED, TEMPLATE_ERRO
 
 @dataclass
 class Claim:
-    """A claimed touch, ready to deliver."""
+    """A claimed touch, ready to deliver. `ambiguous`: an earlier attempt may have sent it;
+    `decision` is what the gate says now, applied once the earlier attempt is settled."""
 
     touch_id: uuid.UUID
     key: str
+    channel: str
     address: str
     rendered: Rendered
     template_version: str
     ambiguous: bool
+    decision: GateDecision
+    clock: AttemptClock
     claimed_at: dt.datetime
     from_name: str
     reply_to: str | None
@@ -62,12 +74,21 @@ class Claim:
 class TouchActivities:
     """Email and SMS sends. Clients are injected; each activity is idempotent by touch key."""
 
-    def __init__(self, engine: Engine, settings: Settings, mailer: SmtpMailer, sms: SmsSender, policy: ContactPolicy) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        mailer: SmtpMailer,
+        sms: SmsSender,
+        policy: ContactPolicy,
+        lookup: SentLookup | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.mailer = mailer
         self.sms = sms
         self.policy = policy
+        self.lookup = lookup or NoLookup()
 
     @activity.defn(name="send_email")
     def send_email(self, touch: TouchInput) -> TouchResult:
@@ -83,29 +104,83 @@ class TouchActivities:
 
     def _send(self, touch: TouchInput, deliver: Callable[[Claim], str]) -> TouchResult:
         key = touch_key(touch.enrollment_id, touch.step_id, touch.occurrence, touch.round)
-        claim_or_result = self._claim(touch, key)
+        clock = AttemptClock()
+        claim_or_result = self._claim(touch, key, clock)
         if isinstance(claim_or_result, TouchResult):
             return claim_or_result
         claim = claim_or_result
+        if claim.ambiguous:
+            settled = self._settle(touch, claim)
+            if settled is not None:
+                return settled
+            if claim.decision.action != "allow":
+                return self._refuse_retry(touch, claim)
         try:
             provider_id = deliver(claim)
         except PermanentSendError as err:
-            self._failed(touch, claim, err)
+            outcomes.mark_failed(
+                self.engine, touch, claim.touch_id, err.code, err.message, bounce=err.bounce, unsubscribed=err.unsubscribed
+            )
             raise ApplicationError(
                 err.message, {"code": err.code}, type=BOUNCED if err.bounce else SEND_REJECTED, non_retryable=True
             ) from None
         except TransientSendError as err:
-            self._attempt_failed(claim, err)
+            outcomes.mark_retrying(self.engine, claim.touch_id, err.code, err.message, ambiguous=err.ambiguous)
             raise ApplicationError(err.message, {"code": err.code}, type="TransientSendError", next_retry_delay=err.retry_after) from None
         return self._sent(touch, claim, provider_id)
 
-    def _claim(self, touch: TouchInput, key: str) -> Claim | TouchResult:
+    def _settle(self, touch: TouchInput, claim: Claim) -> TouchResult | None:
+        """An earlier attempt died after claiming: did its message go out? Returns the
+        result when that settles the touch, None when it is to be sent (it did not)."""
+        since = claim.claimed_at - dt.timedelta(minutes=1)
+        if claim.channel == "sms":
+            body = claim.rendered.body or ""
+            found = self.sms.find_sent(to=claim.address, body=body, since=since)
+            if found is None:
+                return None
+            outcomes.reconciled(self.engine, touch, claim.touch_id, "Twilio's message list")
+            return self._sent(touch, claim, found)
+        mid = message_id(claim.key, self.settings.message_id_domain)
+        accepted = self.lookup.accepted(mid, to=claim.address, since=since)
+        if accepted:
+            outcomes.reconciled(self.engine, touch, claim.touch_id, f"the {self.lookup.name} lookup")
+            return self._sent(touch, claim, mid)
+        if accepted is False or self.settings.unclear_email == "resend":
+            return None
+        reason = (
+            f"an earlier attempt to send this email was cut off at {claim.claimed_at:%Y-%m-%d %H:%M:%S} UTC and the "
+            f"transport cannot tell whether it was accepted (EMAIL_LOOKUP={self.lookup.name}); held, not sent again"
+        )
+        outcomes.mark_unclear(self.engine, touch, claim.touch_id, mid, reason)
+        return TouchResult(
+            status="unclear",
+            touch_key=claim.key,
+            touch_id=str(claim.touch_id),
+            provider_id=mid,
+            template_version=claim.template_version,
+            reason_code=outcomes.UNCLEAR,
+            reason=reason,
+        )
+
+    def _refuse_retry(self, touch: TouchInput, claim: Claim) -> TouchResult:
+        """The earlier attempt did not send, and the gate now says no (the window closed, the
+        contact opted out meanwhile): apply that refusal to the claim."""
+        with transaction(self.engine) as session:
+            locks.hold_contact(session, uuid.UUID(touch.contact_id))
+            row = session.get(Touch, claim.touch_id)
+            contact = session.get(Contact, uuid.UUID(touch.contact_id))
+            assert row is not None and contact is not None
+            row.status = "retrying"  # known not sent: the next attempt need not ask again
+            return self._refused(session, touch, claim.key, contact, claim.decision, row)
+
+    def _claim(self, touch: TouchInput, key: str, clock: AttemptClock) -> Claim | TouchResult:
         contact_id = uuid.UUID(touch.contact_id)
         with transaction(self.engine) as session:
             locks.hold_contact(session, contact_id)
             existing = session.exec(select(Touch).where(Touch.key == key)).first()
-            if existing is not None and existing.status not in ("claimed",):
+            if existing is not None and existing.status not in ("claimed", "retrying"):
                 return self._result_of(existing)
+            ambiguous = existing is not None and existing.status == "claimed"
             # The contact, its account and its owner in one round trip: the lock is held meanwhile.
             loaded = session.exec(
                 select(Contact, Account, Owner)
@@ -116,27 +191,25 @@ class TouchActivities:
             if loaded is None:
                 raise ApplicationError(f"contact {contact_id} does not exist", type=INVALID_INPUT, non_retryable=True)
             contact, account, owner = loaded
-            now = attempt_time()
+            now = clock.now()
             bundle = bundle_of(session, touch.cadence_version_id)
             sender = self._sender(touch.channel, owner)
-            if existing is None:
-                decision = decide_touch(
-                    session,
-                    contact=contact,
-                    account=account,
-                    channel=touch.channel,
-                    topic=touch.topic,
-                    cadence_rules=bundle.definition.policy,
-                    config=self.policy,
-                    now=now,
-                    sender=sender,
-                    spread_key=f"{touch.enrollment_id}:{touch.step_id}",
-                )
-            else:
-                # A retry after an unclear send: only an opt-out (or similar) may still stop it;
-                # the time rules were satisfied when the touch was first claimed.
-                decision = check_contact(contact_facts(session, contact), touch.channel, touch.topic)
-            if decision.action != "allow":
+            # Every attempt is judged at its own moment: a text retried through a Twilio
+            # 429 storm may not go out once quiet hours have begun.
+            decision = decide_touch(
+                session,
+                contact=contact,
+                account=account,
+                channel=touch.channel,
+                topic=touch.topic,
+                cadence_rules=bundle.definition.policy,
+                config=self.policy,
+                now=now,
+                sender=sender,
+                spread_key=f"{touch.enrollment_id}:{touch.step_id}",
+                own_key=key if existing is not None else None,
+            )
+            if decision.action != "allow" and not ambiguous:
                 return self._refused(session, touch, key, contact, decision, existing)
             template = bundle.templates.get(touch.template)
             if template is None:
@@ -176,7 +249,7 @@ class TouchActivities:
                 ) from None
             if existing is None:
                 # A plain INSERT: the claim is written once and never loaded back as an object.
-                touch_id, claimed_at, ambiguous = uuid.uuid4(), now, False
+                touch_id, claimed_at = uuid.uuid4(), now
                 session.exec(
                     sa.insert(Touch).values(
                         id=touch_id,
@@ -199,16 +272,19 @@ class TouchActivities:
                 existing.attempts += 1
                 session.add(existing)
                 session.flush()
-                touch_id, claimed_at, ambiguous = existing.id, existing.claimed_at, True
+                touch_id, claimed_at = existing.id, existing.claimed_at
             address = contact.email if touch.channel == "email" else contact.phone
             assert address is not None
             return Claim(
                 touch_id=touch_id,
                 key=key,
+                channel=touch.channel,
                 address=address,
                 rendered=rendered,
                 template_version=template.version,
                 ambiguous=ambiguous,
+                decision=decision,
+                clock=clock,
                 claimed_at=claimed_at,
                 from_name=owner.name if owner else self.settings.mail_from_name,
                 reply_to=owner.email if owner and owner.email else None,
@@ -255,7 +331,15 @@ class TouchActivities:
 
     @staticmethod
     def _result_of(row: Touch) -> TouchResult:
-        status = {"sent": "sent", "delivered": "sent", "undelivered": "sent", "failed": "sent", "skipped": "skipped", "stopped": "stopped"}
+        status = {
+            "sent": "sent",
+            "delivered": "sent",
+            "undelivered": "sent",
+            "failed": "sent",
+            "skipped": "skipped",
+            "stopped": "stopped",
+            "unclear": "unclear",
+        }
         return TouchResult(
             status=status.get(row.status, "sent"),
             touch_key=row.key,
@@ -269,8 +353,7 @@ class TouchActivities:
 
     def _sent(self, touch: TouchInput, claim: Claim, provider_id: str) -> TouchResult:
         # One statement, one round trip: the touch is marked sent and the mirror counts it.
-        with self.engine.begin() as conn:
-            mirror.mark_sent(conn, claim.touch_id, provider_id, touch.mirror)
+        outcomes.mark_sent(self.engine, claim.touch_id, provider_id, touch.mirror)
         return TouchResult(
             status="sent",
             touch_key=claim.key,
@@ -278,38 +361,6 @@ class TouchActivities:
             provider_id=provider_id,
             template_version=claim.template_version,
         )
-
-    def _failed(self, touch: TouchInput, claim: Claim, err: PermanentSendError) -> None:
-        with transaction(self.engine) as session:
-            row = session.get(Touch, claim.touch_id)
-            contact = session.get(Contact, uuid.UUID(touch.contact_id))
-            assert row is not None and contact is not None
-            row.status = "failed"
-            row.error_code = err.code
-            row.error = err.message
-            row.status_at = dt.datetime.now(dt.UTC)
-            session.add(row)
-            if err.bounce:
-                suppress(session, contact, channel=touch.channel, reason="bounce", source=err.code)
-            if err.unsubscribed:
-                suppress(session, contact, channel=touch.channel, reason="stop", source=err.code)
-            audit.append(
-                session,
-                actor="system",
-                action="send_failed",
-                enrollment_id=touch.enrollment_id,
-                contact_id=touch.contact_id,
-                reason=err.message,
-                details={"step_id": touch.step_id, "channel": touch.channel, "code": err.code, "bounce": err.bounce},
-            )
-
-    def _attempt_failed(self, claim: Claim, err: TransientSendError) -> None:
-        with transaction(self.engine) as session:
-            row = session.get(Touch, claim.touch_id)
-            assert row is not None
-            row.error_code = err.code
-            row.error = err.message
-            session.add(row)
 
     # --- delivery --------------------------------------------------------------------------
 
@@ -337,9 +388,9 @@ class TouchActivities:
     def _deliver_sms(self, claim: Claim) -> str:
         body = claim.rendered.body
         assert body
-        if claim.ambiguous:
-            found = self.sms.find_sent(to=claim.address, body=body, since=claim.claimed_at - dt.timedelta(minutes=1))
-            if found is not None:
-                return found
         callback = f"{self.settings.public_base_url.rstrip('/')}/webhooks/twilio/status"
-        return self.sms.send(to=claim.address, body=body, sender=claim.sms_from, status_callback=callback, touch_key=claim.key)
+        closes = claim.decision.open_until
+        valid_for = int((closes - claim.clock.now()).total_seconds()) if closes is not None else None
+        return self.sms.send(
+            to=claim.address, body=body, sender=claim.sms_from, status_callback=callback, touch_key=claim.key, valid_for=valid_for
+        )

@@ -40,12 +40,15 @@ class ContactFacts:
 
 @dataclass(frozen=True)
 class GateDecision:
-    """The answer: `code` for machines, `reason` for people, `until` for deferrals."""
+    """The answer: `code` for machines, `reason` for people, `until` for deferrals, and for
+    an allowed touch `open_until`, when its allowed hours end (a text still queued at the
+    provider then must not go out)."""
 
     action: Action
     code: str
     reason: str
     until: dt.datetime | None = None
+    open_until: dt.datetime | None = None
 
 
 ALLOW = GateDecision("allow", "allowed", "allowed")
@@ -185,6 +188,27 @@ def next_slot(
     return None, why or "no allowed time within a year"
 
 
+def open_until(
+    policy: EffectivePolicy, channel: str, at: dt.datetime, *, timezone: str | None, country: str | None, region: str | None
+) -> dt.datetime | None:
+    """When the allowed stretch that contains `at` ends: the close of the day's hours
+    (quiet hours for texts and calls, the send window) or, without daily hours, the start
+    of the next local day that is not allowed; None when nothing closes within a week."""
+    from cadence.calendar import from_local, is_holiday
+
+    tz = _zone(timezone)
+    local = at.astimezone(tz)
+    hours = daily_hours(policy, channel)
+    if hours is not None:
+        return from_local(local.date(), hours[1], tz)
+    for offset in range(1, 8):
+        day = local.date() + dt.timedelta(days=offset)
+        holiday = is_holiday(day, country, region)
+        if day_allowed(policy, day, WEEKDAYS[day.weekday()], channel, holiday=holiday, country=country) is not None:
+            return from_local(day, dt.time(0, 0), tz)
+    return None
+
+
 def _hours_reason(channel: str, policy: EffectivePolicy, local_time: dt.time) -> str:
     """Blame quiet hours when they are what blocks: the local time is outside them while the
     send window (if any) would allow it."""
@@ -214,7 +238,9 @@ def _one_cap(at: dt.datetime, recent: tuple[dt.datetime, ...], caps: Caps) -> tu
     later = at
     why = None
     horizon = dt.timedelta(days=caps.per_days)
-    inside = sorted(t for t in recent if at - horizon < t <= at)
+    # Every claim already made counts, even one stamped a moment after `at`: attempts on
+    # other workers read the clock at slightly different instants.
+    inside = sorted(t for t in recent if at - horizon < t)
     if len(inside) >= caps.max_touches:
         later = inside[len(inside) - caps.max_touches] + horizon
         why = f"the contact's frequency cap ({caps.max_touches} touch{'es' if caps.max_touches != 1 else ''} in {caps.per_days} day{'s' if caps.per_days != 1 else ''})"
@@ -231,7 +257,7 @@ def _sender_earliest(at: dt.datetime, recent: tuple[dt.datetime, ...], cap: int 
     if cap is None:
         return at, None
     day = dt.timedelta(hours=24)
-    inside = sorted(t for t in recent if at - day < t <= at)
+    inside = sorted(t for t in recent if at - day < t)
     if len(inside) < cap:
         return at, None
     return inside[len(inside) - cap] + day, f"the sender's limit ({cap} per 24 hours)"
@@ -275,7 +301,8 @@ def decide(
     else:
         return GateDecision("skip", "no_slot", "skipped: no time satisfies every rule")
     if at == requested:
-        return ALLOW
+        closes = open_until(policy, channel, at, timezone=tz_name, country=country, region=region)
+        return GateDecision("allow", "allowed", "allowed", open_until=closes)
     if window_bound and policy.spread_minutes:
         at = _spread(at, policy, channel, tz_name, spread_key)
     return GateDecision("defer", _code(first_reason), f"deferred to {_local_label(at, tz_name, requested)}: {first_reason}", until=at)

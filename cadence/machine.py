@@ -56,6 +56,13 @@ class EnrollmentMachine(MachineCore):
             self.state.counters.sent += 1
             self.advance(now)
 
+    def touch_unclear(self, now: dt.datetime) -> None:
+        """An earlier attempt may have sent the touch and nothing can tell: it is held for an
+        operator, never sent twice, and the cadence moves on."""
+        if not self.status.terminal:
+            self.state.counters.unclear += 1
+            self.advance(now)
+
     def touch_skipped(self, now: dt.datetime) -> None:
         """The gate skipped this touch (no consent, channel not allowed...)."""
         if not self.status.terminal:

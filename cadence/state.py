@@ -47,6 +47,7 @@ class Counters(BaseModel):
     """What the enrollment has done so far."""
 
     sent: int = 0
+    unclear: int = 0
     skipped: int = 0
     deferred: int = 0
     failed: int = 0

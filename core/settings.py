@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,20 @@ class Settings(BaseSettings):
     sender_postal_address: str = "100 Main Street, Springfield, IL 62701, USA"
     message_id_domain: str = "cadence.example.com"
     unsubscribe_mailto: str | None = None
+    email_lookup: Literal["none", "dev_outbox"] = Field(
+        default="none",
+        description=(
+            "How a retry asks whether an earlier attempt's email was accepted: 'dev_outbox' searches the dev SMTP sink's "
+            "table by Message-ID; 'none' cannot tell (plain SMTP relays)"
+        ),
+    )
+    unclear_email: Literal["hold", "resend"] = Field(
+        default="hold",
+        description=(
+            "When a retry cannot tell whether an email went out: 'hold' marks the touch unclear for an operator "
+            "(never sends twice), 'resend' sends it again with the same Message-ID"
+        ),
+    )
     meeting_url: str | None = Field(default=None, description="Booking page for owners without one of their own (else a mailto: link)")
 
     public_base_url: str = "http://127.0.0.1:8000"

@@ -21,11 +21,12 @@ from cadence.state import Mirror, MirrorHint
 from models.tables import Enrollment
 
 # A send marked sent and counted in one statement (one round trip per send), with the
-# mirror moved to the next step when the workflow gave a hint.
+# mirror moved to the next step when the workflow gave a hint. Only an unsettled claim
+# moves, so a mark repeated after a lost acknowledgement counts the send once.
 _SENT_SQL = """
     WITH sent AS (
         UPDATE touches SET status = 'sent', provider_id = :provider, sent_at = :now, status_at = :now, error_code = NULL, error = NULL
-        WHERE id = :touch RETURNING enrollment_id
+        WHERE id = :touch AND status IN ('claimed', 'retrying', 'unclear') RETURNING enrollment_id
     )
     UPDATE enrollments SET touches_sent = touches_sent + 1, updated_at = :now{mirror}
     WHERE id IN (SELECT enrollment_id FROM sent)

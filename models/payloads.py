@@ -201,10 +201,12 @@ class TouchInput(BaseModel):
 
 
 class TouchResult(BaseModel):
-    """What happened to a touch: sent (or already sent), skipped, deferred to an instant, or
-    the enrollment must stop. `reason_code` is machine-readable, `reason` is for people."""
+    """What happened to a touch: sent (or already sent), skipped, deferred to an instant,
+    unclear (an earlier attempt may have sent it and nothing can tell: held for an operator,
+    never sent twice), or the enrollment must stop. `reason_code` is machine-readable,
+    `reason` is for people."""
 
-    status: Literal["sent", "skipped", "deferred", "stopped"]
+    status: Literal["sent", "skipped", "deferred", "stopped", "unclear"]
     touch_key: str
     touch_id: str | None = None
     provider_id: str | None = None

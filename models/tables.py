@@ -161,7 +161,12 @@ class Enrollment(SQLModel, table=True):
 
 class Touch(SQLModel, table=True):
     """A send claim and its outcome (the outbox). The unique key is enrollment, step, repeat
-    and round, so a retried activity finds its own claim instead of sending twice."""
+    and round, so a retried activity finds its own claim instead of sending twice.
+
+    `status`: claimed (reserved; a provider call may be in flight), retrying (the provider
+    refused for now; nothing went out), unclear (a crash left no answer and the transport
+    cannot say whether it was accepted: held for an operator), sent, delivered,
+    undelivered, failed, skipped, stopped."""
 
     __tablename__ = "touches"
     __table_args__ = (
@@ -284,6 +289,7 @@ class DevOutbox(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=1000)
     body: str = Field(sa_column=Column(sa.Text, nullable=False))
     touch_key: str | None = Field(default=None, max_length=200)
+    message_id: str | None = Field(default=None, max_length=998, index=True)
     created_at: dt.datetime = _created()
 
 

@@ -59,7 +59,8 @@ class DevOptions:
 
 
 class SinkHandler:
-    """aiosmtpd handler that keeps each received message in the dev outbox table."""
+    """aiosmtpd handler that keeps each received message in the dev outbox table, committed
+    before it answers 250 (so the outbox is the truth of what was accepted)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -72,7 +73,14 @@ class SinkHandler:
             with transaction(self.engine) as db:
                 for rcpt in envelope.rcpt_tos:
                     db.add(
-                        DevOutbox(channel="email", to=rcpt, sender=envelope.mail_from, subject=str(parsed.get("Subject") or ""), body=raw)
+                        DevOutbox(
+                            channel="email",
+                            to=rcpt,
+                            sender=envelope.mail_from,
+                            subject=str(parsed.get("Subject") or ""),
+                            body=raw,
+                            message_id=str(parsed.get("Message-ID") or "").strip() or None,
+                        )
                     )
 
         await asyncio.to_thread(store)

@@ -61,9 +61,10 @@ class Steps:
         touch = inputs.touch(self.params, step, position, self.m.state.due_at or workflow.now(), hint)
         declared, options = (calls.send_email, calls.EMAIL) if step.type == "email" else (calls.send_sms, calls.SMS)
         result = await workflow.execute_activity(declared, touch, summary=f"{step.type} {step.id}", **options)
-        if result.status in ("sent", "skipped"):
+        if result.status in ("sent", "skipped", "unclear"):
             self._written(hint)
-            self.apply(self.m.touch_sent if result.status == "sent" else self.m.touch_skipped)
+            moves = {"sent": self.m.touch_sent, "skipped": self.m.touch_skipped, "unclear": self.m.touch_unclear}
+            self.apply(moves[result.status])
         elif result.status == "deferred":
             assert result.defer_until is not None
             until, reason = result.defer_until, result.reason

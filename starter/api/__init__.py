@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from core.settings import Settings
 from starter import console
 from starter.api import errors
-from starter.api.routes import accounts, audit, cadences, contacts, dev, enrollments, events, health, keys, links, tasks, webhooks
+from starter.api.routes import accounts, audit, cadences, contacts, dev, enrollments, events, health, keys, links, tasks, touches, webhooks
 from starter.service.backend import Backend
 from starter.service.delivery import InboundProcessor
 from starter.web import STATIC_DIR
@@ -47,7 +47,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None, engine: En
 
     app = FastAPI(title="Cadence", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for module in (health, contacts, accounts, cadences, enrollments, audit, events, tasks, keys, webhooks, links):
+    for module in (health, contacts, accounts, cadences, enrollments, audit, events, tasks, touches, keys, webhooks, links):
         app.include_router(module.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -108,6 +108,14 @@ class SkipBody(_Body):
     reason: str = Field(default="skipped", min_length=1, max_length=500)
 
 
+class ResolveBody(_Body):
+    """What an operator found out about an unclear touch (checked the mailbox, the
+    provider's logs, asked the contact)."""
+
+    outcome: Literal["sent", "not_sent"] = Field(description="sent: it arrived; not_sent: it never left")
+    reason: str = Field(min_length=1, max_length=500, description="What was checked, and where")
+
+
 class KeyIn(_Body):
     """Who the key is for (recorded as the actor of everything it does) and its role."""
 

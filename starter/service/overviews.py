@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from models.enrollments import OPEN
-from models.tables import Account, AuditEntry, Cadence, Contact, Enrollment, Task
+from models.tables import Account, AuditEntry, Cadence, Contact, Enrollment, Task, Touch
 from starter.service.backend import Backend
 from starter.service.contacts import account_row
 from starter.service.tasks import OPEN_TASKS
@@ -95,6 +95,12 @@ async def customer(backend: Backend, ref: str) -> dict[str, Any]:
     return await backend.db(load)
 
 
+def _contact_labels(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    return {c.id: contact_label(c) for c in session.exec(select(Contact).where(Contact.id.in_(ids))).all()}  # type: ignore[attr-defined]
+
+
 async def task_queue(backend: Backend, owner: str | None) -> dict[str, Any]:
     """Open and overdue tasks, soonest due first (one owner's, or everyone's), with the
     contact's label, whether each is overdue, and the owners who have open tasks."""
@@ -106,8 +112,7 @@ async def task_queue(backend: Backend, owner: str | None) -> dict[str, Any]:
         total = session.exec(select(func.count()).select_from(Task).where(*conditions)).one()
         soonest = Task.due_at.asc().nulls_last()  # type: ignore[union-attr]
         rows = session.exec(select(Task).where(*conditions).order_by(soonest, Task.created_at, Task.id).limit(QUEUE_LIMIT)).all()  # type: ignore[arg-type]
-        ids = {t.contact_id for t in rows}
-        names = {c.id: contact_label(c) for c in session.exec(select(Contact).where(Contact.id.in_(ids))).all()} if ids else {}  # type: ignore[attr-defined]
+        names = _contact_labels(session, {t.contact_id for t in rows})
         owners = session.exec(select(Task.owner_id).where(Task.status.in_(OPEN_TASKS), Task.owner_id.is_not(None)).distinct()).all()  # type: ignore[attr-defined,union-attr]
         now = dt.datetime.now(dt.UTC)
         tasks = [
@@ -119,6 +124,20 @@ async def task_queue(backend: Backend, owner: str | None) -> dict[str, Any]:
             for t in rows
         ]
         return {"tasks": tasks, "total": total, "owners": sorted(o for o in owners if o)}
+
+    return await backend.db(load)
+
+
+async def unclear_touches(backend: Backend) -> dict[str, Any]:
+    """Touches a crash left unclear, oldest first, with the contact's label: the operator's
+    list of sends to check by hand."""
+
+    def load(session: Session) -> dict[str, Any]:
+        condition = Touch.status == "unclear"
+        total = session.exec(select(func.count()).select_from(Touch).where(condition)).one()
+        rows = session.exec(select(Touch).where(condition).order_by(Touch.claimed_at, Touch.id).limit(QUEUE_LIMIT)).all()  # type: ignore[arg-type]
+        names = _contact_labels(session, {t.contact_id for t in rows})
+        return {"touches": [{"row": t, "contact": names.get(t.contact_id, str(t.contact_id))} for t in rows], "total": total}
 
     return await backend.db(load)
 

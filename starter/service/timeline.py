@@ -184,6 +184,27 @@ def _touch(row: Touch) -> list[TimelineEntry]:
                 details=details,
             )
         ]
+    if row.status == "unclear":
+        return [
+            TimelineEntry(
+                at=row.status_at or row.claimed_at,
+                kind="touch_unclear",
+                source="touch",
+                summary=f"{what} unclear, held for an operator: {row.error}",
+                details=details,
+            )
+        ]
+    if row.status in ("claimed", "retrying") and row.sent_at is None:
+        state = "being sent" if row.status == "claimed" else "refused for now, to be retried"
+        return [
+            TimelineEntry(
+                at=row.claimed_at,
+                kind=f"touch_{row.status}",
+                source="touch",
+                summary=f"{what} {state}" + (f": {row.error}" if row.error else ""),
+                details=details,
+            )
+        ]
     entries = []
     if row.sent_at is not None:
         late = (row.sent_at - row.scheduled_at).total_seconds() if row.scheduled_at else None

@@ -19,6 +19,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlmodel import func, select
 
+from activities.lookups import NoLookup
 from core.db import transaction
 from core.settings import Settings
 from models.keys import Role, create_key
@@ -26,6 +27,7 @@ from models.tables import ApiKey, AuditEntry, DevOutbox, Task
 from starter.api import create_app
 from starter.console.session import seal
 from tests.integration.conftest import Stack
+from tests.integration.test_sends import crash_after_claim, enrollment_for, run, touch, with_lookup
 from tests.support.server import serve
 
 pytestmark = pytest.mark.e2e
@@ -360,4 +362,32 @@ async def test_tasks_and_account_pause(console: Console) -> None:
     assert await submit(page, "Resume every paused enrollment") == 200
     assert "Resumed 3 enrollment(s)." in await page.get_by_role("status").inner_text()
     assert [await console.status(e) for e in team] == ["active"] * 3
+    await context.close()
+
+
+async def test_an_operator_settles_an_unclear_send_and_an_auditor_only_sees_it(console: Console) -> None:
+    stack = console.stack
+    acts = with_lookup(stack, NoLookup())
+    ids = enrollment_for(stack, email="held@example.com", first_name="Hana")
+    await run(acts.send_email, touch(*ids))
+    crash_after_claim(stack, ids[2])
+    assert (await run(acts.send_email, touch(*ids))).status == "unclear"
+
+    context, page = await console.sign_in("auditor", "/console/touches")
+    row = page.locator("tbody tr", has_text="mail")
+    assert await row.count() == 1 and "Hana" in await row.inner_text()
+    assert "cannot tell whether it was accepted" in await row.inner_text()
+    assert await row.get_by_role("button", name="It arrived").count() == 0  # read-only
+    await context.close()
+
+    context, page = await console.sign_in("cs_lead", "/console/touches")
+    row = page.locator("tbody tr", has_text="Hana")
+    await row.get_by_label("What you checked").fill("found in the relay's log")
+    assert await submit(page, "It arrived", "tbody tr") == 200
+    assert "Recorded as sent." in await page.get_by_role("status").inner_text()
+    assert "Nothing unclear" in await page.inner_text("main")
+    with transaction(stack.engine) as session:
+        entry = session.exec(select(AuditEntry).where(AuditEntry.action == "touch_resolved")).one()
+    assert (entry.actor, entry.reason) == ("lead@acme", "found in the relay's log")
+    assert len(stack.smtp.sink.to("held@example.com")) == 1
     await context.close()

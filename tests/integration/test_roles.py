@@ -50,6 +50,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/tasks"): READERS,
     ("POST", "/v1/tasks/{task_id}/complete"): {LEAD},
     ("POST", "/v1/tasks/{task_id}/skip"): {LEAD},
+    ("GET", "/v1/touches"): READERS,
+    ("POST", "/v1/touches/{touch_id}/resolve"): {LEAD},
     ("GET", "/v1/audit/verify"): {AUDITOR, LEAD},
     ("POST", "/v1/keys"): set(),
     ("GET", "/v1/keys"): set(),
@@ -92,7 +94,7 @@ def test_every_endpoint_is_in_the_matrix(api: tuple[str, dict[str, str], set[tup
 @pytest.mark.parametrize(("method", "path"), sorted(MATRIX), ids=lambda v: str(v))
 def test_roles(api: tuple[str, dict[str, str], set[tuple[str, str]]], method: str, path: str) -> None:
     url, keys, _ = api
-    concrete = path.format(contact_id=X, account_id=X, cadence_id=X, enrollment_id=X, task_id=X, key_id=X)
+    concrete = path.format(contact_id=X, account_id=X, cadence_id=X, enrollment_id=X, task_id=X, touch_id=X, key_id=X)
     allowed = MATRIX[(method, path)] | {ADMIN}
     with httpx.Client(base_url=url, timeout=30) as http:
         assert http.request(method, concrete).status_code == 401

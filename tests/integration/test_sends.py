@@ -15,12 +15,14 @@ from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.lookups import NoLookup
 from activities.touches import TouchActivities
 from core.db import transaction
 from models.enrollments import create_or_get
 from models.payloads import MirrorHint, TouchInput
 from models.tables import AuditEntry, Enrollment, Suppression, Touch
 from tests.integration.conftest import OPEN_POLICY, Stack
+from tests.support.smtp import SinkLookup
 from worker import build_activities
 
 pytestmark = pytest.mark.integration
@@ -111,15 +113,72 @@ async def test_a_retried_email_is_not_sent_twice(stack: Stack) -> None:
     assert enrollment.touches_sent == 1 and enrollment.current_step == 1
 
 
-async def test_an_ambiguous_email_is_resent_with_the_same_message_id(stack: Stack) -> None:
-    acts = activity_set(stack)
-    ids = enrollment_for(stack, email="amb@example.com")
-    await run(acts.send_email, touch(*ids))
-    # Simulate a worker that died after delivery but before recording it.
+def crash_after_claim(stack: Stack, contact_id: str) -> None:
+    """A worker that died after calling SMTP but before recording the answer leaves this."""
     with transaction(stack.engine) as session:
-        session.exec(sa.update(Touch).where(Touch.contact_id == uuid.UUID(ids[2])).values(status="claimed"))  # type: ignore[arg-type]
+        session.exec(sa.update(Touch).where(Touch.contact_id == uuid.UUID(contact_id)).values(status="claimed"))  # type: ignore[arg-type]
+        session.exec(sa.update(Enrollment).where(Enrollment.contact_id == uuid.UUID(contact_id)).values(touches_sent=0))  # type: ignore[arg-type]
+
+
+def with_lookup(stack: Stack, lookup: Any, **settings: Any) -> TouchActivities:
+    acts = build_activities(stack.engine, stack.settings.model_copy(update=settings), policy=OPEN_POLICY, lookup=lookup)
+    owner = next(a for a in acts if getattr(a, "__name__", "") == "send_email").__self__  # type: ignore[attr-defined]
+    assert isinstance(owner, TouchActivities)
+    return owner
+
+
+async def test_a_retry_after_an_accepted_email_asks_the_transport_and_does_not_resend(stack: Stack) -> None:
+    acts = with_lookup(stack, SinkLookup(stack.smtp.sink))
+    ids = enrollment_for(stack, email="amb@example.com")
+    first = await run(acts.send_email, touch(*ids))
+    crash_after_claim(stack, ids[2])
+    again = await run(acts.send_email, touch(*ids))
+    assert again.status == "sent" and again.provider_id == first.provider_id
+    assert len(stack.smtp.sink.to("amb@example.com")) == 1
+    [row] = rows(stack, Touch, Touch.contact_id == uuid.UUID(ids[2]))
+    assert row.status == "sent"
+    [enrollment] = rows(stack, Enrollment, Enrollment.id == uuid.UUID(ids[0]))
+    assert enrollment.touches_sent == 1
+    [entry] = rows(stack, AuditEntry, AuditEntry.action == "send_reconciled", AuditEntry.enrollment_id == uuid.UUID(ids[0]))
+    assert "found by the test_sink lookup" in (entry.reason or "")
+
+
+async def test_a_retry_after_an_email_that_never_arrived_sends_it(stack: Stack) -> None:
+    acts = with_lookup(stack, SinkLookup(stack.smtp.sink))
+    ids = enrollment_for(stack, email="lost@example.com")
+    stack.smtp.sink.fail["lost@example.com"] = "451 4.3.0 try later"
+    with pytest.raises(Exception, match="451"):
+        await run(acts.send_email, touch(*ids))
+    [row] = rows(stack, Touch, Touch.contact_id == uuid.UUID(ids[2]))
+    assert row.status == "retrying"  # the server refused it: known not sent
+    stack.smtp.sink.fail.clear()
+    crash_after_claim(stack, ids[2])  # and even when the claim says nothing more
+    again = await run(acts.send_email, touch(*ids))
+    assert again.status == "sent" and len(stack.smtp.sink.to("lost@example.com")) == 1
+
+
+async def test_when_nothing_can_tell_the_email_is_held_as_unclear_not_resent(stack: Stack) -> None:
+    acts = with_lookup(stack, NoLookup())
+    ids = enrollment_for(stack, email="unclear@example.com")
     await run(acts.send_email, touch(*ids))
-    delivered = stack.smtp.sink.to("amb@example.com")
+    crash_after_claim(stack, ids[2])
+    held = await run(acts.send_email, touch(*ids))
+    assert held.status == "unclear" and "cannot tell whether it was accepted" in (held.reason or "")
+    assert len(stack.smtp.sink.to("unclear@example.com")) == 1
+    [row] = rows(stack, Touch, Touch.contact_id == uuid.UUID(ids[2]))
+    assert row.status == "unclear" and row.error_code == "unclear_after_crash"
+    assert rows(stack, AuditEntry, AuditEntry.action == "send_unclear", AuditEntry.enrollment_id == uuid.UUID(ids[0]))
+    again = await run(acts.send_email, touch(*ids))  # a later retry keeps holding it
+    assert again.status == "unclear" and len(stack.smtp.sink.to("unclear@example.com")) == 1
+
+
+async def test_the_resend_policy_resends_an_unclear_email_with_the_same_message_id(stack: Stack) -> None:
+    acts = with_lookup(stack, NoLookup(), unclear_email="resend")
+    ids = enrollment_for(stack, email="resend@example.com")
+    await run(acts.send_email, touch(*ids))
+    crash_after_claim(stack, ids[2])
+    await run(acts.send_email, touch(*ids))
+    delivered = stack.smtp.sink.to("resend@example.com")
     assert len(delivered) == 2
     assert delivered[0]["Message-ID"] == delivered[1]["Message-ID"]  # receivers can collapse it
 

@@ -86,3 +86,16 @@ class SmtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+
+class SinkLookup:
+    """The test server answering "was this Message-ID accepted?" from what it kept, the way
+    a provider's message search or a Sent folder would (activities.lookups.SentLookup)."""
+
+    name = "test_sink"
+
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    def accepted(self, message_id: str, *, to: str, since: Any) -> bool | None:
+        return any(m["Message-ID"] == message_id for m in self.sink.to(to))

@@ -207,6 +207,19 @@ async def test_gate_deferral_skip_and_stop(ts_env: WorkflowEnvironment, worker: 
     assert result.counters.deferred == 1 and result.counters.skipped == 1
 
 
+async def test_an_unclear_touch_is_not_sent_again_and_the_cadence_moves_on(
+    ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder
+) -> None:
+    recorder.touch_answers["first"] = TouchResult(
+        status="unclear", touch_key="k1", reason_code="unclear_after_crash", reason="held: the transport cannot tell"
+    )
+    handle = await start(ts_env, worker, make_params(THREE_EMAILS), recorder)
+    result = await handle.result()
+    assert [t.step_id for t in recorder.touches] == ["first", "second", "third"]  # asked once, never retried
+    assert result.status == "completed"
+    assert result.counters.unclear == 1 and result.counters.sent == 2
+
+
 async def test_continue_as_new_carries_all_state(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
     definition = {
         "key": "rhythm",

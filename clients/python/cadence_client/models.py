@@ -83,9 +83,11 @@ class PendingTask(_Model):
 
 
 class Counters(_Model):
-    """What the enrollment has done so far."""
+    """What the enrollment has done so far (`unclear`: touches held because a crash left no
+    answer on whether they went out)."""
 
     sent: int = 0
+    unclear: int = 0
     skipped: int = 0
     deferred: int = 0
     failed: int = 0
