@@ -390,7 +390,7 @@ class TouchActivities:
         assert body
         callback = f"{self.settings.public_base_url.rstrip('/')}/webhooks/twilio/status"
         closes = claim.decision.open_until
-        valid_for = int((closes - claim.clock.now()).total_seconds()) if closes is not None else None
+        valid_for = round((closes - claim.clock.now()).total_seconds()) if closes is not None else None
         return self.sms.send(
             to=claim.address, body=body, sender=claim.sms_from, status_callback=callback, touch_key=claim.key, valid_for=valid_for
         )

@@ -21,7 +21,7 @@ from cadence.definition import ReplyIntent
 from cadence.events import Decided
 from cadence.machine_core import IllegalTransition, MachineCore
 from cadence.rules import Decision, Status
-from cadence.state import PauseInfo, PendingTask
+from cadence.state import PauseCause, PauseInfo, PendingTask
 from cadence.steps import AnyStep, TaskStep, WaitEventStep
 
 # Gate reasons that mean the contact asked not to be contacted at all.
@@ -218,19 +218,24 @@ class EnrollmentMachine(MachineCore):
         """Refuse a pause of an ended or already paused enrollment, or one until the past."""
         self._must_be_open("pause")
         if self.status == Status.paused and self.state.pause is not None:
-            raise IllegalTransition(f"already paused by {self.state.pause.actor}: {self.state.pause.reason}")
+            raise IllegalTransition(f"already paused by {self.state.pause.actor}: {self.state.pause.reason}", "already_paused")
         if until is not None:
             if until.tzinfo is None:
                 raise IllegalTransition("'until' must carry a time zone")
             if until <= now:
                 raise IllegalTransition("'until' is in the past")
 
-    def pause(self, actor: str, reason: str, until: dt.datetime | None, now: dt.datetime) -> None:
+    def pause(self, actor: str, reason: str, until: dt.datetime | None, now: dt.datetime, cause: PauseCause = "manual") -> None:
         """Pause (optionally until an instant); the remaining wait is kept for resume."""
         s = self.state
         remaining = (s.due_at - now).total_seconds() if s.due_at else None
         s.pause = PauseInfo(
-            actor=actor, reason=reason, at=now, until=until, remaining_seconds=max(remaining, 0.0) if remaining is not None else None
+            actor=actor,
+            reason=reason,
+            at=now,
+            until=until,
+            remaining_seconds=max(remaining, 0.0) if remaining is not None else None,
+            cause=cause,
         )
         s.status = Status.paused
         note_until = f" until {until:%Y-%m-%d %H:%M} UTC" if until else ""
@@ -238,11 +243,15 @@ class EnrollmentMachine(MachineCore):
         self._note(now, "paused", actor=actor, reason=reason, details={"until": until.isoformat() if until else None})
         self.visibility_changed = True
 
-    def check_resume(self) -> None:
-        """Only a paused enrollment can be resumed."""
+    def check_resume(self, only_cause: PauseCause | None = None) -> None:
+        """Only a paused enrollment can be resumed; with `only_cause`, only one paused for
+        that cause (an account resume leaves a legal hold alone)."""
         self._must_be_open("resume")
         if self.status != Status.paused:
-            raise IllegalTransition(f"cannot resume: the enrollment is not paused (it is {self.status.value})")
+            raise IllegalTransition(f"cannot resume: the enrollment is not paused (it is {self.status.value})", "not_paused")
+        pause = self.state.pause
+        if only_cause is not None and pause is not None and pause.cause != only_cause:
+            raise IllegalTransition(f"left paused: paused by {pause.actor} for another reason ({pause.reason})", "paused_otherwise")
 
     def resume(self, actor: str, reason: str | None, now: dt.datetime) -> None:
         """Resume; the wait left at pause time is honoured."""

@@ -25,11 +25,14 @@ SEEN_EVENTS_KEPT = 500
 
 
 class IllegalTransition(Exception):
-    """An operator command the enrollment's state does not allow; `message` says why."""
+    """An operator command the enrollment's state does not allow; `message` says why, and
+    `code` lets a caller acting on many enrollments tell the cases apart (not_paused,
+    paused_otherwise: paused, but not for the cause a resume asked for)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, code: str = "illegal_transition") -> None:
         super().__init__(message)
         self.message = message
+        self.code = code
 
 
 class MachineCore:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from cadence.rules import Status
 from cadence.schedule import Position
@@ -22,14 +22,30 @@ from cadence.schedule import Position
 MIRROR_TOLERANCE = dt.timedelta(minutes=5)
 
 
+PauseCause = Literal["manual", "account"]
+# The reason an account pause gives each of its enrollments starts with this.
+ACCOUNT_PAUSE_PREFIX = "account paused: "
+
+
 class PauseInfo(BaseModel):
-    """Who paused the enrollment, why, until when, and how much of the wait was left."""
+    """Who paused the enrollment, why, until when, and how much of the wait was left.
+    `cause`: manual (someone paused this enrollment) or account (its account was paused; an
+    account resume resumes only these)."""
 
     actor: str
     reason: str
     at: dt.datetime
     until: dt.datetime | None = None
     remaining_seconds: float | None = None
+    cause: PauseCause = "manual"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cause_of_older_pauses(cls, data: Any) -> Any:
+        # Pauses recorded before `cause` existed: an account pause said so in its reason.
+        if isinstance(data, dict) and "cause" not in data and str(data.get("reason", "")).startswith(ACCOUNT_PAUSE_PREFIX):
+            return {**data, "cause": "account"}
+        return data
 
 
 class PendingTask(BaseModel):

@@ -12,10 +12,11 @@ from sqlmodel import Session, select
 
 from cadence.ids import workflow_id
 from cadence.rules import OPEN_STATUSES
+from cadence.state import ACCOUNT_PAUSE_PREFIX
 from models import audit
 from models.cadences import bundle_of
 from models.contacts import calendar_facts
-from models.payloads import EnrollmentParams
+from models.payloads import EnrollmentParams, PauseRequest
 from models.tables import Account, Cadence, CadenceVersion, Contact, Enrollment, RequestKey
 
 OPEN = [s.value for s in OPEN_STATUSES]
@@ -118,7 +119,20 @@ def params_for(session: Session, enrollment: Enrollment, *, history_cap: int = 1
         definition=bundle_of(session, version.id).definition,
         calendar=calendar_facts(contact, account),
         start_at=enrollment.started_at,
+        start_paused=account_pause(account),
         history_cap=history_cap,
+    )
+
+
+def account_pause(account: Account | None) -> PauseRequest | None:
+    """The pause a new enrollment starts with while its account is paused."""
+    if account is None or not account.pause_in_force(dt.datetime.now(dt.UTC)):
+        return None
+    return PauseRequest(
+        actor=account.paused_by or "system",
+        reason=ACCOUNT_PAUSE_PREFIX + (account.pause_reason or "paused"),
+        until=account.paused_until,
+        cause="account",
     )
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from cadence.definition import CadenceDefinition, ReplyIntent
 from cadence.rules import Status
 from cadence.schedule import ContactCalendar
-from cadence.state import Counters, EnrollmentState, Mirror, MirrorHint, PauseInfo, PendingTask
+from cadence.state import Counters, EnrollmentState, Mirror, MirrorHint, PauseCause, PauseInfo, PendingTask
 
 __all__ = [
     "TASK_QUEUE",
@@ -86,6 +86,7 @@ class EnrollmentParams(BaseModel):
     definition: CadenceDefinition
     calendar: CalendarFacts = Field(default_factory=CalendarFacts)
     start_at: dt.datetime | None = None
+    start_paused: PauseRequest | None = Field(default=None, description="Start paused (the contact's account is paused)")
     history_cap: int = Field(default=1000, ge=10, description="Continue-as-new past this many events")
 
 
@@ -136,18 +137,22 @@ class TaskCompletedSignal(BaseModel):
 
 
 class PauseRequest(BaseModel):
-    """Pause the enrollment; with `until`, it resumes by itself then."""
+    """Pause the enrollment; with `until`, it resumes by itself then. `cause` says whether
+    this enrollment was paused on its own or because its account was."""
 
     actor: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=1000)
     until: dt.datetime | None = None
+    cause: PauseCause = "manual"
 
 
 class ActorRequest(BaseModel):
-    """An operator command that only needs to say who asked (resume, skip)."""
+    """An operator command that only needs to say who asked (resume, skip). `only_cause`
+    (resume): resume only a pause with this cause, leave any other pause alone."""
 
     actor: str = Field(min_length=1, max_length=200)
     reason: str | None = Field(default=None, max_length=1000)
+    only_cause: PauseCause | None = None
 
 
 class StopRequest(BaseModel):

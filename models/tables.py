@@ -59,8 +59,18 @@ class Account(SQLModel, table=True):
     owner_id: str | None = Field(default=None, foreign_key="owners.id", max_length=100)
     dates: dict[str, Any] = _json()
     fields: dict[str, Any] = _json()
+    # The account's pause (a renewal negotiation, an incident): who, why, until when. While
+    # it holds, new enrollments of its contacts start paused.
+    paused_at: dt.datetime | None = _ts()
+    paused_by: str | None = Field(default=None, max_length=200)
+    pause_reason: str | None = Field(default=None, max_length=1000)
+    paused_until: dt.datetime | None = _ts()
     created_at: dt.datetime = _created()
     updated_at: dt.datetime = _created()
+
+    def pause_in_force(self, now: dt.datetime) -> bool:
+        """Is the account paused at `now` (paused, and its `until` not yet reached)?"""
+        return self.paused_at is not None and (self.paused_until is None or self.paused_until > now)
 
 
 class Contact(SQLModel, table=True):

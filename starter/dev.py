@@ -181,6 +181,8 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
                 "smtp_username": None,
                 "smtp_password": None,
                 "smtp_starttls": False,
+                # Every email goes to the sink, whose table is the truth of what it accepted.
+                "email_lookup": "dev_outbox",
                 "public_base_url": api_url,
                 "link_secret": state.link_secret,
                 "twilio_auth_token": base.twilio_auth_token or state.twilio_auth_token,

@@ -134,7 +134,10 @@ class Workflows:
             return result
         except WorkflowUpdateFailedError as err:
             cause = err.cause
-            raise Conflict(cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
+            if isinstance(cause, ApplicationError):
+                code = cause.details[0].get("code") if cause.details and isinstance(cause.details[0], dict) else None
+                raise Conflict(cause.message, {"code": code} if code else None) from None
+            raise Conflict(str(cause)) from None
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise Conflict("the enrollment's workflow is no longer running") from None

@@ -42,7 +42,7 @@ MIRROR_WHEN_WAITING = "mirror-when-waiting"
 
 
 def _illegal(err: IllegalTransition) -> ApplicationError:
-    return ApplicationError(err.message, type="IllegalTransition", non_retryable=True)
+    return ApplicationError(err.message, {"code": err.code}, type="IllegalTransition", non_retryable=True)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -67,6 +67,9 @@ class EnrollmentWorkflow:
         """Drive the enrollment to its end; returns the final status."""
         if self._fresh:
             self._do(lambda now: self.m.start(now, self.params.start_at))
+            held = self.params.start_paused
+            if held is not None:
+                self._do(lambda now: self.m.pause(held.actor, held.reason, held.until, now, held.cause))
         self._upsert_visibility()
         s = self.m.state
         while not s.status.terminal:
@@ -170,7 +173,7 @@ class EnrollmentWorkflow:
     @workflow.update(name="pause")
     def pause(self, request: PauseRequest) -> StatusView:
         """Pause the enrollment (optionally until an instant). The remaining wait is kept."""
-        return self._command(lambda now: self.m.pause(request.actor, request.reason, request.until, now))
+        return self._command(lambda now: self.m.pause(request.actor, request.reason, request.until, now, request.cause))
 
     @pause.validator
     def _validate_pause(self, request: PauseRequest) -> None:
@@ -183,7 +186,7 @@ class EnrollmentWorkflow:
 
     @resume.validator
     def _validate_resume(self, request: ActorRequest) -> None:
-        self._check(self.m.check_resume)
+        self._check(lambda: self.m.check_resume(request.only_cause))
 
     @workflow.update(name="stop")
     def stop(self, request: StopRequest) -> StatusView:

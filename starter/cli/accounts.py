@@ -9,6 +9,7 @@ from rich.table import Table
 from starter.cli.common import INVALID, Context, actor, emit, fail, guarded, make_table, parse_when, run
 from starter.service import commands, contacts
 from starter.service.commands import AccountCommandResult
+from starter.service.contacts import AccountPause
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -24,7 +25,7 @@ def _result_table(verb: str, result: AccountCommandResult) -> Table:
 @app.command("show")
 @guarded
 def show(ctx: typer.Context, account: str = typer.Argument(..., help="Account id or external id")) -> None:
-    """The account and how many open enrollments its contacts have."""
+    """The account, how many open enrollments its contacts have, and its pause."""
     obj: Context = ctx.obj
     found = run(lambda backend: contacts.get_account(backend, account), obj.settings)
     emit(
@@ -41,6 +42,7 @@ def show(ctx: typer.Context, account: str = typer.Argument(..., help="Account id
                 ("tier", found.tier),
                 ("owner", found.owner_id),
                 ("open enrollments", found.open_enrollments),
+                ("paused", _pause_line(found.pause) if found.pause else "no"),
             ],
         ),
     )
@@ -54,7 +56,7 @@ def pause(
     reason: str | None = typer.Option(None, help="Why (required; recorded on every enrollment)"),
     until: str | None = typer.Option(None, help="Resume by itself at this ISO 8601 time"),
 ) -> None:
-    """Pause every active enrollment of the account's contacts."""
+    """Pause the account: every open enrollment of its contacts, and new ones start paused."""
     obj: Context = ctx.obj
     if not reason:
         fail("pause needs --reason", code=INVALID, as_json=obj.json)
@@ -74,3 +76,8 @@ def resume(
     obj: Context = ctx.obj
     result = run(lambda backend: commands.resume_account(backend, account, actor=actor(), reason=reason), obj.settings)
     emit(result, as_json=obj.json, table=lambda: _result_table("resumed", result))
+
+
+def _pause_line(pause: AccountPause) -> str:
+    until = f" until {pause.until:%Y-%m-%d %H:%M} UTC" if pause.until else ""
+    return f"by {pause.actor} since {pause.at:%Y-%m-%d %H:%M} UTC{until}: {pause.reason}"

@@ -37,7 +37,9 @@ async def account(
     """One customer (by id or external id): contacts, open enrollments, account pause/resume."""
     notice = None
     if done in ("paused", "resumed"):
-        notice = f"{done.capitalize()} {changed or 0} enrollment(s)" + (f"; {unchanged} could not be changed." if unchanged else ".")
+        notice = f"{done.capitalize()} {changed or 0} enrollment(s)" + (
+            f"; {unchanged} left as they were (paused for another reason, or already paused)." if unchanged else "."
+        )
     return await account_page(request, account_ref, notice=notice)
 
 

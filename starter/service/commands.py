@@ -9,20 +9,21 @@ Idempotency-Key) makes a retried command apply once.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
-from cadence.rules import Status
+from cadence.rules import OPEN_STATUSES, Status
+from cadence.state import ACCOUNT_PAUSE_PREFIX, PauseCause
+from models import audit
 from models.payloads import ActorRequest, PauseRequest, StatusView, StopRequest
 from models.tables import Enrollment
 from starter.errors import CadenceError, Conflict, Invalid
 from starter.service.backend import Backend
 from starter.service.contacts import account_row
 from starter.service.reads import enrollment_row
-
-ACCOUNT_PAUSE_PREFIX = "account paused: "
 
 
 async def _open_workflow(backend: Backend, enrollment_id: str, verb: str) -> str:
@@ -33,12 +34,19 @@ async def _open_workflow(backend: Backend, enrollment_id: str, verb: str) -> str
 
 
 async def pause(
-    backend: Backend, enrollment_id: str, *, actor: str, reason: str, until: dt.datetime | None = None, request_id: str | None = None
+    backend: Backend,
+    enrollment_id: str,
+    *,
+    actor: str,
+    reason: str,
+    until: dt.datetime | None = None,
+    request_id: str | None = None,
+    cause: PauseCause = "manual",
 ) -> StatusView:
     """Pause (optionally until an instant); the remaining wait is kept for resume."""
     check_until(until)
     workflow_id = await _open_workflow(backend, enrollment_id, "pause")
-    return await backend.workflows.pause(workflow_id, PauseRequest(actor=actor, reason=reason, until=until), request_id)
+    return await backend.workflows.pause(workflow_id, PauseRequest(actor=actor, reason=reason, until=until, cause=cause), request_id)
 
 
 def check_until(until: dt.datetime | None) -> None:
@@ -52,11 +60,17 @@ def check_until(until: dt.datetime | None) -> None:
 
 
 async def resume(
-    backend: Backend, enrollment_id: str, *, actor: str, reason: str | None = None, request_id: str | None = None
+    backend: Backend,
+    enrollment_id: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    request_id: str | None = None,
+    only_cause: PauseCause | None = None,
 ) -> StatusView:
-    """Resume a paused enrollment."""
+    """Resume a paused enrollment (with `only_cause`, only a pause with that cause)."""
     workflow_id = await _open_workflow(backend, enrollment_id, "resume")
-    return await backend.workflows.resume(workflow_id, ActorRequest(actor=actor, reason=reason), request_id)
+    return await backend.workflows.resume(workflow_id, ActorRequest(actor=actor, reason=reason, only_cause=only_cause), request_id)
 
 
 async def stop(backend: Backend, enrollment_id: str, *, actor: str, reason: str, request_id: str | None = None) -> StatusView:
@@ -81,7 +95,8 @@ class EnrollmentOutcome(BaseModel):
 
 
 class AccountCommandResult(BaseModel):
-    """Every open enrollment of the account's contacts, and what the command did to it."""
+    """What an account pause or resume did: the enrollments it changed, and the ones it left
+    as they were (already paused; paused for another reason), with why."""
 
     account_id: str
     changed: int
@@ -92,33 +107,72 @@ class AccountCommandResult(BaseModel):
 async def pause_account(
     backend: Backend, account: str, *, actor: str, reason: str, until: dt.datetime | None = None
 ) -> AccountCommandResult:
-    """Pause every active enrollment of the account's contacts (by account id or external id)."""
+    """Pause the account (by id or external id): it records who, why and until when (new
+    enrollments of its contacts start paused meanwhile), and pauses every open enrollment of
+    its contacts. One already paused for another reason keeps that pause."""
     check_until(until)
+
+    def mark(session: Session) -> tuple[str, list[str]]:
+        row = account_row(session, account)
+        row.paused_at, row.paused_by, row.pause_reason, row.paused_until = dt.datetime.now(dt.UTC), actor, reason, until
+        session.add(row)
+        audit.append(
+            session,
+            actor=actor,
+            action="account_paused",
+            reason=reason,
+            details={"account_id": str(row.id), "until": until.isoformat() if until else None},
+        )
+        return str(row.id), _open_enrollments(session, row.id)
+
+    resolved, ids = await backend.db(mark)
     text = ACCOUNT_PAUSE_PREFIX + reason
-    return await _for_each(backend, account, "active", lambda eid: pause(backend, eid, actor=actor, reason=text, until=until))
+    return await _for_each(resolved, ids, lambda eid: pause(backend, eid, actor=actor, reason=text, until=until, cause="account"), skip=())
 
 
 async def resume_account(backend: Backend, account: str, *, actor: str, reason: str | None = None) -> AccountCommandResult:
-    """Resume every paused enrollment of the account's contacts."""
+    """Lift the account's pause and resume the enrollments it paused; an enrollment a CS lead
+    paused for another reason ("legal hold") stays paused and is reported as unchanged."""
     note = reason or "account resumed"
-    return await _for_each(backend, account, "paused", lambda eid: resume(backend, eid, actor=actor, reason=note))
 
-
-async def _for_each(backend: Backend, account: str, status: str, command: Callable[[str], Awaitable[StatusView]]) -> AccountCommandResult:
-    def load(session: Session) -> tuple[str, list[str]]:
+    def clear(session: Session) -> tuple[str, list[str]]:
         row = account_row(session, account)
-        ids = session.exec(
-            select(Enrollment.id).where(Enrollment.account_id == row.id, Enrollment.status == status).order_by(Enrollment.created_at)  # type: ignore[arg-type]
-        ).all()
-        return str(row.id), [str(i) for i in ids]
+        was_paused = row.paused_at is not None
+        row.paused_at = row.paused_by = row.pause_reason = row.paused_until = None
+        session.add(row)
+        if was_paused:
+            audit.append(session, actor=actor, action="account_resumed", reason=note, details={"account_id": str(row.id)})
+        return str(row.id), _open_enrollments(session, row.id)
 
-    resolved, ids = await backend.db(load)
+    resolved, ids = await backend.db(clear)
+    # Every open enrollment is asked, not only those the status mirror already shows as
+    # paused: the mirror may lag a pause made a moment ago. The ones never paused say so.
+    return await _for_each(
+        resolved, ids, lambda eid: resume(backend, eid, actor=actor, reason=note, only_cause="account"), skip=("not_paused",)
+    )
+
+
+def _open_enrollments(session: Session, account_id: uuid.UUID) -> list[str]:
+    ids = session.exec(
+        select(Enrollment.id)
+        .where(Enrollment.account_id == account_id, Enrollment.status.in_([s.value for s in OPEN_STATUSES]))  # type: ignore[attr-defined]
+        .order_by(Enrollment.created_at)  # type: ignore[arg-type]
+    ).all()
+    return [str(i) for i in ids]
+
+
+async def _for_each(
+    account_id: str, ids: list[str], command: Callable[[str], Awaitable[StatusView]], *, skip: tuple[str, ...]
+) -> AccountCommandResult:
+    """Run the command on each enrollment; refusals whose code is in `skip` are not news."""
     outcomes = []
     for enrollment_id in ids:
         try:
             view = await command(enrollment_id)
             outcomes.append(EnrollmentOutcome(enrollment_id=enrollment_id, ok=True, status=view.status.value))
         except CadenceError as err:
-            outcomes.append(EnrollmentOutcome(enrollment_id=enrollment_id, ok=False, error=err.message))
+            code = err.details.get("code") if isinstance(err.details, dict) else None
+            if code not in skip:
+                outcomes.append(EnrollmentOutcome(enrollment_id=enrollment_id, ok=False, error=err.message))
     changed = sum(o.ok for o in outcomes)
-    return AccountCommandResult(account_id=resolved, changed=changed, unchanged=len(outcomes) - changed, enrollments=outcomes)
+    return AccountCommandResult(account_id=account_id, changed=changed, unchanged=len(outcomes) - changed, enrollments=outcomes)

@@ -5,6 +5,7 @@ setting `renewal_date` starts the renewal cadence."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,8 +26,18 @@ class ContactSaved(ContactOut):
     enrolled: list[str] = []
 
 
+class AccountPause(BaseModel):
+    """The account's pause: who, why, since and until when (None: until resumed)."""
+
+    actor: str
+    reason: str
+    at: dt.datetime
+    until: dt.datetime | None = None
+
+
 class AccountOut(BaseModel):
-    """An account as the API returns it, with its open enrollments counted."""
+    """An account as the API returns it, with its open enrollments counted and its pause
+    (None when it is not paused)."""
 
     id: str
     external_id: str
@@ -38,6 +49,7 @@ class AccountOut(BaseModel):
     dates: dict[str, Any]
     fields: dict[str, Any]
     open_enrollments: int = 0
+    pause: AccountPause | None = None
 
 
 class ImportRowError(BaseModel):
@@ -97,7 +109,10 @@ async def get_contact(backend: Backend, ref: str) -> ContactOut:
 
 def _account_out(session: Session, row: Account) -> AccountOut:
     open_ids = session.exec(select(Enrollment.id).where(Enrollment.account_id == row.id, Enrollment.status.in_(OPEN))).all()  # type: ignore[attr-defined]
-    return AccountOut(**{**row.model_dump(), "id": str(row.id), "open_enrollments": len(open_ids)})
+    pause = None
+    if row.paused_at is not None and row.pause_in_force(dt.datetime.now(dt.UTC)):
+        pause = AccountPause(actor=row.paused_by or "system", reason=row.pause_reason or "", at=row.paused_at, until=row.paused_until)
+    return AccountOut(**{**row.model_dump(), "id": str(row.id), "open_enrollments": len(open_ids), "pause": pause})
 
 
 async def save_account(backend: Backend, data: AccountIn) -> tuple[AccountOut, bool]:

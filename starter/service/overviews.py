@@ -90,7 +90,8 @@ async def customer(backend: Backend, ref: str) -> dict[str, Any]:
         ).all()
         names = {c.id: contact_label(c) for c in contacts}
         enrollments = [{"row": e, "cadence": key, "contact": names.get(e.contact_id, str(e.contact_id))} for e, key in rows]
-        return {"account": account, "contacts": contacts, "enrollments": enrollments}
+        paused = account.pause_in_force(dt.datetime.now(dt.UTC))
+        return {"account": account, "paused": paused, "contacts": contacts, "enrollments": enrollments}
 
     return await backend.db(load)
 

@@ -355,13 +355,17 @@ async def test_tasks_and_account_pause(console: Console) -> None:
     assert (r := await page.goto("/console/enrollments?cadence=nope")) is not None and r.status == 404
     assert "nope" in await page.get_by_role("alert").inner_text()
     await page.goto("/console/accounts/globex")
+    assert "Account paused by lead@acme" in await page.get_by_role("note").inner_text()
+    late = stack.contact(email="late@globex.example", first_name="Late", account_external_id="globex", account_name="Globex")
+    team.append((await stack.client.enroll("console-cadence", late.external_id)).id)  # while the account is paused
     for enrollment_id in team:
         live = (await stack.client.status(enrollment_id)).live
         assert live is not None and live.status.value == "paused" and live.pause is not None
-        assert (live.pause.actor, live.pause.reason) == ("lead@acme", "account paused: renewal negotiation")
-    assert await submit(page, "Resume every paused enrollment") == 200
-    assert "Resumed 3 enrollment(s)." in await page.get_by_role("status").inner_text()
-    assert [await console.status(e) for e in team] == ["active"] * 3
+        assert (live.pause.actor, live.pause.reason, live.pause.cause) == ("lead@acme", "account paused: renewal negotiation", "account")
+    assert await submit(page, "Resume the account's enrollments") == 200
+    assert "Resumed 4 enrollment(s)." in await page.get_by_role("status").inner_text()
+    assert await page.get_by_role("note").count() == 0
+    assert [await console.status(e) for e in team] == ["active"] * 4
     await context.close()
 
 

@@ -100,3 +100,48 @@ async def test_a_csv_with_blank_rows_enrolls_the_others(inbound: Inbound, tmp_pa
     assert [(r["row"], r["ok"]) for r in rows] == [(1, True), (2, False), (3, True), (4, False), (5, True)]
     assert {r["error"] for r in rows if not r["ok"]} == {"the row names no contact"}
     assert (await stack.client.list(cadence="texts")).total == 3
+
+
+WAITING = """
+key: account-cadence
+name: Account cadence
+steps:
+  - {id: hello, type: email, template: hello}
+  - {id: later, type: email, template: hello, wait: {days: 3}}
+templates:
+  hello: {channel: email, subject: "Hello", html: "<p>Hello</p>", text: "Hello"}
+"""
+
+
+async def test_an_account_pause_is_a_state_and_its_resume_leaves_other_pauses_alone(inbound: Inbound) -> None:
+    stack = inbound.stack
+    client = stack.client
+    stack.load(WAITING)
+    members = [stack.contact(email=f"m{n}@initech.example", account_external_id="initech", account_name="Initech") for n in range(3)]
+    ids = [(await client.enroll("account-cadence", m.external_id)).id for m in members]
+    await client.pause(ids[0], actor="legal@acme", reason="legal hold")
+
+    paused = await client.pause_account("initech", actor="lead@acme", reason="renewal talks")
+    assert (paused.changed, paused.unchanged) == (2, 1)
+    assert "already paused by legal@acme: legal hold" in (paused.enrollments[0].error or "")
+    account = await client.get_account("initech")
+    assert account.pause is not None and (account.pause.actor, account.pause.reason) == ("lead@acme", "renewal talks")
+
+    newcomer = stack.contact(email="new@initech.example", account_external_id="initech")
+    late = await client.enroll("account-cadence", newcomer.external_id)
+    live = (await client.status(late.id)).live
+    assert live is not None and live.status.value == "paused" and live.pause is not None
+    assert (live.pause.cause, live.pause.reason) == ("account", "account paused: renewal talks")
+    assert stack.smtp.sink.to("new@initech.example") == []  # nothing is sent while the account is paused
+
+    # Resumed at once: the status mirror may not show the pauses yet, every one is found anyway.
+    resumed = await client.resume_account("initech", actor="lead@acme")
+    assert resumed.changed == 3
+    assert [o.error for o in resumed.enrollments if not o.ok] == ["left paused: paused by legal@acme for another reason (legal hold)"]
+    states = [(await client.status(i)).live for i in [*ids, late.id]]
+    assert [s.status.value for s in states if s is not None] == ["paused", "active", "active", "active"]
+    assert (await client.get_account("initech")).pause is None
+    await asyncio.to_thread(stack.smtp.sink.wait_for, "new@initech.example")
+    with transaction(stack.engine) as session:
+        actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.actor == "lead@acme")).all()]
+    assert "account_paused" in actions and "account_resumed" in actions

@@ -249,6 +249,9 @@ PAIRS: dict[str, Any] = {
     "EnrollmentOutcome": models.EnrollmentOutcome,
     "TaskOut": models.Task,
     "TaskPage": models.TaskPage,
+    "TouchOut": models.TouchRecord,
+    "TouchPage": models.TouchPage,
+    "AccountPause": models.AccountPause,
     "Status": models.Status,
 }
 CLIENT_NAMES = {model.__name__: server for server, model in PAIRS.items()}

@@ -228,3 +228,21 @@ class AsyncCadence:
     async def skip_task(self, task_id: str, reason: str = "skipped") -> models.Task:
         """Skip a task; the enrollment waiting for it moves on."""
         return await self._send(r.skip_task(task_id, reason))
+
+    async def touches(
+        self,
+        *,
+        status: str | None = None,
+        enrollment_id: str | None = None,
+        contact_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> models.TouchPage:
+        """Emails and texts Cadence claimed, oldest first; `status="unclear"` lists the sends
+        a crash left without an answer (held, never sent twice) for an operator to settle."""
+        return await self._send(r.touches(status, enrollment_id, contact_id, limit, offset))
+
+    async def resolve_touch(self, touch_id: str, outcome: str, reason: str) -> models.TouchRecord:
+        """Settle an unclear touch: outcome "sent" (it arrived) or "not_sent" (it never left),
+        with what was checked."""
+        return await self._send(r.resolve_touch(touch_id, outcome, reason))

@@ -67,6 +67,8 @@ _ACCOUNT = TypeAdapter(models.Account)
 _ACCOUNT_RESULT = TypeAdapter(models.AccountCommandResult)
 _TASK = TypeAdapter(models.Task)
 _TASKS = TypeAdapter(models.TaskPage)
+_TOUCH = TypeAdapter(models.TouchRecord)
+_TOUCHES = TypeAdapter(models.TouchPage)
 
 
 # --- contacts and accounts ------------------------------------------------------------------
@@ -210,6 +212,16 @@ def complete_task(task_id: str, outcome: str) -> Call[models.Task]:
 
 def skip_task(task_id: str, reason: str) -> Call[models.Task]:
     return Call("POST", f"/v1/tasks/{_seg(task_id)}/skip", _TASK, json={"reason": reason})
+
+
+def touches(status: str | None, enrollment_id: str | None, contact_id: str | None, limit: int, offset: int) -> Call[models.TouchPage]:
+    params = {"status": status, "enrollment_id": enrollment_id, "contact_id": contact_id, "limit": limit, "offset": offset}
+    return Call("GET", "/v1/touches", _TOUCHES, params=_clean(params), retry_safe=True)
+
+
+def resolve_touch(touch_id: str, outcome: str, reason: str) -> Call[models.TouchRecord]:
+    # A repeat meets "not unclear" (409): not retried on an unclear outcome.
+    return Call("POST", f"/v1/touches/{_seg(touch_id)}/resolve", _TOUCH, json={"outcome": outcome, "reason": reason})
 
 
 # --- answers and retries ---------------------------------------------------------------------

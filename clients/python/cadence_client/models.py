@@ -62,13 +62,15 @@ class Enrollment(_Model):
 
 
 class PauseInfo(_Model):
-    """Who paused the enrollment, why, until when, and how much of the wait was left."""
+    """Who paused the enrollment, why, until when, and how much of the wait was left.
+    `cause`: manual, or account (its account was paused; an account resume lifts it)."""
 
     actor: str
     reason: str
     at: dt.datetime
     until: dt.datetime | None = None
     remaining_seconds: float | None = None
+    cause: Literal["manual", "account"] = "manual"
 
 
 class PendingTask(_Model):
@@ -257,8 +259,17 @@ class ImportResult(_Model):
     errors: list[ImportRowError]
 
 
+class AccountPause(_Model):
+    """The account's pause: who, why, since and until when (None: until resumed)."""
+
+    actor: str
+    reason: str
+    at: dt.datetime
+    until: dt.datetime | None = None
+
+
 class Account(_Model):
-    """A company, with its open enrollments counted."""
+    """A company, with its open enrollments counted and its pause (None: not paused)."""
 
     id: str
     external_id: str
@@ -270,6 +281,7 @@ class Account(_Model):
     dates: dict[str, Any]
     fields: dict[str, Any]
     open_enrollments: int = 0
+    pause: AccountPause | None = None
 
 
 class EnrollmentOutcome(_Model):
@@ -315,4 +327,33 @@ class TaskPage(_Model):
     """One page of tasks."""
 
     items: list[Task]
+    total: int
+
+
+class TouchRecord(_Model):
+    """One email or text Cadence claimed, and what came of it. `status` "unclear": a crash
+    left no answer on whether it went out; it is held, never sent twice, until resolved."""
+
+    id: str
+    enrollment_id: str
+    contact_id: str
+    step_id: str
+    channel: str
+    template: str | None
+    variant: str | None
+    status: str
+    reason_code: str | None
+    reason: str | None
+    provider_id: str | None
+    attempts: int
+    scheduled_at: dt.datetime | None
+    claimed_at: dt.datetime
+    sent_at: dt.datetime | None
+    status_at: dt.datetime | None
+
+
+class TouchPage(_Model):
+    """One page of touches."""
+
+    items: list[TouchRecord]
     total: int

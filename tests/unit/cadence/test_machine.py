@@ -14,7 +14,7 @@ from cadence.definition import ReplyIntent
 from cadence.machine import EnrollmentMachine, IllegalTransition
 from cadence.rules import Status
 from cadence.schedule import ContactCalendar
-from cadence.state import MIRROR_TOLERANCE, Mirror
+from cadence.state import MIRROR_TOLERANCE, Mirror, PauseInfo
 from cadence.steps import TaskStep, WaitEventStep
 from tests.unit.cadence.support import definition, email
 
@@ -160,6 +160,32 @@ def test_a_pause_until_an_instant_ends_by_itself() -> None:
     m.pause_ended(NOW + dt.timedelta(days=1))
     assert m.status == Status.active
     assert [(r.action, r.actor, r.reason) for r in m.take_records()] == [("resumed", "system", "the pause ended")]
+
+
+def test_a_resume_for_one_cause_leaves_a_pause_for_another_alone() -> None:
+    held = paused()  # a CS lead's pause ("customer asked")
+    with pytest.raises(IllegalTransition) as refused:
+        held.check_resume("account")
+    assert refused.value.code == "paused_otherwise" and "customer asked" in refused.value.message
+    held.check_resume()  # a plain resume may lift it
+    account = started()
+    account.pause("lead", "account paused: renewal", None, NOW, cause="account")
+    account.check_resume("account")
+    with pytest.raises(IllegalTransition) as active:
+        started().check_resume("account")
+    assert active.value.code == "not_paused"
+
+
+def test_an_account_pause_recorded_before_causes_existed_counts_as_one() -> None:
+    older = PauseInfo.model_validate({"actor": "lead", "reason": "account paused: renewal", "at": NOW.isoformat()})
+    manual = PauseInfo.model_validate({"actor": "lead", "reason": "legal hold", "at": NOW.isoformat()})
+    assert (older.cause, manual.cause) == ("account", "manual")
+
+
+def test_the_unclear_touch_moves_on_and_is_counted() -> None:
+    m = started()
+    m.touch_unclear(NOW)
+    assert m.state.counters.unclear == 1 and m.state.position is not None and m.state.position.step == 1
 
 
 def test_stop_ends_it_with_the_operator_and_reason() -> None:
