@@ -242,10 +242,13 @@ class TouchActivities:
                         is None
                     )
                     rendered = render_sms(template, ctx, first_text=first)
-            except jinja2.TemplateError as exc:
-                # Nothing is claimed for a message that cannot be rendered.
+            except Exception as exc:
+                # Whatever the template trips on (a missing variable, a filter given the wrong
+                # kind of value), it will trip again for this contact: permanent for this
+                # touch, and nothing is claimed for a message that cannot be rendered.
+                what = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else f"{type(exc).__name__}: {exc}"
                 raise ApplicationError(
-                    f"template {touch.template} failed to render: {exc}", type=TEMPLATE_ERROR, non_retryable=True
+                    f"template {touch.template} cannot be rendered for this contact: {what}", type=TEMPLATE_ERROR, non_retryable=True
                 ) from None
             if existing is None:
                 # A plain INSERT: the claim is written once and never loaded back as an object.

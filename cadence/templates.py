@@ -26,8 +26,12 @@ CONTEXT_ROOTS = frozenset({"contact", "account", "owner", "sender", "links", "st
 
 
 def _longdate(value: dt.date | dt.datetime | None) -> str:
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()  # names the missing date, instead of a format TypeError
     if value is None:
         return ""
+    if not isinstance(value, dt.date):
+        raise jinja2.TemplateRuntimeError(f"longdate needs a date, not {value!r}")
     return f"{value:%B} {value.day}, {value.year}"
 
 
@@ -126,8 +130,10 @@ class _AnyFields(dict[str, Any]):
         return True
 
 
-def check(template: TemplateSource) -> list[str]:
-    """Problems with one template: syntax errors, unknown top-level names, unknown fields."""
+def check(template: TemplateSource, dates: frozenset[str] = frozenset()) -> list[str]:
+    """Problems with one template: syntax errors, unknown top-level names, unknown fields,
+    and failures for a contact that has only what is guaranteed: the `dates` its step is
+    anchored to (a step anchored to renewal_date only runs when there is one)."""
     problems: list[str] = []
     for name, source in parts(template).items():
         env = _HTML if name == "html" else _TEXT
@@ -156,7 +162,7 @@ def check(template: TemplateSource) -> list[str]:
         # Real contacts often lack a first name or a custom field: the template must still
         # render, and must not print "None" in front of a customer.
         try:
-            sparse = compiled.render(sparse_context())
+            sparse = compiled.render(sparse_context(dates))
         except jinja2.UndefinedError as exc:
             problems.append(f"{name}: fails for contacts missing a field ({exc.message}); add a fallback such as | default('')")
             continue
@@ -170,9 +176,11 @@ def check(template: TemplateSource) -> list[str]:
     return problems
 
 
-def sparse_context() -> dict[str, Any]:
-    """The sample context with every optional fact missing, as for a bare imported contact."""
+def sparse_context(dates: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The sample context with every optional fact missing, as for a bare imported contact
+    (of the date fields, only `dates`)."""
     ctx = sample_context()
+    ctx["dates"] = {name: dt.date(2027, 3, 31) for name in dates}
     for key in ("first_name", "last_name", "full_name", "title", "company", "persona", "tier", "industry", "timezone"):
         ctx["contact"][key] = None
     ctx["contact"]["fields"] = {}
@@ -184,12 +192,13 @@ def sparse_context() -> dict[str, Any]:
 def check_bundle_templates(bundle: CadenceBundle, source: str | None = None) -> None:
     """Check every template a cadence uses; the error names the step, the template and the part."""
     problems: list[FieldProblem] = []
-    by_template: dict[str, list[str]] = {name: check(t) for name, t in bundle.templates.items()}
     for index, step in enumerate(bundle.definition.steps):
         if not isinstance(step, EmailStep | SmsStep):
             continue
+        anchors = frozenset([step.wait.anchor] if step.wait.anchor else [])
         for name in step.template_names():
-            for problem in by_template.get(name, []):
+            template = bundle.templates.get(name)
+            for problem in check(template, anchors) if template is not None else []:
                 problems.append(FieldProblem(step=index, step_id=step.id, field="template", message=f"template {name!r} {problem}"))
     if problems:
         raise DefinitionError(problems, source)

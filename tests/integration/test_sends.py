@@ -274,3 +274,35 @@ async def test_a_template_that_cannot_render_claims_nothing(stack: Stack) -> Non
         await run(acts.send_email, touch(*ids, step="other", template="nope"))
     assert failure.value.type == "InvalidInput" and failure.value.non_retryable
     assert len(rows(stack, Touch, Touch.contact_id == uuid.UUID(ids[2]))) == 1
+
+
+RENEWAL = """
+key: renewal-note
+name: Renewal note
+steps:
+  - id: note
+    type: email
+    template: note
+    wait: {anchor: renewal_date, offset_days: -30, at: "10:00"}
+templates:
+  note:
+    channel: email
+    subject: "Your renewal"
+    html: "<p>Renews on {{ dates.renewal_date | longdate }}</p>"
+    text: "Renews on {{ dates.renewal_date | longdate }}"
+"""
+
+
+async def test_a_template_that_cannot_render_for_a_contact_fails_for_good_and_says_why(stack: Stack) -> None:
+    # The step is anchored to renewal_date; by the time it runs the date has been removed.
+    cadence, version = stack.load(RENEWAL)
+    person = stack.contact(email="nodate@example.com")
+    with transaction(stack.engine) as session:
+        row, _ = create_or_get(session, cadence=cadence, version=version, contact=person, actor="test")
+        ids = (str(row.id), str(version.id), str(person.id))
+    with pytest.raises(ApplicationError) as failed:
+        await run(activity_set(stack).send_email, touch(*ids, step="note", template="note"))
+    assert failed.value.non_retryable and failed.value.type == "TemplateError"
+    assert "cannot be rendered for this contact" in failed.value.message and "renewal_date" in failed.value.message
+    assert rows(stack, Touch, Touch.contact_id == person.id) == []  # nothing claimed
+    assert stack.smtp.sink.to("nodate@example.com") == []

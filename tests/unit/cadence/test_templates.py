@@ -110,8 +110,20 @@ def test_a_good_template_has_no_problems() -> None:
         "{{ account.fields.arr | default('n/a') }}). {% if contact.title %}As {{ contact.title }}, {% endif %}"
         "{% for n in [1, 2] %}{{ n }}{% endfor %} {{ owner.name }} {{ contact.email }} {{ links.unsubscribe_url }}"
     )
-    assert check(sms(body)) == []
+    assert check(sms(body), frozenset({"renewal_date"})) == []  # as in a step anchored to renewal_date
     assert check(guarded_email()) == []
+
+
+def test_a_date_only_an_anchored_step_guarantees_is_refused_elsewhere() -> None:
+    body = "Your renewal is on {{ dates.renewal_date | longdate }}."
+    [problem] = check(sms(body))
+    assert "fails for contacts missing a field" in problem and "renewal_date" in problem
+    assert check(sms("Renews {{ dates.renewal_date | default('soon') }}.")) == []
+
+
+def test_a_missing_date_fails_as_undefined_not_as_a_type_error() -> None:
+    with pytest.raises(jinja2.UndefinedError, match="renewal_date"):
+        render(sms("{{ dates.renewal_date | longdate }}"), {**sample_context(), "dates": {}})
 
 
 def test_check_reports_syntax_errors_with_part_and_line() -> None:
@@ -290,3 +302,13 @@ def test_check_does_not_flag_the_word_none_written_in_the_template() -> None:
 def test_check_reports_a_filter_that_fails_for_a_missing_field(body: str) -> None:
     problems = check(sms(body))
     assert len(problems) == 1 and problems[0].startswith("body: fails for contacts missing a field")
+
+
+def test_a_renewal_date_in_a_step_not_anchored_to_it_is_refused_at_publish() -> None:
+    uses_date = guarded_email(text="Renews on {{ dates.renewal_date | longdate }}")
+    anchored = parse_definition(doc(email("note", template="welcome", wait={"anchor": "renewal_date", "offset_days": -30})))
+    check_bundle_templates(CadenceBundle(definition=anchored, templates={"welcome": uses_date}))
+    loose = parse_definition(doc(email("note", template="welcome", wait={"days": 2})))
+    with pytest.raises(DefinitionError) as info:
+        check_bundle_templates(CadenceBundle(definition=loose, templates={"welcome": uses_date}))
+    assert "renewal_date" in str(info.value) and "step 1 'note'" in str(info.value)
