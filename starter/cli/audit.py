@@ -56,7 +56,9 @@ def register(app: typer.Typer) -> None:
         for timeline in timelines:
             out.print(
                 make_table(
-                    f"enrollment {timeline.enrollment_id} (history: {timeline.history_source})",
+                    f"contact {timeline.contact_id} (suppressions, consent, events)"
+                    if timeline.scope == "contact"
+                    else f"enrollment {timeline.enrollment_id} (history: {timeline.history_source})",
                     ["when (UTC)", "what", "who", "from"],
                     [(f"{e.at:%Y-%m-%d %H:%M:%S}", e.summary, e.actor, e.source) for e in timeline.entries],
                 )

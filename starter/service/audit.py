@@ -32,16 +32,19 @@ async def timeline(backend: Backend, enrollment_id: str) -> Timeline:
 
 
 async def contact_timelines(backend: Backend, contact: str) -> list[Timeline]:
-    """Every enrollment of a contact, each with its timeline (the contact's export)."""
+    """The contact's export: first its own story (suppressions such as STOP, unsubscribe or
+    a bounce, consent and preference changes, every event about it), then every enrollment
+    of it, each with its timeline."""
 
-    def ids(session: Session) -> list[str]:
+    def load(session: Session) -> tuple[Timeline, list[str]]:
         person = find_contact(session, contact)
         if person is None:
             raise NotFound(f"contact {contact!r} not found", {"field": "contact_id"})
         rows = session.exec(select(Enrollment.id).where(Enrollment.contact_id == person.id).order_by(Enrollment.created_at)).all()  # type: ignore[arg-type]
-        return [str(r) for r in rows]
+        return timelines.contact_story(session, person), [str(r) for r in rows]
 
-    return [await timeline(backend, enrollment_id) for enrollment_id in await backend.db(ids)]
+    own, ids = await backend.db(load)
+    return [own, *[await timeline(backend, enrollment_id) for enrollment_id in ids]]
 
 
 async def verify(backend: Backend) -> VerifyResult:

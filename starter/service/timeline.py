@@ -16,13 +16,14 @@ import datetime as dt
 import io
 import json
 import uuid
-from typing import Any
+from typing import Any, Literal
 
+import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session, select
 from temporalio.service import RPCError
 
-from models.tables import AuditEntry, Enrollment, InboundEvent, Task, Touch, WorkflowHistory
+from models.tables import AuditEntry, Contact, Enrollment, InboundEvent, Suppression, Task, Touch, WorkflowHistory
 from starter.errors import NotFound
 from starter.temporal import Workflows
 
@@ -61,12 +62,58 @@ class TimelineEntry(BaseModel):
 
 
 class Timeline(BaseModel):
-    """An enrollment's story, oldest first, and where its workflow history came from."""
+    """An enrollment's story, oldest first, and where its workflow history came from. With
+    `scope` "contact", the contact's own story instead (suppressions, consent, preferences,
+    every event about it): `enrollment_id` and `workflow_id` are then empty."""
 
     enrollment_id: str
     workflow_id: str
-    history_source: str  # temporal, archive, temporal+archive, unavailable
+    history_source: str  # temporal, archive, temporal+archive, unavailable; "" for a contact
     entries: list[TimelineEntry]
+    scope: Literal["enrollment", "contact"] = "enrollment"
+    contact_id: str | None = None
+
+
+def contact_story(session: Session, contact: Contact) -> Timeline:
+    """What happened to the contact itself, outside any one enrollment: every suppression
+    (STOP, unsubscribe, bounce, complaint) and its lifting, consent and preference changes,
+    and every event received about it."""
+    entries = [
+        _audit(r)
+        for r in session.exec(
+            select(AuditEntry).where(AuditEntry.contact_id == contact.id, AuditEntry.enrollment_id.is_(None)).order_by(AuditEntry.id)  # type: ignore[arg-type,union-attr]
+        ).all()
+    ]
+    addresses = [a for a in (contact.email, contact.phone) if a]
+    suppressions = session.exec(
+        select(Suppression).where(sa.or_(Suppression.contact_id == contact.id, Suppression.address.in_(addresses)))  # type: ignore[arg-type,union-attr]
+    ).all()
+    for row in suppressions:
+        entries += _suppression(row)
+    inbound = session.exec(select(InboundEvent).where(InboundEvent.contact_id == contact.id)).all()
+    entries += [_inbound(e) for e in inbound]
+    entries.sort(key=lambda e: (e.at, _ORDER.get(e.source, 9)))
+    return Timeline(enrollment_id="", workflow_id="", history_source="", entries=entries, scope="contact", contact_id=str(contact.id))
+
+
+def _suppression(row: Suppression) -> list[TimelineEntry]:
+    channel = "every channel" if row.channel == "all" else row.channel
+    source = f" (from {row.source})" if row.source else ""
+    details = {"channel": row.channel, "reason": row.reason, "address": row.address, "source": row.source}
+    entries = [
+        TimelineEntry(
+            at=row.created_at,
+            kind="suppressed",
+            source="suppression",
+            summary=f"Suppressed on {channel}: {row.reason}{source}",
+            details={k: v for k, v in details.items() if v is not None},
+        )
+    ]
+    if row.lifted_at is not None:
+        entries.append(
+            TimelineEntry(at=row.lifted_at, kind="suppression_lifted", source="suppression", summary=f"Suppression on {channel} lifted")
+        )
+    return entries
 
 
 def _payload(raw: dict[str, Any] | None) -> Any:
@@ -283,7 +330,7 @@ async def build(session_factory: Any, workflows: Workflows | None, enrollment_id
 
 
 # When two entries share an instant, tell the story in this order.
-_ORDER = {"history": 0, "inbound": 1, "audit": 2, "task": 3, "touch": 4}
+_ORDER = {"history": 0, "inbound": 1, "suppression": 2, "audit": 3, "task": 4, "touch": 5}
 
 
 def _load(session: Session, enrollment_id: str) -> tuple[Enrollment | None, list[TimelineEntry], dict[str, dict[str, Any]]]:

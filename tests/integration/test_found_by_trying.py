@@ -145,3 +145,23 @@ async def test_an_account_pause_is_a_state_and_its_resume_leaves_other_pauses_al
     with transaction(stack.engine) as session:
         actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.actor == "lead@acme")).all()]
     assert "account_paused" in actions and "account_resumed" in actions
+
+
+async def test_the_contact_timeline_shows_its_suppressions(inbound: Inbound) -> None:
+    stack = inbound.stack
+    stack.load(TEXTS)
+    person = stack.contact(phone="+14155550177", email="quits@example.com", consent={"sms": {"granted": True}})
+    info = await stack.client.enroll("texts", person.external_id)
+    assert (await asyncio.to_thread(inbound.sms, "+14155550177", "STOP")).status == 200
+    await eventually(lambda: _status_is(inbound, info.id, "opted_out"))
+    async with inbound.http(inbound.admin) as admin:
+        stories = (await admin.get(f"/v1/contacts/{person.external_id}/timeline")).json()
+    own, *enrollments = stories
+    assert own["scope"] == "contact" and own["contact_id"] == str(person.id)
+    assert [e["enrollment_id"] for e in enrollments] == [info.id]
+    suppressed = [e for e in own["entries"] if e["kind"] == "suppressed"]
+    assert suppressed and suppressed[0]["summary"].startswith("Suppressed on sms: stop")
+    assert any(e["kind"] == "event_received" for e in own["entries"])
+    printed = await cli(stack, "audit", person.external_id, "--contact")
+    assert printed.returncode == 0, printed.stderr
+    assert f"contact {person.id}" in printed.stdout and "Suppressed on sms: stop" in printed.stdout

@@ -200,12 +200,16 @@ class TimelineEntry(_Model):
 
 
 class Timeline(_Model):
-    """An enrollment's whole story, oldest first, and where its workflow history came from."""
+    """An enrollment's whole story, oldest first, and where its workflow history came from;
+    with `scope` "contact", the contact's own story (suppressions, consent, events), with
+    `enrollment_id` and `workflow_id` empty."""
 
     enrollment_id: str
     workflow_id: str
     history_source: str
     entries: list[TimelineEntry]
+    scope: Literal["enrollment", "contact"] = "enrollment"
+    contact_id: str | None = None
 
 
 class Contact(_Model):
