@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine
@@ -14,17 +15,26 @@ from temporalio.exceptions import ApplicationError
 
 from activities.gatekeeping import attempt_time, contact_facts
 from cadence.contact_policy import ContactPolicy
-from cadence.gate import check_contact
+from cadence.gate import check_contact, local_label, next_slot
 from cadence.ids import touch_key
 from cadence.levelling import level, week_of
 from core.db import transaction
 from models import audit, locks, mirror
+from models.cadences import bundle_of
+from models.contacts import policy_in_force
 from models.payloads import CrmInput, CrmResult, TaskInput, TaskOverdueInput, TaskOverdueResult, TaskResult
-from models.tables import Contact, Owner, Task
+from models.tables import Account, Contact, Enrollment, Owner, Task
 from workflows.calls import INVALID_INPUT
 
 # Standard contact columns a CRM step may set; anything else goes into custom fields.
 WRITABLE_COLUMNS = {"title", "persona", "industry", "tier", "owner_id"}
+
+
+def _gate_entry(session: Session, spec: TaskInput, action: str, reason: str, details: dict[str, Any]) -> None:
+    """Audit what the gate decided about a rep task."""
+    audit.append(
+        session, actor="gate", action=action, enrollment_id=spec.enrollment_id, contact_id=spec.contact_id, reason=reason, details=details
+    )
 
 
 class WorkActivities:
@@ -39,7 +49,10 @@ class WorkActivities:
     def create_task(self, spec: TaskInput) -> TaskResult:
         """Create the rep task for a call, LinkedIn or manual step (once per step key).
 
-        A call task for a contact without call consent, or suppressed, is skipped like a send.
+        A call task for a contact without call consent, or suppressed, is skipped like a send,
+        and it is due only inside the hours the contact may be called (the send window, quiet
+        hours for calls, holidays and blackouts, in the contact's own time zone): a due time
+        that falls outside them moves to the next allowed moment, with the reason audited.
         """
         key = touch_key(spec.enrollment_id, spec.step_id, spec.occurrence, spec.round)
         contact_id = uuid.UUID(spec.contact_id)
@@ -53,21 +66,19 @@ class WorkActivities:
             if spec.kind == "call":
                 decision = check_contact(contact_facts(session, contact), "call", "sales")
                 if decision.action in ("skip", "stop"):
-                    audit.append(
-                        session,
-                        actor="gate",
-                        action=f"gate_{decision.action}",
-                        enrollment_id=spec.enrollment_id,
-                        contact_id=spec.contact_id,
-                        reason=decision.reason,
-                        details={"code": decision.code, "step_id": spec.step_id, "channel": "call"},
-                    )
+                    details = {"code": decision.code, "step_id": spec.step_id, "channel": "call"}
+                    _gate_entry(session, spec, f"gate_{decision.action}", decision.reason, details)
                     return TaskResult(
                         status="skipped" if decision.action == "skip" else "stopped", reason_code=decision.code, reason=decision.reason
                     )
             now = attempt_time()
             owner_id = spec.owner_id or contact.owner_id
             due = self._levelled(session, owner_id, now + dt.timedelta(hours=spec.due_hours))
+            if spec.kind == "call":
+                moved = self._callable(session, spec, contact, due)
+                if isinstance(moved, TaskResult):
+                    return moved
+                due = moved
             task = Task(
                 key=key,
                 enrollment_id=uuid.UUID(spec.enrollment_id),
@@ -86,6 +97,28 @@ class WorkActivities:
             if spec.mirror is not None:
                 mirror.write_hint(session, spec.enrollment_id, spec.mirror)
             return TaskResult(status="created", task_id=str(task.id), due_at=task.due_at, sla_at=task.sla_at)
+
+    def _callable(self, session: Session, spec: TaskInput, contact: Contact, due: dt.datetime) -> dt.datetime | TaskResult:
+        """The first moment at or after `due` the contact may be called, or the skip when
+        there is none within a year (both audited)."""
+        if self.policy is None:
+            return due
+        enrollment = session.get(Enrollment, uuid.UUID(spec.enrollment_id))
+        account = session.get(Account, contact.account_id) if contact.account_id else None
+        rules = bundle_of(session, str(enrollment.cadence_version_id)).definition.policy if enrollment else None
+        policy = policy_in_force(self.policy, contact, account, rules)
+        zone = contact.timezone or policy.timezone
+        slot, why = next_slot(policy, "call", due, timezone=zone, country=contact.country, region=contact.region)
+        if slot == due:
+            return due
+        details = {"step_id": spec.step_id, "channel": "call", "requested": due.isoformat()}
+        if slot is None:
+            reason = f"skipped: no time to call within a year ({why})"
+            _gate_entry(session, spec, "gate_skip", reason, {**details, "code": "no_slot"})
+            return TaskResult(status="skipped", reason_code="no_slot", reason=reason)
+        reason = f"call due {local_label(slot, zone, due)}: {why}"
+        _gate_entry(session, spec, "gate_defer", reason, {**details, "code": "call_hours", "until": slot.isoformat()})
+        return slot
 
     def _levelled(self, session: Session, owner_id: str | None, due: dt.datetime) -> dt.datetime:
         """Move the due time to a week where the owner still has room (under the owner lock,

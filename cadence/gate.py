@@ -93,7 +93,9 @@ class Recent:
     sender: tuple[dt.datetime, ...] = ()
 
 
-def _local_label(instant: dt.datetime, tz_name: str | None, requested: dt.datetime) -> str:
+def local_label(instant: dt.datetime, tz_name: str | None, requested: dt.datetime) -> str:
+    """An instant as the contact's clock shows it ("Mon 09:00 America/Chicago"), with the date
+    when it is a week or more after `requested`."""
     zone_ = _zone(tz_name)
     local = instant.astimezone(zone_)
     fmt = "%a %H:%M" if (instant - requested) < dt.timedelta(days=6) else "%a %d %b %H:%M"
@@ -305,7 +307,7 @@ def decide(
         return GateDecision("allow", "allowed", "allowed", open_until=closes)
     if window_bound and policy.spread_minutes:
         at = _spread(at, policy, channel, tz_name, spread_key)
-    return GateDecision("defer", _code(first_reason), f"deferred to {_local_label(at, tz_name, requested)}: {first_reason}", until=at)
+    return GateDecision("defer", _code(first_reason), f"deferred to {local_label(at, tz_name, requested)}: {first_reason}", until=at)
 
 
 def _spread(at: dt.datetime, policy: EffectivePolicy, channel: str, tz_name: str | None, key: str) -> dt.datetime:

@@ -16,7 +16,7 @@ from models.enrollments import OPEN
 from models.tables import Account, AuditEntry, Cadence, Contact, Enrollment, Task, Touch
 from starter.service.backend import Backend
 from starter.service.contacts import account_row
-from starter.service.tasks import OPEN_TASKS
+from starter.service.tasks import OPEN_TASKS, local_due
 
 QUEUE_LIMIT = 200
 
@@ -113,13 +113,15 @@ async def task_queue(backend: Backend, owner: str | None) -> dict[str, Any]:
         total = session.exec(select(func.count()).select_from(Task).where(*conditions)).one()
         soonest = Task.due_at.asc().nulls_last()  # type: ignore[union-attr]
         rows = session.exec(select(Task).where(*conditions).order_by(soonest, Task.created_at, Task.id).limit(QUEUE_LIMIT)).all()  # type: ignore[arg-type]
-        names = _contact_labels(session, {t.contact_id for t in rows})
+        ids = {t.contact_id for t in rows}
+        people = {c.id: c for c in session.exec(select(Contact).where(Contact.id.in_(ids))).all()} if ids else {}  # type: ignore[attr-defined]
         owners = session.exec(select(Task.owner_id).where(Task.status.in_(OPEN_TASKS), Task.owner_id.is_not(None)).distinct()).all()  # type: ignore[attr-defined,union-attr]
         now = dt.datetime.now(dt.UTC)
         tasks = [
             {
                 "row": t,
-                "contact": names.get(t.contact_id, str(t.contact_id)),
+                "contact": contact_label(people[t.contact_id]) if t.contact_id in people else str(t.contact_id),
+                "local": local_due(t.due_at, people[t.contact_id].timezone if t.contact_id in people else None),
                 "overdue": t.status == "overdue" or (t.due_at is not None and t.due_at < now),
             }
             for t in rows

@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session, func, select
 
+from cadence.calendar import zone
 from cadence.events import EventKind
 from models import audit
 from models.contacts import as_uuid
-from models.tables import Task
+from models.tables import Contact, Task
 from starter.errors import Conflict, NotFound
 from starter.service import events
 from starter.service.backend import Backend
@@ -39,6 +40,7 @@ class TaskOut(BaseModel):
     completed_by: str | None
     completed_at: dt.datetime | None
     created_at: dt.datetime
+    due_local: str | None = Field(default=None, description="The due time on the contact's clock, e.g. 'Tue 01 Dec 09:00 America/Chicago'")
 
 
 class TaskPage(BaseModel):
@@ -48,9 +50,20 @@ class TaskPage(BaseModel):
     total: int
 
 
-def task_out(row: Task) -> TaskOut:
-    """The caller's view of a task."""
-    return TaskOut(**{**row.model_dump(), "id": str(row.id), "enrollment_id": str(row.enrollment_id), "contact_id": str(row.contact_id)})
+def task_out(row: Task, timezone: str | None = None) -> TaskOut:
+    """The caller's view of a task (with its due time on the contact's clock)."""
+    return TaskOut(
+        **{**row.model_dump(), "id": str(row.id), "enrollment_id": str(row.enrollment_id), "contact_id": str(row.contact_id)},
+        due_local=local_due(row.due_at, timezone),
+    )
+
+
+def local_due(due: dt.datetime | None, timezone: str | None) -> str | None:
+    """A due time as the contact's clock shows it (UTC when the contact has no zone)."""
+    if due is None:
+        return None
+    name = timezone or "UTC"
+    return f"{due.astimezone(zone(name)):%a %d %b %H:%M} {name}"
 
 
 async def list_tasks(
@@ -62,8 +75,15 @@ async def list_tasks(
         conditions: list[Any] = [Task.owner_id == owner] if owner else []
         conditions.append(Task.status == status if status else Task.status.in_(OPEN_TASKS))  # type: ignore[attr-defined]
         total = session.exec(select(func.count()).select_from(Task).where(*conditions)).one()
-        rows = session.exec(select(Task).where(*conditions).order_by(Task.due_at, Task.id).limit(limit).offset(offset)).all()  # type: ignore[arg-type]
-        return TaskPage(items=[task_out(r) for r in rows], total=total)
+        query = (
+            select(Task, Contact.timezone)
+            .join(Contact, Contact.id == Task.contact_id)  # type: ignore[arg-type]
+            .where(*conditions)
+            .order_by(Task.due_at, Task.id)  # type: ignore[arg-type]
+            .limit(limit)
+            .offset(offset)
+        )
+        return TaskPage(items=[task_out(r, tz) for r, tz in session.exec(query).all()], total=total)
 
     return await backend.db(load)
 
@@ -71,7 +91,7 @@ async def list_tasks(
 async def close_task(backend: Backend, task_id: str, *, actor: str, outcome: str, skipped: bool) -> TaskOut:
     """Complete or skip a task (audited) and let its enrollment move on."""
 
-    def update(session: Session) -> Task:
+    def update(session: Session) -> tuple[Task, str | None]:
         ref = as_uuid(task_id)
         row = session.exec(select(Task).where(Task.id == ref).with_for_update()).first() if ref else None
         if row is None:
@@ -92,9 +112,10 @@ async def close_task(backend: Backend, task_id: str, *, actor: str, outcome: str
             reason=outcome,
             details={"task_id": str(row.id), "step_id": row.step_id},
         )
-        return row
+        contact = session.get(Contact, row.contact_id)
+        return row, contact.timezone if contact else None
 
-    row = await backend.db(update)
+    row, timezone = await backend.db(update)
     # The task row is the record; the event lets the waiting enrollment move on (applied once).
     await events.send_event(
         backend,
@@ -105,4 +126,4 @@ async def close_task(backend: Backend, task_id: str, *, actor: str, outcome: str
         outcome=outcome,
         source="tasks",
     )
-    return task_out(row)
+    return task_out(row, timezone)

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import uuid
+import zoneinfo
 from typing import Any
 
 import httpx
@@ -18,9 +19,9 @@ from activities.touches import TouchActivities
 from core.db import transaction
 from models.contacts import suppress
 from models.enrollments import create_or_get
-from models.payloads import TouchInput
+from models.payloads import TaskInput, TouchInput
 from models.tables import AuditEntry, Contact, Touch
-from starter.catalog import parse_policy
+from starter.catalog import load_policy, parse_policy
 from starter.errors import Conflict, Invalid
 from tests.integration.conftest import Stack
 from worker import build_activities
@@ -214,3 +215,49 @@ async def test_rep_tasks_are_levelled_per_owner(stack: Stack) -> None:
     assert list(counts.values()) == [25, 25, 25, 25]
     assert min(counts) == week_of(monday)
     assert all(r.sla_at - r.due_at == dt.timedelta(hours=24) for r in results)
+
+
+CALLS = """
+key: {key}
+name: Call {key}
+steps:
+  - {{id: ring, type: call, task: {{title: "Call them", due_hours: 0, sla_hours: 24}}}}
+templates: {{}}
+"""
+
+
+def call_task(stack: Stack, contact: Contact, policy: Any, at: dt.datetime) -> Any:
+    cadence, version = stack.load(CALLS.format(key=f"call-{uuid.uuid4().hex[:6]}"))
+    with transaction(stack.engine) as session:
+        row, _ = create_or_get(session, cadence=cadence, version=version, contact=contact, actor="test")
+    acts = build_activities(stack.engine, stack.settings, policy=policy)
+    create = next(a for a in acts if getattr(a, "__name__", "") == "create_task")
+    spec = TaskInput(
+        enrollment_id=str(row.id), contact_id=str(contact.id), owner_id=None, step_id="ring", step_index=0, kind="call",
+        title="Call them", due_hours=0, sla_hours=24,
+    )  # fmt: skip
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, current_attempt_scheduled_time=at)
+    return env.run(create, spec), str(row.id)
+
+
+async def test_call_tasks_fall_due_only_when_the_contact_may_be_called(stack: Stack) -> None:
+    chicago = zoneinfo.ZoneInfo("America/Chicago")
+    person = stack.contact(phone="+13125550123", timezone="America/Chicago", country="US", consent={"call": {"granted": True}})
+    policy = load_policy()  # the shipped policy
+    # 23:30 on a Tuesday night in Chicago: quiet hours until 08:00, the window opens at 09:00.
+    night = dt.datetime(2027, 3, 9, 23, 30, tzinfo=chicago)
+    result, enrollment_id = call_task(stack, person, policy, night.astimezone(dt.UTC))
+    assert result.status == "created" and result.due_at.astimezone(chicago) == dt.datetime(2027, 3, 10, 9, 0, tzinfo=chicago)
+    assert result.sla_at - result.due_at == dt.timedelta(hours=24)  # the SLA keeps its distance
+    # 10:00 on 28 December: the year-end blackout runs to 1 January, and 1 January is a holiday.
+    blackout = dt.datetime(2027, 12, 28, 10, 0, tzinfo=chicago)
+    later, _ = call_task(stack, person, policy, blackout.astimezone(dt.UTC))
+    assert later.due_at.astimezone(chicago) == dt.datetime(2028, 1, 3, 9, 0, tzinfo=chicago)
+    with transaction(stack.engine) as session:
+        [entry] = session.exec(
+            select(AuditEntry).where(AuditEntry.enrollment_id == uuid.UUID(enrollment_id), AuditEntry.action == "gate_defer")
+        ).all()
+    assert entry.reason == "call due Wed 09:00 America/Chicago: outside the send window"
+    page = await stack.client.tasks()
+    assert any(t.due_local == "Wed 10 Mar 09:00 America/Chicago" for t in page.items)

@@ -325,6 +325,7 @@ class Task(_Model):
     completed_by: str | None
     completed_at: dt.datetime | None
     created_at: dt.datetime
+    due_local: str | None = None  # the due time on the contact's clock
 
 
 class TaskPage(_Model):
