@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     api_port: int = 8000
     dev_mode: bool = False
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    rate_limit_per_key: int = Field(default=600, ge=1, description="Requests per minute one API key may make (bursts up to as many)")
+    rate_limit_per_address: int = Field(default=1200, ge=1, description="Requests per minute from one client address, whatever the key")
+    rate_limit_webhooks: int = Field(default=6000, ge=1, description="Provider webhook requests per minute from one sending address")
     bulk_starts_per_second: float = Field(default=20.0, gt=0)
 
     policy_file: str | None = Field(default=None, description="Contact policy file (default: playbooks/policy.yaml)")

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from core.settings import Settings
 from starter import console
 from starter.api import errors
+from starter.api.limits import RateLimit
 from starter.api.routes import accounts, audit, cadences, contacts, dev, enrollments, events, health, keys, links, tasks, touches, webhooks
 from starter.service.backend import Backend
 from starter.service.delivery import InboundProcessor
@@ -54,4 +55,5 @@ def create_app(settings: Settings, *, backend: Backend | None = None, engine: En
     if settings.dev_mode:
         app.include_router(dev.router)
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RateLimit, settings=settings)  # outermost: a refused request costs nothing
     return app

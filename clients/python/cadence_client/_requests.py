@@ -269,7 +269,7 @@ class Retries:
         if attempt > self.attempts or not _retryable(call, failure):
             return None
         backoff = min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay) * (0.5 + random.random() / 2)
-        asked: float = (failure.retry_after or 0.0) if isinstance(failure, errors.RateLimited) else 0.0
+        asked: float = (failure.retry_after or 0.0) if isinstance(failure, errors.RateLimited | errors.Unavailable) else 0.0
         return min(max(backoff, asked), max(self.max_delay, asked))
 
 

@@ -85,9 +85,14 @@ class RateLimited(CadenceError):
 
 
 class Unavailable(CadenceError):
-    """503 (a dependency of the API is down), or no answer at all (the API is unreachable)."""
+    """503 (a dependency of the API is down: nothing was changed), or no answer at all (the
+    API is unreachable); `retry_after` is the wait the server asked for, when it said."""
 
     status: int | None = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class Unreachable(Unavailable):
@@ -121,6 +126,6 @@ def from_response(status: int, body: Any, retry_after: float | None = None) -> C
     message = str(error.get("message") or f"the Cadence API answered {status}")
     kind = BY_STATUS.get(status) or (ServerError if status >= 500 else CadenceError)
     kwargs: dict[str, Any] = {"code": error.get("code"), "details": error.get("details"), "status": status}
-    if kind is RateLimited:
-        return RateLimited(message, retry_after=retry_after, **kwargs)
+    if kind is RateLimited or kind is Unavailable:
+        return kind(message, retry_after=retry_after, **kwargs)
     return kind(message, **kwargs)
