@@ -27,7 +27,7 @@ CONTEXT_ROOTS = frozenset({"contact", "account", "owner", "sender", "links", "st
 
 def _longdate(value: dt.date | dt.datetime | None) -> str:
     if isinstance(value, jinja2.Undefined):
-        value._fail_with_undefined_error()  # names the missing date, instead of a format TypeError
+        str(value)  # a strict undefined raises here, naming the missing date (not a format TypeError)
     if value is None:
         return ""
     if not isinstance(value, dt.date):

@@ -22,6 +22,13 @@ class Settings(BaseSettings):
         default="postgresql+psycopg://postgres@127.0.0.1:5432/cadence",
         description="Postgres URL (postgresql:// is accepted and rewritten for psycopg 3)",
     )
+    migration_database_url: str | None = Field(
+        default=None,
+        description=(
+            "Postgres URL of the role that owns the schema, for `cadence migrate` (default: DATABASE_URL). When its role "
+            "differs from DATABASE_URL's, migrating also grants DATABASE_URL's role what the application needs and no more"
+        ),
+    )
     db_pool_size: int = Field(default=25, ge=1, le=200, description="Connections per process (plus as many overflow)")
 
     temporal_address: str = "127.0.0.1:7233"
@@ -88,9 +95,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
-    def _psycopg(cls, value: str) -> str:
+    def _psycopg(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]

@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 
 from core import devserver
 from core.db import make_engine, transaction
-from core.postgres import answers, embedded, ensure_database, migrate
+from core.postgres import RoleUrls, answers, embedded, ensure_database, ensure_roles, migrate, role_of
 from core.settings import Settings
 from models.keys import Role
 from models.tables import DevOutbox
@@ -94,23 +94,33 @@ class DevState:
     keys: dict[str, str] = field(default_factory=dict)
     link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     twilio_auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    db_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
 
 def _load_state(path: Path) -> DevState:
     try:
         data = json.loads(path.read_text())
-        return DevState(keys=dict(data.get("keys", {})), link_secret=data["link_secret"], twilio_auth_token=data["twilio_auth_token"])
+        return DevState(
+            keys=dict(data.get("keys", {})),
+            link_secret=data["link_secret"],
+            twilio_auth_token=data["twilio_auth_token"],
+            db_password=data.get("db_password") or secrets.token_urlsafe(18),
+        )
     except (OSError, ValueError, KeyError):
         return DevState()
 
 
-def _database(options: DevOptions) -> tuple[str, Any]:
+def _database(options: DevOptions, password: str) -> tuple[RoleUrls, Any]:
+    """The database and the two roles it is used with: the embedded server gets an owner role
+    (migrations) and an application role (everything else), as production should; a
+    DATABASE_URL of your own is used as it is for both."""
     if options.database_url:
         if not answers(options.database_url):
             raise RuntimeError(f"DATABASE_URL is set but nothing answers at {options.database_url}")
-        return options.database_url, None
+        return RoleUrls(owner=options.database_url, app=options.database_url), None
     admin_url, handle = embedded(options.data_dir / "postgres")
-    return ensure_database(admin_url, "cadence"), handle
+    ensure_database(admin_url, "cadence")
+    return ensure_roles(admin_url, "cadence", owner="cadence_owner", app="cadence_app", password=password), handle
 
 
 async def _keys(backend: Backend, state: DevState) -> dict[str, str]:
@@ -143,10 +153,12 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
         for noisy in ("mail.log", "pgserver", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
         print("starting Postgres...", flush=True)
-        database_url, pg_handle = await asyncio.to_thread(_database, options)
+        roles, pg_handle = await asyncio.to_thread(_database, options, state.db_password)
         if pg_handle is not None:
             stack.callback(pg_handle.cleanup)
-        await asyncio.to_thread(migrate, database_url)
+        separate = roles.app != roles.owner
+        await asyncio.to_thread(migrate, roles.owner, role_of(roles.app) if separate else None)
+        database_url = roles.app
         engine = make_engine(database_url, 10)
         stack.callback(engine.dispose)
 
@@ -222,6 +234,8 @@ async def run_dev(options: DevOptions, base: Settings, ready: asyncio.Event | No
             "smtp_host": "127.0.0.1",
             "smtp_port": options.smtp_port,
             "database_url": database_url,
+            "migration_database_url": roles.owner,
+            "db_password": state.db_password,
             "task_queue": settings.task_queue,
             "twilio_auth_token": settings.twilio_auth_token,
             "sms": "twilio" if settings.twilio_enabled else "outbox (GET /dev/sms)",

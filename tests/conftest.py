@@ -8,16 +8,18 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import make_engine
-from core.postgres import LOCAL_URL, answers, drop_database, embedded, ensure_database, migrate
+from core.postgres import LOCAL_URL, RoleUrls, answers, drop_database, embedded, ensure_database, ensure_roles, migrate
 from core.temporal import DATA_CONVERTER, binary
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.smtp import SmtpServer
@@ -44,23 +46,58 @@ def _server_url() -> tuple[str, Any]:
     return url, server
 
 
+# The roles the test database is used with, as in production: migrations as the owner, the
+# code under test as the application role (it cannot touch the audit log's protection).
+OWNER_ROLE, APP_ROLE, ROLE_PASSWORD = "cadence_test_owner", "cadence_test_app", "cadence-test-only"
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    """The session's database: as the superuser (cleaning up, staging tampering), as its
+    owner (migrations), and as the application role the product connects with."""
+
+    admin: str
+    owner: str
+    app: str
+    separated: bool  # False when the server would not let us create roles (one role for all)
+
+
 @pytest.fixture(scope="session")
-def db_url() -> Iterator[str]:
+def database() -> Iterator[TestDatabase]:
     """A freshly migrated database of its own for this test session."""
     server_url, handle = _server_url()
     name = f"cadence_test_{uuid.uuid4().hex[:10]}"
-    url = ensure_database(server_url, name)
-    migrate(url)
+    admin = ensure_database(server_url, name)
     try:
-        yield url
+        roles = ensure_roles(server_url, name, owner=OWNER_ROLE, app=APP_ROLE, password=ROLE_PASSWORD)
+        separated = True
+    except psycopg.errors.InsufficientPrivilege:
+        roles, separated = RoleUrls(owner=admin, app=admin), False
+    migrate(roles.owner, app_role=APP_ROLE if separated else None)
+    try:
+        yield TestDatabase(admin=admin, owner=roles.owner, app=roles.app, separated=separated)
     finally:
         drop_database(server_url, name)
         del handle
 
 
 @pytest.fixture(scope="session")
+def db_url(database: TestDatabase) -> str:
+    """Where the product connects: the application role."""
+    return database.app
+
+
+@pytest.fixture(scope="session")
 def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url, pool_size=20)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def admin_engine(database: TestDatabase) -> Iterator[Engine]:
+    """The test database as the superuser, for what no product role may do."""
+    eng = make_engine(database.admin, pool_size=2)
     yield eng
     eng.dispose()
 
@@ -85,9 +122,9 @@ TABLES = (
 
 
 @pytest.fixture
-def clean_db(engine: Engine) -> Engine:
+def clean_db(engine: Engine, admin_engine: Engine) -> Engine:
     """The engine, with every table emptied first (tests that count rows use this)."""
-    with engine.begin() as conn:
+    with admin_engine.begin() as conn:
         # The audit log refuses TRUNCATE by trigger; tests start clean by switching triggers
         # off for this one statement (a superuser-only setting, which tests run as).
         conn.execute(text("SET LOCAL session_replication_role = replica"))

@@ -11,6 +11,7 @@ import uvicorn
 
 from core import logs
 from core.postgres import migrate as run_migrations
+from core.postgres import role_of
 from core.settings import InsecureSettings
 from starter.cli.common import INVALID, UNAVAILABLE, Context, fail, finish, guarded, out
 
@@ -76,7 +77,10 @@ def register(app: typer.Typer) -> None:
     @app.command("migrate")
     @guarded
     def migrate(ctx: typer.Context) -> None:
-        """Bring the database schema up to date."""
+        """Bring the database schema up to date (as MIGRATION_DATABASE_URL's owner role, granting
+        DATABASE_URL's application role its privileges), or as DATABASE_URL alone."""
         obj: Context = ctx.obj
-        run_migrations(obj.settings.database_url)
+        owner_url = obj.settings.migration_database_url or obj.settings.database_url
+        app_role = role_of(obj.settings.database_url)
+        run_migrations(owner_url, app_role=app_role if app_role and app_role != role_of(owner_url) else None)
         out.print("database is up to date") if not obj.json else out.print_json('{"migrated": true}')

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.support.smtp import free_port
 
@@ -106,6 +108,11 @@ def test_cadence_dev_end_to_end(tmp_path: Path) -> None:
             assert mail[0]["list_unsubscribe_post"] == "List-Unsubscribe=One-Click"
             assert "Welcome aboard, Ada." in mail[0]["text"]
             enrollment_id = enrolled.json()["id"]
+        # The API and the worker connect as a role that owns nothing: the audit log is out of its reach.
+        assert info["database_url"] != info["migration_database_url"]
+        with psycopg.connect(make_url(info["database_url"]).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("ALTER TABLE audit_log DISABLE TRIGGER ALL")
     finally:
         code = stop(process)
     assert code == 0, (tmp_path / "dev.log").read_text()[-3000:]

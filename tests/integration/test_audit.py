@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import uuid
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -25,6 +26,7 @@ from models.payloads import ArchiveInput
 from models.tables import AuditEntry, WorkflowHistory
 from starter.service.timeline import build, to_csv
 from starter.temporal import Workflows
+from tests.conftest import APP_ROLE, TestDatabase
 from tests.integration.conftest import Stack
 from worker import workflow_runner
 from workflows import WORKFLOWS
@@ -49,9 +51,9 @@ def write_entries(engine: Engine, count: int) -> None:
             audit.append(session, actor=f"tester-{n}", action="paused", reason=f"reason {n}", details={"n": n})
 
 
-def tamper(engine: Engine, statement: str) -> None:
-    """Change the log the way only someone bypassing the application could: triggers off."""
-    with engine.begin() as conn:
+def tamper(statement: str, admin: Engine) -> None:
+    """Change the log the way only a superuser bypassing the application could: triggers off."""
+    with admin.begin() as conn:
         conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
         conn.execute(sa.text(statement))
 
@@ -61,44 +63,75 @@ def verification(engine: Engine) -> audit.Verification:
         return audit.verify(session)
 
 
-def test_the_audit_log_refuses_changes_even_from_the_owner(clean_db: Engine) -> None:
+def test_the_audit_log_refuses_changes_even_from_a_superuser(clean_db: Engine, admin_engine: Engine) -> None:
     write_entries(clean_db, 3)
     for statement in ("UPDATE audit_log SET reason = 'edited'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
-        with pytest.raises(sa.exc.DBAPIError) as refused, clean_db.begin() as conn:
+        with pytest.raises(sa.exc.DBAPIError) as refused, admin_engine.begin() as conn:
             conn.execute(sa.text(statement))
-        assert "append-only" in str(refused.value)
-    with pytest.raises(sa.exc.DBAPIError), clean_db.begin() as conn:
+        assert "append-only" in str(refused.value)  # the trigger, whatever the privileges
+    with pytest.raises(sa.exc.DBAPIError), admin_engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_head SET count = 0"))
-    with clean_db.connect() as conn:
-        grants = (
-            conn.execute(
-                sa.text(
-                    "SELECT privilege_type FROM information_schema.role_table_grants WHERE table_name = 'audit_log' AND grantee = current_user"
-                )
-            )
-            .scalars()
-            .all()
-        )
-    assert not {"UPDATE", "DELETE", "TRUNCATE"} & set(grants)
     assert verification(clean_db).ok
 
 
-def test_verify_finds_an_edited_a_removed_and_a_cut_off_entry(clean_db: Engine) -> None:
+def test_the_application_role_cannot_touch_the_audit_log_or_its_protection(clean_db: Engine, database: TestDatabase) -> None:
+    if not database.separated:
+        pytest.skip("the test server would not let the suite create roles")
+    write_entries(clean_db, 2)
+    attempts = [
+        "UPDATE audit_log SET reason = 'edited'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update",
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        "DROP TRIGGER audit_log_no_update ON audit_log",
+        "SET session_replication_role = replica",
+        "ALTER TABLE audit_log OWNER TO CURRENT_USER",
+        "CREATE TABLE sneaky (id int)",
+        "DELETE FROM audit_head",
+        f"GRANT UPDATE ON audit_log TO {APP_ROLE}",
+    ]
+    for statement in attempts:
+        with clean_db.begin() as conn:
+            try:
+                conn.execute(sa.text(statement))
+            except sa.exc.DBAPIError as refused:
+                assert isinstance(refused.orig, psycopg.errors.InsufficientPrivilege), (statement, refused)
+                continue
+        # GRANT by a role without the grant option is only a warning: it must have changed nothing.
+        assert statement.startswith("GRANT"), statement
+    with pytest.raises(sa.exc.DBAPIError) as still, clean_db.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_log SET reason = 'edited'"))
+    assert isinstance(still.value.orig, psycopg.errors.InsufficientPrivilege)
+    with clean_db.connect() as conn:
+        owned = conn.execute(
+            sa.text("SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)")
+        )
+        grants = conn.execute(
+            sa.text(
+                "SELECT privilege_type FROM information_schema.role_table_grants WHERE table_name = 'audit_log' AND grantee = current_user"
+            )
+        )
+        assert owned.scalar() == 0 and sorted(grants.scalars().all()) == ["INSERT", "SELECT"]
+    assert verification(clean_db).ok and verification(clean_db).checked == 2
+
+
+def test_verify_finds_an_edited_a_removed_and_a_cut_off_entry(clean_db: Engine, admin_engine: Engine) -> None:
     write_entries(clean_db, 6)
     assert verification(clean_db).checked == 6
-    tamper(clean_db, "UPDATE audit_log SET reason = 'nothing to see' WHERE id = 3")
+    tamper(admin=admin_engine, statement="UPDATE audit_log SET reason = 'nothing to see' WHERE id = 3")
     edited = verification(clean_db)
     assert not edited.ok and edited.broken is not None and edited.broken.id == 3 and "changed" in (edited.problem or "")
-    tamper(clean_db, "UPDATE audit_log SET reason = 'reason 2' WHERE id = 3")
+    tamper(admin=admin_engine, statement="UPDATE audit_log SET reason = 'reason 2' WHERE id = 3")
     assert verification(clean_db).ok
-    tamper(clean_db, "DELETE FROM audit_log WHERE id = 4")
+    tamper(admin=admin_engine, statement="DELETE FROM audit_log WHERE id = 4")
     removed = verification(clean_db)
     assert removed.broken is not None and removed.broken.id == 5 and "removed" in (removed.problem or "")
 
 
-def test_verify_finds_entries_cut_off_the_end(clean_db: Engine) -> None:
+def test_verify_finds_entries_cut_off_the_end(clean_db: Engine, admin_engine: Engine) -> None:
     write_entries(clean_db, 4)
-    tamper(clean_db, "DELETE FROM audit_log WHERE id = 4")
+    tamper(admin=admin_engine, statement="DELETE FROM audit_log WHERE id = 4")
     cut = verification(clean_db)
     assert not cut.ok and cut.checked == 3 and "missing from the end" in (cut.problem or "")
 

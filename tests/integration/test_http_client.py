@@ -110,7 +110,8 @@ async def test_a_service_enrolls_and_a_lead_steers_over_http(api: Api) -> None:
         story = await asyncio.to_thread(auditor.timeline, first.id)
         kinds = [e.kind for e in story.entries]
         assert {"enrolled", "paused", "resumed", "touch_sent", "ended"} <= set(kinds)
-        assert [t.enrollment_id for t in await asyncio.to_thread(auditor.contact_timeline, "http-ada")] == [first.id]
+        own, *stories = await asyncio.to_thread(auditor.contact_timeline, "http-ada")
+        assert own.scope == "contact" and [t.enrollment_id for t in stories] == [first.id]
 
 
 async def test_refusals_come_back_as_their_exceptions(api: Api) -> None:
