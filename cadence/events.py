@@ -7,7 +7,8 @@ recorded, before anything else happens (an opt-out or a bounce must win every ra
 
 Callers may send the `EventKind`s. Inbound channels also record kinds of their own: a spam
 complaint (delivered as an opt-out), a soft bounce, START and HELP texts, and delivery
-status callbacks, which are recorded but reach no workflow.
+status callbacks, which are recorded but reach no workflow. Cadence records one itself: a
+contact's date fields changed (a new renewal date), which moves its anchored steps.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ BOUNCE_SIGNAL = "bounce"
 OPT_OUT_SIGNAL = "opt_out"
 TASK_COMPLETED_SIGNAL = "task_completed"
 NAMED_EVENT_SIGNAL = "event"
+DATES_CHANGED_SIGNAL = "dates_changed"
+
+# Recorded by Cadence itself when a contact's date fields (its own or its account's) change,
+# and delivered to its open enrollments so that their anchored steps follow the new dates.
+DATES_CHANGED = "dates_changed"
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
@@ -77,6 +83,7 @@ KINDS: dict[str, Kind] = {
         Kind("consent_restored", signal=None),
         Kind("help", signal=None),
         Kind("sms_status", signal=None),
+        Kind(DATES_CHANGED, signal=DATES_CHANGED_SIGNAL),
     )
 }
 

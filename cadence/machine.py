@@ -14,6 +14,7 @@ activities and calls this for every decision, so the rules are unit-tested on th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -70,9 +71,13 @@ class EnrollmentMachine(MachineCore):
             self.advance(now)
 
     def touch_deferred(self, until: dt.datetime, reason: str | None) -> None:
-        """The gate said not now: the same step runs again at `until`."""
+        """The gate said not now: the same step runs again at `until`. The steps after it
+        keep the time it was due at for their anchors: the deferral moves them, never drops
+        them."""
         if not self.status.terminal:
             self.state.counters.deferred += 1
+            if self.state.due_before_deferral is None:
+                self.state.due_before_deferral = self.state.due_at
             self.state.due_at = until
             self.state.waiting_reason = reason or "deferred by the gate"
             self.visibility_changed = True
@@ -108,6 +113,8 @@ class EnrollmentMachine(MachineCore):
                 on_overdue=spec.on_overdue,
             )
             self.state.due_at = None
+            # From here the enrollment waits for a person, not for the gate.
+            self.state.due_before_deferral = None
             self.state.waiting_reason = self.task_waiting_reason(step)
             self.visibility_changed = True
         else:
@@ -139,6 +146,7 @@ class EnrollmentMachine(MachineCore):
         """A wait_event step: wait for the named event (up to its timeout)."""
         s = self.state
         s.awaiting_event = step.event
+        s.due_before_deferral = None  # from here it waits for the world, not for the gate
         s.due_at = now + dt.timedelta(days=step.timeout_days) if step.timeout_days else None
         s.waiting_reason = f"waiting for the {step.event} event" + (f" until {s.due_at:%Y-%m-%d %H:%M} UTC" if s.due_at else "")
         self._note(now, "waiting_for_event", reason=s.waiting_reason)
@@ -210,6 +218,34 @@ class EnrollmentMachine(MachineCore):
         self.state.task = None
         self._note(now, "task_skipped" if skipped else "task_completed", actor="rep", reason=outcome, details={"task_id": task_id})
         self.advance(now)
+        return True
+
+    def dates_changed(self, dates: dict[str, dt.date], as_of: dt.datetime | None, now: dt.datetime) -> bool:
+        """The contact's (or its account's) date fields changed: the enrollment follows the
+        new dates from now on. The step it waits for moves when its own anchor moved; one
+        whose new date is already behind the contact is skipped, as at enrollment (unless
+        only a deferral of this cadence made it late). Steps already run stay run, and a
+        step being waited on (a rep task, an event) is planned from the new dates when it
+        ends. A change read before the last one applied is ignored. True if it changed
+        anything."""
+        s = self.state
+        if self.status.terminal or (as_of is not None and s.dates_as_of is not None and as_of <= s.dates_as_of):
+            return False
+        s.dates_as_of = as_of or s.dates_as_of
+        before = self.calendar.dates
+        changed = sorted(name for name in before.keys() | dates.keys() if before.get(name) != dates.get(name))
+        if not changed:
+            return False
+        s.dates = dict(dates)
+        self.calendar = dataclasses.replace(self.calendar, dates=dict(dates))
+        step = self.step()
+        if step is not None and step.wait.anchor in changed and s.task is None and s.awaiting_event is None:
+            held = s.waiting_reason if s.status == Status.paused else None
+            self._schedule(s.position, reference=now, now=now)
+            s.waiting_reason = held or s.waiting_reason
+        shown = {name: dates[name].isoformat() if name in dates else None for name in changed}
+        summary = ", ".join(f"{name} is now {value}" if value else f"{name} was removed" for name, value in shown.items())
+        self._note(now, "dates_changed", reason=summary, details=shown)
         return True
 
     # --- operators --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ Pure: no clock (every method takes `now`), no I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -22,6 +23,16 @@ from cadence.steps import AnyStep
 from cadence.waiting import describe_step
 
 SEEN_EVENTS_KEPT = 500
+
+# Rules that changed how a running enrollment moves on. The workflow answers whether one
+# applies with `workflow.patched`, so an enrollment replaying history recorded before the
+# rule existed keeps the decisions it made then; everywhere else the newest rules apply.
+DEFERRAL_MOVES_ANCHORS = "deferral-moves-anchored-steps"
+
+
+def newest_rules(rule: str) -> bool:
+    """Outside a workflow every rule applies."""
+    return True
 
 
 class IllegalTransition(Exception):
@@ -39,7 +50,9 @@ class MachineCore:
     """One enrollment's state and the mechanics its transitions share.
 
     `pure` wraps the schedule maths and the reply rules: the workflow passes a context that
-    lets the public-holiday tables load inside its sandbox.
+    lets the public-holiday tables load inside its sandbox. `applies` says whether a rule
+    newer than the enrollment's recorded history applies (see DEFERRAL_MOVES_ANCHORS).
+    The calendar is the one the enrollment started with, unless its dates changed since.
     """
 
     def __init__(
@@ -49,11 +62,14 @@ class MachineCore:
         state: EnrollmentState | None = None,
         *,
         pure: Callable[[], AbstractContextManager[object]] = nullcontext,
+        applies: Callable[[str], bool] = newest_rules,
     ) -> None:
         self.definition = definition
-        self.calendar = calendar
         self.state = state or EnrollmentState()
+        dates = self.state.dates
+        self.calendar = calendar if dates is None else dataclasses.replace(calendar, dates=dict(dates))
         self._pure = pure
+        self._applies = applies
         self.records: list[Record] = []
         # Set where the search attributes (status, step, next due time) may have changed.
         self.visibility_changed = False
@@ -174,15 +190,26 @@ class MachineCore:
             self._note(now, "step_skipped", reason=reason, details={"step_id": self.definition.steps[skipped.step].id})
         s.position = planned.position
         s.due_at = planned.at
+        s.due_before_deferral = planned.on_time
         s.waiting_reason = self._waiting_for(planned.position)
         if s.status == Status.paused and s.pause is not None and planned.at is not None:
             s.pause.remaining_seconds = max((planned.at - now).total_seconds(), 0.0)
         self.visibility_changed = True
 
     def _plan(self, position: Position | None, *, reference: dt.datetime, now: dt.datetime) -> Planned:
+        """Plan `position` from `reference`; a step the gate deferred lends the plan the time
+        it was due at, so that an anchor it pushed behind the contact moves, not drops."""
+        rhythm_start = self.state.rhythm_start or now
+        on_time = self.state.due_before_deferral
         with self._pure():
-            rhythm_start = self.state.rhythm_start or now
-            return plan(self.definition, position, reference=reference, rhythm_start=rhythm_start, calendar=self.calendar)
+            planned = plan(self.definition, position, reference=reference, rhythm_start=rhythm_start, calendar=self.calendar)
+            if on_time is None:
+                return planned
+            held = plan(self.definition, position, reference=reference, rhythm_start=rhythm_start, calendar=self.calendar, on_time=on_time)
+        same = (held.position, held.at, held.skipped) == (planned.position, planned.at, planned.skipped)
+        # Ask about the newer rule only where it decides something: histories recorded
+        # before it existed replay unchanged (the question itself is a marker in history).
+        return held if same or self._applies(DEFERRAL_MOVES_ANCHORS) else planned
 
     def _decide(self, kind: Decided, now: dt.datetime, **kwargs: Any) -> Decision:
         with self._pure():

@@ -40,12 +40,16 @@ class Due:
     skip_reason: str | None = None
 
 
-def due_at(wait: Wait, *, reference: dt.datetime, rhythm_start: dt.datetime, calendar: ContactCalendar) -> Due:
+def due_at(
+    wait: Wait, *, reference: dt.datetime, rhythm_start: dt.datetime, calendar: ContactCalendar, on_time: dt.datetime | None = None
+) -> Due:
     """The instant a step with this wait is due, measured from `reference` (the previous step).
 
     Day-based waits count in the contact's wall time, so "2 days at 09:00" stays at 09:00
     local across a DST change. Business days skip the country's weekend and public holidays.
-    An anchored step whose date has passed is skipped rather than sent late.
+    An anchored step whose date has passed is skipped rather than sent late, unless only a
+    deferral of the enrollment's own cadence made it late: `on_time` is when the enrollment
+    would have reached the step without one, and an anchor not yet passed then is due at once.
     """
     tz = zone(calendar.timezone)
     local = to_local(reference, tz)
@@ -79,7 +83,8 @@ def due_at(wait: Wait, *, reference: dt.datetime, rhythm_start: dt.datetime, cal
         if anchor is None:
             return Due(None, f"the contact has no {wait.anchor}")
         day = anchor + dt.timedelta(days=wait.offset_days)
-        if day < local.date():
+        reached = min(on_time, reference) if on_time is not None else reference
+        if day < to_local(reached, tz).date():
             offset = f" {wait.offset_days:+d} days" if wait.offset_days else ""
             return Due(None, f"{wait.anchor}{offset} ({day.isoformat()}) has already passed")
         return Due(max(from_local(day, at or DEFAULT_CLOCK, tz), reference))
@@ -143,11 +148,17 @@ def after(definition: CadenceDefinition, position: Position, *, end_repeat: bool
 
 @dataclass(frozen=True)
 class Planned:
-    """The next step to run and when; `skipped` lists steps passed over on the way, with reasons."""
+    """The next step to run and when; `skipped` lists steps passed over on the way, with reasons.
+
+    `on_time`: when that step would have been due had no gate deferral of this cadence held
+    the enrollment back (None when it is due on time), so that a later anchored step is
+    moved by the deferral rather than dropped.
+    """
 
     position: Position | None
     at: dt.datetime | None
     skipped: tuple[tuple[Position, str], ...] = ()
+    on_time: dt.datetime | None = None
 
 
 def plan(
@@ -157,9 +168,13 @@ def plan(
     reference: dt.datetime,
     rhythm_start: dt.datetime,
     calendar: ContactCalendar,
+    on_time: dt.datetime | None = None,
 ) -> Planned:
     """Schedule `position`, skipping forward over steps that cannot run (anchor passed,
-    repeat past its `until`). Returns no position when the cadence has nothing left."""
+    repeat past its `until`). Returns no position when the cadence has nothing left.
+
+    `on_time`: when the enrollment would have reached `position` had no gate deferral of
+    this cadence held it back (the previous step's planned time); see `due_at`."""
     skipped: list[tuple[Position, str]] = []
     guard = 0
     while position is not None:
@@ -168,7 +183,7 @@ def plan(
             # A loop whose every step is skipped would spin forever; end the cadence instead.
             return Planned(None, None, tuple(skipped))
         step = definition.steps[position.step]
-        due = due_at(step.wait, reference=reference, rhythm_start=rhythm_start, calendar=calendar)
+        due = due_at(step.wait, reference=reference, rhythm_start=rhythm_start, calendar=calendar, on_time=on_time)
         reason = due.skip_reason
         if reason is not None and step.repeat is not None:
             # A repeating step that cannot be scheduled again (its rule ran out, its anchor
@@ -186,10 +201,21 @@ def plan(
                     position = after(definition, position, end_repeat=True)
                     continue
         if reason is None and due.at is not None:
-            return Planned(position, due.at, tuple(skipped))
+            return Planned(position, due.at, tuple(skipped), _held_back(step.wait, due.at, on_time, rhythm_start, calendar))
         skipped.append((position, reason or "not schedulable"))
         position = after(definition, position)
     return Planned(None, None, tuple(skipped))
+
+
+def _held_back(
+    wait: Wait, at: dt.datetime, on_time: dt.datetime | None, rhythm_start: dt.datetime, calendar: ContactCalendar
+) -> dt.datetime | None:
+    """When a step due at `at` would have been due without the deferral behind `on_time`
+    (None once the deferral no longer shows: the step is due when it would have been anyway)."""
+    if on_time is None:
+        return None
+    undeferred = due_at(wait, reference=on_time, rhythm_start=rhythm_start, calendar=calendar).at
+    return undeferred if undeferred is not None and undeferred < at else None
 
 
 def ensure_utc(instant: dt.datetime) -> dt.datetime:

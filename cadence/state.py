@@ -156,6 +156,14 @@ class EnrollmentState(BaseModel):
     runs: int = 1
     # What the enrollments row was last told (None: not known to this run yet).
     mirrored: Mirror | None = None
+    # When the current step would have been due had no gate deferral of this cadence held
+    # it back (None: it is not late because of one). The step after it counts its anchor
+    # from here, so a deferral moves an anchored step instead of dropping it.
+    due_before_deferral: dt.datetime | None = None
+    # The contact's date fields since they last changed (None: those it enrolled with), and
+    # the instant that change was read, so that an older change arriving late is ignored.
+    dates: dict[str, dt.date] | None = None
+    dates_as_of: dt.datetime | None = None
 
 
 Detail = str | int | float | bool | None

@@ -128,6 +128,17 @@ def calendar_facts(contact: Contact, account: Account | None) -> CalendarFacts:
     return CalendarFacts(timezone=contact.timezone, country=contact.country, subdivision=contact.region, dates=dates)
 
 
+def effective_dates(session: Session, contact: Contact) -> dict[str, dt.date]:
+    """The date fields the contact's enrollments anchor to (its own over its account's)."""
+    account = session.get(Account, contact.account_id) if contact.account_id else None
+    return calendar_facts(contact, account).dates
+
+
+def contacts_of_account(session: Session, account_id: uuid.UUID) -> list[Contact]:
+    """The account's contacts (not erased)."""
+    return list(session.exec(select(Contact).where(Contact.account_id == account_id, Contact.erased_at.is_(None))).all())  # type: ignore[union-attr]
+
+
 def policy_in_force(
     config: ContactPolicy, contact: Contact, account: Account | None, cadence_rules: ContactRules | None
 ) -> EffectivePolicy:

@@ -30,6 +30,7 @@ __all__ = [
     "Counters",
     "CrmInput",
     "CrmResult",
+    "DatesChangedSignal",
     "EnrollmentInput",
     "EnrollmentParams",
     "EnrollmentState",
@@ -60,7 +61,8 @@ WORKFLOW_TYPE = "Enrollment"
 
 
 class CalendarFacts(BaseModel):
-    """Time zone, country and date fields of the contact (and its account) at enrollment."""
+    """Time zone, country and date fields of the contact (and its account) at enrollment;
+    a running enrollment learns of later date changes by the dates_changed signal."""
 
     timezone: str | None = None
     country: str | None = None
@@ -131,6 +133,15 @@ class TaskCompletedSignal(BaseModel):
     task_id: str
     outcome: str = "completed"
     skipped: bool = False
+
+
+class DatesChangedSignal(BaseModel):
+    """The contact's date fields (its own over its account's) changed: `dates` is the whole
+    new set, read at `as_of`; an enrollment ignores a change read before the last it applied."""
+
+    event_id: str = Field(min_length=1, max_length=200)
+    dates: dict[str, dt.date] = Field(default_factory=dict)
+    as_of: dt.datetime | None = None
 
 
 # --- Updates: operator commands with validators; a rejected one leaves no trace in history.

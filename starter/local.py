@@ -223,7 +223,8 @@ class LocalCadence:
     # --- contacts, accounts, tasks ---------------------------------------------------------
 
     async def save_contact(self, contact: ContactIn) -> ContactSaved:
-        """Create or update a contact by external id (a new date field fires date rules)."""
+        """Create or update a contact by external id (a new date field fires date rules;
+        changed dates move the contact's running enrollments)."""
         saved, _ = await contacts.save_contact(self.backend, contact)
         return saved
 
@@ -232,11 +233,13 @@ class LocalCadence:
         return await contacts.get_contact(self.backend, contact)
 
     async def import_contacts(self, csv_text: str) -> ImportResult:
-        """Import contacts from CSV text; bad rows are reported, good ones imported."""
+        """Import contacts from CSV text; bad rows are reported, good ones imported (their
+        dates fire date rules and move running enrollments, as a single save does)."""
         return await contacts.import_contacts(self.backend, csv_text)
 
     async def save_account(self, account: AccountIn) -> AccountOut:
-        """Create or update an account by external id."""
+        """Create or update an account by external id (a new date field fires date rules for
+        its contacts; changed dates move their running enrollments)."""
         saved, _ = await contacts.save_account(self.backend, account)
         return saved
 

@@ -24,6 +24,7 @@ from models.payloads import (
     ActorRequest,
     ArchiverInput,
     ContactEventSignal,
+    DatesChangedSignal,
     EnrollmentInput,
     EnrollmentParams,
     NamedEventSignal,
@@ -38,7 +39,7 @@ from workflows import visibility
 from workflows.archiver import ARCHIVER_ID, HistoryArchiver
 from workflows.enrollment import EnrollmentWorkflow
 
-Signal = ReplySignal | ContactEventSignal | NamedEventSignal | TaskCompletedSignal
+Signal = ReplySignal | ContactEventSignal | NamedEventSignal | TaskCompletedSignal | DatesChangedSignal
 
 # The workflow's signal handlers by the vocabulary's signal names.
 _SIGNALS: dict[str, Any] = {
@@ -48,6 +49,7 @@ _SIGNALS: dict[str, Any] = {
     events.OPT_OUT_SIGNAL: EnrollmentWorkflow.opt_out,
     events.NAMED_EVENT_SIGNAL: EnrollmentWorkflow.named_event,
     events.TASK_COMPLETED_SIGNAL: EnrollmentWorkflow.task_completed,
+    events.DATES_CHANGED_SIGNAL: EnrollmentWorkflow.dates_changed,
 }
 UPDATE_TIMEOUT = 30.0
 QUERY_TIMEOUT = 10.0

@@ -2,7 +2,8 @@
 
 The workflow sleeps on a durable timer until the next step is due, runs the step through an
 activity, and lets `cadence.machine` decide what comes next. Replies, opt-outs, bounces,
-meetings and named events arrive as signals and are applied at once, even while paused.
+meetings, named events and changed dates arrive as signals and are applied at once, even
+while paused.
 Operators pause, resume, stop and skip through updates whose validators reject illegal
 transitions before anything reaches history. Orchestration only: the rules live in
 `cadence/`, every side effect is an activity (`workflows.calls`).
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_TYPE,
         ActorRequest,
         ContactEventSignal,
+        DatesChangedSignal,
         EnrollmentInput,
         NamedEventSignal,
         PauseRequest,
@@ -54,11 +56,19 @@ class EnrollmentWorkflow:
         self.params = input.params
         self.definition = input.params.definition
         self.m = EnrollmentMachine(
-            self.definition, input.params.calendar.calendar(), input.state, pure=workflow.unsafe.sandbox_unrestricted
+            self.definition,
+            input.params.calendar.calendar(),
+            input.state,
+            pure=workflow.unsafe.sandbox_unrestricted,
+            applies=workflow.patched,
         )
         self.steps = Steps(self.params, self.m, self._do)
         self._fresh = input.state is None
         self._wake = False
+        # While a step runs, where the enrollment goes next is the step's outcome to decide:
+        # changed dates arriving meanwhile are applied once it is known.
+        self._stepping = False
+        self._dates_held: list[DatesChangedSignal] = []
 
     # --- main loop -------------------------------------------------------------------------
 
@@ -89,7 +99,7 @@ class EnrollmentWorkflow:
             elif self.m.due_in(workflow.now()) > timedelta(0):
                 await self._wait(self.m.due_in(workflow.now()), inputs.step_label(self.m))
             else:
-                await self.steps.run()
+                await self._run_step()
                 if not s.status.terminal and self._should_continue_as_new():
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     await self._flush()
@@ -97,6 +107,16 @@ class EnrollmentWorkflow:
                         s.runs += 1
                         workflow.continue_as_new(EnrollmentInput(params=self.params, state=s))
         return await self._finish()
+
+    async def _run_step(self) -> None:
+        self._stepping = True
+        try:
+            await self.steps.run()
+        finally:
+            self._stepping = False
+        held, self._dates_held = self._dates_held, []
+        for signal in held:
+            self._apply_dates(signal)
 
     async def _wait(self, timeout: timedelta | None, summary: str) -> bool:
         """Wait until a message wakes the workflow (True) or the timeout passes (False)."""
@@ -167,6 +187,17 @@ class EnrollmentWorkflow:
     def task_completed(self, signal: TaskCompletedSignal) -> None:
         """The rep completed or skipped the pending task; the cadence moves on."""
         self._react(lambda now: self.m.task_completed(signal.event_id, signal.task_id, signal.outcome, signal.skipped, now))
+
+    @workflow.signal(name=events.DATES_CHANGED_SIGNAL)
+    def dates_changed(self, signal: DatesChangedSignal) -> None:
+        """The contact's date fields changed: the anchored steps still to come follow them."""
+        if self._stepping:
+            self._dates_held.append(signal)
+        else:
+            self._apply_dates(signal)
+
+    def _apply_dates(self, signal: DatesChangedSignal) -> None:
+        self._react(lambda now: self.m.dates_changed(signal.dates, signal.as_of, now))
 
     # --- updates: operators command --------------------------------------------------------
 

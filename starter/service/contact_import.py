@@ -2,22 +2,30 @@
 
 Rows are numbered as a spreadsheet shows them (the header is row 1). A bad row is reported
 with its number and field and skipped; every good row is imported in its own transaction,
-so one bad row never leaves another half-written.
+so one bad row never leaves another half-written. What each row did to the contact's dates
+is kept, so that the caller can fire the date rules and move open enrollments afterwards.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from core.db import transaction
 from models.contacts import upsert_contact
 from models.schemas import ContactIn
+from models.tables import Contact
+from starter.service.events import DatesChange
+
+# Writes one row: (contact, created, what it did to the contact's dates).
+Upsert = Callable[[Session, ContactIn], tuple[Contact, bool, DatesChange | None]]
 
 PLAIN_COLUMNS = {
     "external_id",
@@ -69,6 +77,7 @@ class ImportReport:
     updated: int = 0
     errors: list[RowError] = field(default_factory=list)
     contact_ids: dict[int, str] = field(default_factory=dict)
+    date_changes: list[DatesChange] = field(default_factory=list)
 
     @property
     def imported(self) -> int:
@@ -127,8 +136,18 @@ def _known(column: str) -> bool:
 
 
 def parse(text: str) -> list[tuple[int, ContactIn | RowError]]:
-    """Validate every row; returns (row number, contact or error) in file order."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    """Validate every row; returns (row number, contact or error) in file order. A file the
+    CSV reader cannot read at all (a stray carriage return in an unquoted cell, say) is
+    refused whole, naming the line, before anything is written."""
+    # newline="": the csv module reads \r\n, \n and \r line ends (and ones inside quotes) itself.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return _parse_rows(reader)
+    except csv.Error as exc:
+        raise CsvError(f"line {reader.line_num}: the CSV cannot be read ({exc})", {"line": reader.line_num}) from None
+
+
+def _parse_rows(reader: csv.DictReader[str]) -> list[tuple[int, ContactIn | RowError]]:
     if not reader.fieldnames:
         raise CsvError("the CSV has no header row; the first row must name the columns (external_id, email, ...)")
     columns = [c.strip() for c in reader.fieldnames]
@@ -184,7 +203,11 @@ def _column_of(loc: str) -> str:
     return head
 
 
-def import_csv(engine: Engine, text: str) -> ImportReport:
+def _plain(session: Session, data: ContactIn) -> tuple[Contact, bool, DatesChange | None]:
+    return (*upsert_contact(session, data), None)
+
+
+def import_csv(engine: Engine, text: str, upsert: Upsert = _plain) -> ImportReport:
     """Parse and import; each valid row commits on its own."""
     report = ImportReport()
     for row, parsed in parse(text):
@@ -193,11 +216,13 @@ def import_csv(engine: Engine, text: str) -> ImportReport:
             continue
         try:
             with transaction(engine) as session:
-                contact, created = upsert_contact(session, parsed)
+                contact, created, change = upsert(session, parsed)
                 report.contact_ids[row] = str(contact.id)
         except Exception as exc:  # a database refusal for this row only (e.g. unknown owner)
             report.errors.append(RowError(row, _db_field(exc), _db_message(exc), parsed.external_id))
             continue
+        if change is not None:
+            report.date_changes.append(change)
         if created:
             report.created += 1
         else:

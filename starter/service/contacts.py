@@ -1,6 +1,7 @@
 """Contacts and accounts (the CRM side): create or update by external id, read, import a
-CSV. A date field set for the first time (or changed) fires the matching date rules, so
-setting `renewal_date` starts the renewal cadence."""
+CSV. A date field set for the first time (or changed), on the contact or on its account,
+fires the matching date rules, so setting `renewal_date` starts the renewal cadence; and
+the contact's open enrollments are told the new dates, so a running renewal follows them."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
-from models.contacts import find_account, find_contact, upsert_account, upsert_contact
+from models.contacts import contacts_of_account, effective_dates, find_account, find_contact, upsert_account, upsert_contact
 from models.enrollments import OPEN
 from models.schemas import AccountIn, ContactIn, ContactOut, FieldError
 from models.tables import Account, Contact, Enrollment
 from starter.errors import Invalid, NotFound
-from starter.service import contact_import, rules
+from starter.service import contact_import, events
 from starter.service.backend import Backend
 
 
@@ -78,21 +79,30 @@ def contact_out(row: Contact) -> ContactOut:
 
 async def save_contact(backend: Backend, data: ContactIn) -> tuple[ContactSaved, bool]:
     """Create the contact or update the fields given (by `external_id`); returns (saved,
-    created). A newly set date field fires the date rules."""
+    created). A newly set date field fires the date rules; changed dates move its open
+    enrollments."""
 
-    def write(session: Session) -> tuple[ContactOut, bool, set[str]]:
-        before = find_contact(session, data.external_id)
-        old_dates = dict(before.dates) if before is not None else {}
-        row, created = upsert_contact(session, data)
-        newly_set = {k for k, v in row.dates.items() if v and old_dates.get(k) != v}
-        return contact_out(row), created, newly_set
+    def write(session: Session) -> tuple[ContactOut, bool, events.DatesChange | None]:
+        row, created, change = upsert_noting_dates(session, data)
+        return contact_out(row), created, change
 
     try:
-        out, created, newly_set = await backend.db(write)
+        out, created, change = await backend.db(write)
     except FieldError as exc:
         raise Invalid(exc.message, {"field": exc.field}) from None
-    enrolled = await rules.enroll_for_dates(backend, out.id, newly_set) if newly_set else []
+    enrolled = await events.dates_changed(backend, [change])
     return ContactSaved(**out.model_dump(), enrolled=enrolled), created
+
+
+def upsert_noting_dates(session: Session, data: ContactIn) -> tuple[Contact, bool, events.DatesChange | None]:
+    """Upsert the contact and note what it did to its dates (its own, or its account's when
+    it joins another account)."""
+    before = find_contact(session, data.external_id)
+    own_before = dict(before.dates) if before is not None else {}
+    facts_before = effective_dates(session, before) if before is not None else {}
+    row, created = upsert_contact(session, data)
+    own = {k for k, v in row.dates.items() if v and own_before.get(k) != v}
+    return row, created, events.note_dates(session, row, before=facts_before, own=own)
 
 
 async def get_contact(backend: Backend, ref: str) -> ContactOut:
@@ -116,13 +126,21 @@ def _account_out(session: Session, row: Account) -> AccountOut:
 
 
 async def save_account(backend: Backend, data: AccountIn) -> tuple[AccountOut, bool]:
-    """Create or update an account by `external_id`; returns (account, created)."""
+    """Create or update an account by `external_id`; returns (account, created). A date
+    field set or changed on the account (a renewal date) fires the date rules for each of
+    its contacts that has no date of its own by that name, and moves their open enrollments."""
 
-    def write(session: Session) -> tuple[AccountOut, bool]:
-        existed = session.exec(select(Account.id).where(Account.external_id == data.external_id)).first() is not None
-        return _account_out(session, upsert_account(session, data)), not existed
+    def write(session: Session) -> tuple[AccountOut, bool, list[events.DatesChange | None]]:
+        existing = session.exec(select(Account).where(Account.external_id == data.external_id)).first()
+        people = contacts_of_account(session, existing.id) if existing is not None else []
+        before = {person.id: effective_dates(session, person) for person in people}
+        row = upsert_account(session, data)
+        changes = [events.note_dates(session, person, before=before[person.id]) for person in people]
+        return _account_out(session, row), existing is None, changes
 
-    return await backend.db(write)
+    out, created, changes = await backend.db(write)
+    await events.dates_changed(backend, changes)
+    return out, created
 
 
 def account_row(session: Session, ref: str) -> Account:
@@ -142,9 +160,10 @@ async def import_contacts(backend: Backend, text: str) -> ImportResult:
     """Import contacts from CSV text: valid rows are imported even when others fail, and
     each failed row is reported with its number (the header is row 1) and field."""
     try:
-        report = await asyncio.to_thread(contact_import.import_csv, backend.engine, text)
+        report = await asyncio.to_thread(contact_import.import_csv, backend.engine, text, upsert_noting_dates)
     except contact_import.CsvError as exc:
         raise Invalid(exc.message, exc.details) from None
+    await events.dates_changed(backend, report.date_changes)
     return ImportResult(
         imported=report.imported,
         created=report.created,

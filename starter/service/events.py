@@ -8,6 +8,10 @@ the caller gets its answer. Delivery to the contact's open enrollments (signals)
 down). The (source, event_id) key makes a repeated delivery a no-op, and the workflows
 ignore a signal they have already seen. A reply can also pause the other contacts at the
 account, and a named event can enroll the contact through the event rules.
+
+Cadence records one kind itself: a contact's date fields (its own or its account's) changed.
+It is delivered the same way, so a running renewal enrollment follows a new renewal date
+even when Temporal was briefly away.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ from cadence.definition import CadenceDefinition
 from cadence.events import EventKind
 from models import audit
 from models.cadences import bundle_of
-from models.contacts import find_contact, suppress
+from models.contacts import effective_dates, find_contact, suppress
 from models.enrollments import OPEN
-from models.payloads import ContactEventSignal, NamedEventSignal, ReplySignal, TaskCompletedSignal
+from models.payloads import ContactEventSignal, DatesChangedSignal, NamedEventSignal, ReplySignal, TaskCompletedSignal
 from models.tables import Contact, Enrollment, InboundEvent
 from starter.errors import CadenceError, Invalid
-from starter.service import commands, rules
+from starter.service import rules
 from starter.service.backend import Backend
 from starter.temporal import Signal
 
@@ -237,17 +241,7 @@ async def deliver(backend: Backend, row_id: uuid.UUID) -> dict[str, Any]:
     try:
         for contact_id in payload.get("contact_ids", []):
             if signal_name is not None:
-                signal = _signal(
-                    row.type,
-                    f"{row.source}:{row.event_id}",
-                    intent=payload.get("intent"),
-                    return_date=dt.date.fromisoformat(payload["return_date"]) if payload.get("return_date") else None,
-                    name=payload.get("name"),
-                    task_id=payload.get("task_id"),
-                    outcome=payload.get("outcome"),
-                    channel=payload.get("channel"),
-                )
-                reached, gone = await _signal_contact(backend, contact_id, signal_name, signal)
+                reached, gone = await _signal_contact(backend, contact_id, signal_name, _stored_signal(row))
                 delivered += reached
                 not_running += gone
             if row.type == EventKind.event and payload.get("name"):
@@ -268,6 +262,80 @@ async def deliver(backend: Backend, row_id: uuid.UUID) -> dict[str, Any]:
 
     await backend.db(done)
     return outcome
+
+
+def _stored_signal(row: InboundEvent) -> Signal:
+    """The signal a recorded event is delivered as, rebuilt from its row."""
+    payload = row.payload
+    event_id = f"{row.source}:{row.event_id}"
+    if row.type == vocabulary.DATES_CHANGED:
+        return DatesChangedSignal.model_validate({"event_id": event_id, "dates": payload.get("dates") or {}, "as_of": payload.get("as_of")})
+    return _signal(
+        row.type,
+        event_id,
+        intent=payload.get("intent"),
+        return_date=dt.date.fromisoformat(payload["return_date"]) if payload.get("return_date") else None,
+        name=payload.get("name"),
+        task_id=payload.get("task_id"),
+        outcome=payload.get("outcome"),
+        channel=payload.get("channel"),
+    )
+
+
+# --- date changes ------------------------------------------------------------------------------
+
+
+@dataclass
+class DatesChange:
+    """What a write did to one contact's date facts: the fields it set or changed (the date
+    rules fire on them) and the change recorded for its open enrollments (None: none)."""
+
+    contact_id: str
+    newly_set: set[str]
+    event: uuid.UUID | None
+
+
+def note_dates(session: Session, contact: Contact, *, before: dict[str, dt.date], own: set[str] | None = None) -> DatesChange | None:
+    """After a write to the contact or its account, in the same transaction: compare its date
+    facts with `before` and record the change for delivery. `own`: date fields of the
+    contact's own that the write set (they fire the date rules even when the account had the
+    same date). None when its dates did not change."""
+    after = effective_dates(session, contact)
+    newly_set = (own or set()) | {name for name, value in after.items() if before.get(name) != value}
+    event = _record_dates(session, contact, before, after) if after != before else None
+    if not newly_set and event is None:
+        return None
+    return DatesChange(str(contact.id), newly_set, event)
+
+
+def _record_dates(session: Session, contact: Contact, before: dict[str, dt.date], after: dict[str, dt.date]) -> uuid.UUID | None:
+    """Record the new date facts for the contact's open enrollments (None when it has none)."""
+    open_one = session.exec(
+        select(Enrollment.id).where(Enrollment.contact_id == contact.id, Enrollment.status.in_(OPEN)).limit(1)  # type: ignore[attr-defined]
+    ).first()
+    if open_one is None:
+        return None
+    # Read after the write took its row lock: a later write of the same dates reads later.
+    as_of = dt.datetime.now(dt.UTC)
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    payload = {"dates": {name: value.isoformat() for name, value in sorted(after.items())}, "as_of": as_of.isoformat(), "changed": changed}
+    event_id = f"dates:{contact.id}:{as_of.isoformat()}"
+    return record(session, source="crm", event_id=event_id, type=vocabulary.DATES_CHANGED, contact_ids=[contact.id], payload=payload).id
+
+
+async def dates_changed(backend: Backend, changes: Iterable[DatesChange | None]) -> list[str]:
+    """After the write committed: tell each contact's open enrollments their new dates (an
+    undelivered change is retried by the sweeper), then fire the date rules; returns the
+    enrollments the rules started or found."""
+    enrolled: list[str] = []
+    for change in changes:
+        if change is None:
+            continue
+        if change.event is not None:
+            await deliver(backend, change.event)
+        if change.newly_set:
+            enrolled += await rules.enroll_for_dates(backend, change.contact_id, change.newly_set)
+    return enrolled
 
 
 async def _signal_contact(backend: Backend, contact_id: str, signal_name: str, signal: Signal) -> tuple[list[str], list[str]]:
@@ -309,6 +377,9 @@ async def _same_account_pause(backend: Backend, replied_enrollments: list[str]) 
             ).all()
             out += [(str(o.id), str(row.contact_id)) for o in others]
         return out
+
+    # Imported here: commands reads accounts through contacts, which records date changes here.
+    from starter.service import commands
 
     paused: list[str] = []
     for enrollment_id, replier in await backend.db(targets):

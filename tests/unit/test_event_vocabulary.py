@@ -16,7 +16,7 @@ from workflows.enrollment import EnrollmentWorkflow
 def test_the_workflow_listens_for_every_signal_the_vocabulary_delivers() -> None:
     listened = set(workflow._Definition.must_from_class(EnrollmentWorkflow).signals)
     delivered = {kind.signal for kind in events.KINDS.values() if kind.signal is not None}
-    assert listened == delivered == {"reply", "meeting_booked", "bounce", "opt_out", "task_completed", "event"}
+    assert listened == delivered == {"reply", "meeting_booked", "bounce", "opt_out", "task_completed", "event", "dates_changed"}
 
 
 def test_callers_may_send_every_event_kind_and_rules_decide_all_but_task_completion() -> None:

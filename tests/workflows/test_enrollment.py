@@ -21,6 +21,7 @@ from models.payloads import (
     ActorRequest,
     CalendarFacts,
     ContactEventSignal,
+    DatesChangedSignal,
     EnrollmentInput,
     EnrollmentParams,
     NamedEventSignal,
@@ -323,6 +324,76 @@ async def test_renewal_cadence_anchored_to_a_date(ts_env: WorkflowEnvironment, w
         local = when.astimezone(chicago)  # type: ignore[attr-defined]
         assert local.date() == renewal - dt.timedelta(days=days)
         assert (local.hour, local.minute) == (9, 0)
+
+
+def renewal_steps(*days: int) -> dict[str, Any]:
+    return {
+        "key": "renewal",
+        "name": "Renewal",
+        "exit_on": ["event:renewal_signed"],
+        "steps": [
+            {"id": f"r{n}", "type": "email", "template": f"r{n}", "wait": {"anchor": "renewal_date", "offset_days": -n, "at": "09:00"}}
+            for n in days
+        ],
+    }
+
+
+async def test_a_changed_renewal_date_moves_the_running_enrollment(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
+    now = await ts_env.get_current_time()
+    first = (now + 70 * DAY).date()
+    params = make_params(
+        renewal_steps(90, 60, 30, 14), calendar=CalendarFacts(timezone="America/Chicago", country="US", dates={"renewal_date": first})
+    )
+    handle = await start(ts_env, worker, params, recorder)
+    await ts_env.sleep(DAY)
+    assert (await status(handle)).step_id == "r60"
+    later = first + 30 * DAY  # the renewal moved a month later
+    await handle.signal("dates_changed", DatesChangedSignal(event_id="d1", dates={"renewal_date": later}, as_of=now + DAY))
+    view = await status(handle)
+    chicago = zoneinfo.ZoneInfo("America/Chicago")
+    assert view.step_id == "r60" and view.next_due_at is not None
+    assert view.next_due_at.astimezone(chicago).date() == later - 60 * DAY
+    await ts_env.sleep(45 * DAY)  # past the new r60 (day 40), before the new r30 (day 70)
+    earlier = (await ts_env.get_current_time()).date() + 20 * DAY  # now moved earlier: r30 is behind the contact
+    await handle.signal("dates_changed", DatesChangedSignal(event_id="d2", dates={"renewal_date": earlier}, as_of=now + 46 * DAY))
+    await handle.signal("dates_changed", DatesChangedSignal(event_id="d0", dates={"renewal_date": first}, as_of=now))  # stale: ignored
+    result = await handle.result()
+    assert result.status == "completed"
+    sent = {t.step_id: when.astimezone(chicago) for t, when in zip(recorder.touches, recorder.times, strict=True)}  # type: ignore[attr-defined]
+    assert list(sent) == ["r60", "r14"]  # r60 once, on its new date; r30 skipped; r14 on the latest date
+    assert sent["r60"].date() == later - 60 * DAY and (sent["r60"].hour, sent["r60"].minute) == (9, 0)
+    assert sent["r14"].date() == earlier - 14 * DAY
+    skipped = [(t.details["step_id"], t.reason) for t in recorder.transitions if t.action == "step_skipped"]
+    assert [step for step, _ in skipped] == ["r90", "r30"]
+    assert "has already passed" in (skipped[1][1] or "")
+    assert [t.details for t in recorder.transitions if t.action == "dates_changed"] == [
+        {"renewal_date": later.isoformat()},
+        {"renewal_date": earlier.isoformat()},
+    ]
+
+
+async def test_a_gate_deferral_moves_the_anchored_step_after_it(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
+    now = await ts_env.get_current_time()
+    renewal = (now + 70 * DAY).date()
+    definition = renewal_steps(60)
+    definition["steps"].append(
+        {
+            "id": "r60-call",
+            "type": "task",
+            "wait": {"anchor": "renewal_date", "offset_days": -60, "at": "10:30"},
+            "task": {"title": "Hold the renewal discussion", "wait_for_completion": False},
+        }
+    )
+    anchor_day = dt.datetime.combine(renewal - 60 * DAY, dt.time(9, 0), tzinfo=dt.UTC)
+    recorder.touch_answers["r60"] = TouchResult(
+        status="deferred", touch_key="k", reason_code="weekend", reason="deferred to Mon 09:00: weekend", defer_until=anchor_day + 2 * DAY
+    )
+    params = make_params(definition, calendar=CalendarFacts(timezone="UTC", country="US", dates={"renewal_date": renewal}))
+    result = await (await start(ts_env, worker, params, recorder)).result()
+    assert result.status == "completed"
+    assert [t.step_id for t in recorder.touches] == ["r60", "r60"]  # deferred, then sent two days later
+    assert [t.step_id for t in recorder.tasks] == ["r60-call"]  # moved with it, not dropped as "already passed"
+    assert not [t for t in recorder.transitions if t.action == "step_skipped"]
 
 
 async def test_task_step_waits_for_completion_and_escalates(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
