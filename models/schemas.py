@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from cadence.contact_rules import check_timezone
 
@@ -59,6 +59,73 @@ def _null_mappings_unset(data: Any) -> Any:
     return data
 
 
+def _not_a_number(value: Any) -> Any:
+    # Lax parsing would read 0 as 1970-01-01: an instant must be written as one.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 date and time with a time zone, e.g. 2026-12-01T09:00:00Z")
+    return value
+
+
+# A moment in time as the API accepts it: ISO 8601 text, never a bare number.
+Instant = Annotated[dt.datetime, BeforeValidator(_not_a_number)]
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# An owner reference: a blank one means "no owner" (a CSV column left empty, a form field).
+OwnerRef = Annotated[Annotated[str, Field(max_length=100)] | None, BeforeValidator(_blank_is_none)]
+
+# Blank by any reckoning: Python's whitespace (which str_strip_whitespace removes), JSON
+# Schema's \s, and NUL; a required name or id must hold at least one other character, and
+# the OpenAPI document then says exactly what the API accepts.
+_BLANK = "\\t\\n\\v\\f\\r \\u0000\\u001c-\\u001f\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+NOT_BLANK = f"^[^\\u0000]*[^{_BLANK}][^\\u0000]*$"
+
+
+def required_text(max_length: int, **kw: Any) -> Any:
+    """A required text field that may not be blank (nor hold a NUL)."""
+    return Field(min_length=1, max_length=max_length, pattern=NOT_BLANK, **kw)
+
+
+# A date field's name (`renewal_date`): cadences anchor to it by this name, so it is the
+# same lower_snake_case as a step id; the OpenAPI document says so, too.
+DATE_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+def _date_name(name: str) -> str:
+    if not re.fullmatch(DATE_NAME, name):
+        raise ValueError(f"date field name {name!r} must be lower_snake_case")
+    return name
+
+
+DateName = Annotated[str, AfterValidator(_date_name)]
+
+
+def _a_date_not_a_number(value: Any) -> Any:
+    # Lax parsing would read 0 as 1970-01-01: a date must be written as one.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 date, e.g. 2027-03-31")
+    return value
+
+
+# A calendar date as the API accepts it: ISO 8601 text, never a bare number.
+Day = Annotated[dt.date, BeforeValidator(_a_date_not_a_number)]
+# Free-form custom fields: any JSON a CRM holds. Postgres text cannot hold a NUL character,
+# which the API refuses anywhere; the OpenAPI document spells that out to any depth
+# (its FieldValue schema, see starter.api.openapi).
+FreeFields = Annotated[
+    dict[str, Any], WithJsonSchema({"type": "object", "additionalProperties": {"$ref": "#/components/schemas/FieldValue"}})
+]
+DateFields = Annotated[
+    dict[DateName, Day],
+    WithJsonSchema(
+        {"type": "object", "patternProperties": {DATE_NAME: {"type": "string", "format": "date"}}, "additionalProperties": False}
+    ),
+]
+
+
 class FieldError(ValueError):
     """A value the database layer refused, with the field it belongs to."""
 
@@ -72,10 +139,10 @@ class ConsentRecord(BaseModel):
     """Recorded consent for one channel: when, how, and whether it was revoked."""
 
     model_config = ConfigDict(extra="forbid")
-    granted: bool = True
-    at: dt.datetime | None = None
+    granted: bool = Field(default=True, strict=True)
+    at: Instant | None = None
     source: str | None = Field(default=None, max_length=200)
-    revoked_at: dt.datetime | None = None
+    revoked_at: Instant | None = None
 
 
 class Preferences(BaseModel):
@@ -91,7 +158,7 @@ class ContactIn(BaseModel):
     """Create or update a contact by `external_id` (your system's id for the person)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    external_id: str = Field(min_length=1, max_length=200)
+    external_id: str = required_text(200)
     account_external_id: str | None = Field(default=None, max_length=200)
     account_name: str | None = Field(default=None, max_length=300)
     email: str | None = Field(default=None, max_length=320)
@@ -105,11 +172,11 @@ class ContactIn(BaseModel):
     persona: Literal["executive", "practitioner", "procurement"] | None = None
     industry: str | None = Field(default=None, max_length=100)
     tier: Literal["enterprise", "mid_market", "smb", "tech_touch"] | None = None
-    owner_id: str | None = Field(default=None, max_length=100)
+    owner_id: OwnerRef = None
     consent: dict[Literal["email", "sms", "call", "linkedin"], ConsentRecord] | None = None
     preferences: Preferences | None = None
-    dates: dict[str, dt.date] | None = None
-    fields: dict[str, Any] | None = None
+    dates: DateFields | None = None
+    fields: FreeFields | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -142,14 +209,6 @@ class ContactIn(BaseModel):
             return value
         return normalize_phone(value)
 
-    @field_validator("dates")
-    @classmethod
-    def _date_names(cls, value: dict[str, dt.date] | None) -> dict[str, dt.date] | None:
-        for name in value or {}:
-            if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name):
-                raise ValueError(f"date field name {name!r} must be lower_snake_case")
-        return value
-
     def normalized_phone(self) -> str | None:
         """The phone in E.164, using the contact's country for national numbers."""
         if not self.phone:
@@ -161,14 +220,14 @@ class AccountIn(BaseModel):
     """Create or update an account (a company) by `external_id`."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    external_id: str = Field(min_length=1, max_length=200)
-    name: str = Field(min_length=1, max_length=300)
+    external_id: str = required_text(200)
+    name: str = required_text(300)
     domain: str | None = Field(default=None, max_length=300)
     industry: str | None = Field(default=None, max_length=100)
     tier: Literal["enterprise", "mid_market", "smb", "tech_touch"] | None = None
-    owner_id: str | None = Field(default=None, max_length=100)
-    dates: dict[str, dt.date] | None = None
-    fields: dict[str, Any] | None = None
+    owner_id: OwnerRef = None
+    dates: DateFields | None = None
+    fields: FreeFields | None = None
 
     @model_validator(mode="before")
     @classmethod

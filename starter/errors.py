@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -71,3 +72,23 @@ def outage(exc: BaseException) -> Unavailable | None:
     if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
         return Unavailable("Temporal is not answering; retry shortly")
     return None
+
+
+def refusal(exc: BaseException) -> CadenceError | None:
+    """The client's error that a database refusal amounts to: a reference to a row that does
+    not exist (an unknown owner_id) is a 422 naming the field, a duplicate is a 409. The
+    transaction was rolled back: nothing was half-written."""
+    if not isinstance(exc, sqlalchemy.exc.IntegrityError):
+        return None
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    detail = (getattr(diag, "message_detail", None) or "") if diag is not None else ""
+    found = re.search(r"Key \(([^)]+)\)=\((.*)\)", detail)
+    field, value = (found.group(1), found.group(2)) if found else ("(body)", "")
+    if isinstance(orig, psycopg.errors.ForeignKeyViolation):
+        table = re.search(r'table "([^"]+)"', detail)
+        what = table.group(1).rstrip("s") if table else "row"
+        return Invalid(f"{field}: there is no {what} {value!r}", {"field": field})
+    if isinstance(orig, psycopg.errors.UniqueViolation):
+        return Conflict(f"{field}: {value!r} is already taken", {"field": field})
+    return Invalid(f"{field}: the value was refused ({type(orig).__name__})", {"field": field})

@@ -11,11 +11,13 @@ from sqlalchemy import Engine
 
 from core.settings import Settings
 from starter import console
-from starter.api import errors
+from starter.api import errors, openapi
 from starter.api.limits import RateLimit
+from starter.api.no_nul import RefuseNul
 from starter.api.routes import accounts, audit, cadences, contacts, dev, enrollments, events, health, keys, links, tasks, touches, webhooks
 from starter.service.backend import Backend
 from starter.service.delivery import InboundProcessor
+from starter.service.inbound import InboundEmail
 from starter.web import STATIC_DIR
 
 DESCRIPTION = """Durable sales and customer cadences on Temporal.
@@ -48,12 +50,14 @@ def create_app(settings: Settings, *, backend: Backend | None = None, engine: En
 
     app = FastAPI(title="Cadence", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    openapi.install(app, models=(InboundEmail,))
     for module in (health, contacts, accounts, cadences, enrollments, audit, events, tasks, touches, keys, webhooks, links):
         app.include_router(module.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     if settings.dev_mode:
         app.include_router(dev.router)
+    app.add_middleware(RefuseNul)  # inside the body limit: it reads bodies whole
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RateLimit, settings=settings)  # outermost: a refused request costs nothing
     return app

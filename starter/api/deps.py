@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from sqlmodel import Session
 
 from core.settings import Settings
@@ -44,6 +44,7 @@ class Caller:
 
     name: str
     role: Role
+    key_id: str | None = None
 
     @property
     def actor(self) -> str:
@@ -66,7 +67,7 @@ async def current_caller(request: Request) -> Caller:
 
     def lookup(session: Session) -> Caller | None:
         row = authenticate(session, secret)
-        return Caller(row.name, Role(row.role)) if row else None
+        return Caller(row.name, Role(row.role), str(row.id)) if row else None
 
     caller = await get_backend(request).db(lookup)
     if caller is None:
@@ -92,3 +93,8 @@ Service = Annotated[Caller, Depends(allow(Role.service))]
 Operator = Annotated[Caller, Depends(allow(Role.cs_lead))]
 Admin = Annotated[Caller, Depends(allow())]
 Auditor = Annotated[Caller, Depends(allow(Role.auditor, Role.cs_lead))]
+
+
+# Paging: an offset past ten million rows is a mistake, not a page (and past 2**63 a
+# database error).
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip")]

@@ -10,6 +10,7 @@ one. Neither a 503 nor a 500 closes the client's keep-alive connection.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +19,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starter.errors import CadenceError, Unavailable, outage
+from models.schemas import NOT_BLANK
+from starter.errors import CadenceError, Unavailable, outage, refusal
 
 log = logging.getLogger("cadence.api")
 
@@ -36,9 +38,16 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             reason = (err.get("ctx") or {}).get("error", "JSON decode error")
             out.append({"field": "(body)", "message": f"the body is not valid JSON: {reason} at character {err['loc'][-1]}"})
             continue
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        out.append({"field": ".".join(loc) or "(body)", "message": str(err.get("msg", "")).removeprefix("Value error, ")})
+        # "[key]" marks a mapping's key as what was refused; the key is already in the path.
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header", "[key]")]
+        out.append({"field": ".".join(loc) or "(body)", "message": _message(err)})
     return out
+
+
+def _message(err: Any) -> str:
+    if err.get("type") == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == NOT_BLANK:
+        return "must not be blank"
+    return str(err.get("msg", "")).removeprefix("Value error, ")
 
 
 def install(app: FastAPI) -> None:
@@ -66,13 +75,31 @@ def install(app: FastAPI) -> None:
             415: "unsupported_media_type",
         }
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
-        return JSONResponse(
-            error_body(codes.get(exc.status_code, "http_error"), detail), status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405 and (documented := allowed_methods(request)):
+            # Starlette names only the methods of the first route that matched the path.
+            headers["Allow"] = ", ".join(documented)
+        return JSONResponse(error_body(codes.get(exc.status_code, "http_error"), detail), status_code=exc.status_code, headers=headers)
 
     # Not an `Exception` handler: Starlette runs that one in its outermost middleware, which
     # re-raises after answering, and the server then drops the keep-alive connection.
     app.add_middleware(LastResort)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents at this request's path (from the OpenAPI document,
+    which knows every route, however the routers were included). A path written out in
+    full (`/v1/contacts/import`) is its own resource, not an id of the template beside it."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    path = request.url.path
+    if path in paths:
+        return sorted(method.upper() for method in paths[path])
+    methods: set[str] = set()
+    for template, operations in paths.items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 def error_response(exc: CadenceError) -> JSONResponse:
@@ -108,10 +135,12 @@ class LastResort:
         except Exception as exc:
             if started:
                 raise  # too late for another answer; the server closes the connection
-            unavailable = outage(exc)
+            unavailable, refused = outage(exc), refusal(exc)
             if unavailable is not None:
                 log.warning("%s %s: %s (%s)", scope["method"], scope["path"], unavailable.message, type(exc).__name__)
                 response = error_response(unavailable)
+            elif refused is not None:
+                response = error_response(refused)
             else:
                 log.exception("unhandled error on %s %s", scope["method"], scope["path"])
                 response = JSONResponse(error_body("internal_error", "an unexpected error occurred; it has been logged"), status_code=500)

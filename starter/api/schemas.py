@@ -6,7 +6,6 @@ silently ignored value.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cadence.definition import ReplyIntent
 from cadence.events import EventKind
 from models.keys import Role
+from models.schemas import Day, Instant
 
 
 class _Body(BaseModel):
@@ -23,12 +23,23 @@ class _Body(BaseModel):
 class EnrollRequest(_Body):
     """Enroll one contact (by id or external id) in a cadence (by id or key)."""
 
+    # The schema says what the validator enforces: exactly one way to name the contact.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["contact_id"], "properties": {"contact_id": {"type": "string"}}},
+                {"required": ["contact_external_id"], "properties": {"contact_external_id": {"type": "string"}}},
+            ]
+        },
+    )
+
     cadence_id: str | None = Field(
         default=None, min_length=1, max_length=200, description="Cadence id or key; omitted: the default cadence of the contact's segment"
     )
     contact_id: str | None = Field(default=None, min_length=1, max_length=200)
     contact_external_id: str | None = Field(default=None, min_length=1, max_length=200)
-    start_at: dt.datetime | None = Field(default=None, description="When the first step may run (with a time zone)")
+    start_at: Instant | None = Field(default=None, description="When the first step may run (with a time zone)")
 
     @model_validator(mode="after")
     def _one_contact(self) -> EnrollRequest:
@@ -46,14 +57,14 @@ class BulkRequest(_Body):
     contacts: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         min_length=1, max_length=1000, description="Contact ids or external ids"
     )
-    start_at: dt.datetime | None = None
+    start_at: Instant | None = None
 
 
 class PauseBody(_Body):
     """Why the enrollment (or the customer) is paused, and optionally until when."""
 
     reason: str = Field(min_length=1, max_length=1000)
-    until: dt.datetime | None = None
+    until: Instant | None = None
 
 
 class StopBody(_Body):
@@ -76,7 +87,7 @@ class EventRequest(_Body):
     contact_id: str | None = Field(default=None, min_length=1, max_length=200)
     contact_external_id: str | None = Field(default=None, min_length=1, max_length=200)
     intent: ReplyIntent | None = Field(default=None, description="For replies")
-    return_date: dt.date | None = Field(default=None, description="For out-of-office replies")
+    return_date: Day | None = Field(default=None, description="For out-of-office replies")
     name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="For named events")
     task_id: str | None = Field(default=None, max_length=100, description="For task_completed")
     outcome: str | None = Field(default=None, max_length=500)

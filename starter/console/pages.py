@@ -25,7 +25,7 @@ from starlette.formparsers import MultiPartException
 
 from core.settings import Settings
 from starter.api.errors import BodyTooLarge
-from starter.errors import CadenceError, Unavailable, outage
+from starter.errors import CadenceError, Unavailable, outage, refusal
 from starter.service.backend import Backend
 from starter.web import HERE
 
@@ -199,6 +199,8 @@ class ConsoleRoute(APIRoute):
             except BodyTooLarge:
                 raise  # the body-size middleware answers with its 413
             except Exception as exc:
+                if (refused := refusal(exc)) is not None:
+                    return error_page(request, refused.status, refused.message)
                 if (unavailable := outage(exc)) is not None:
                     log.warning("console %s %s: %s", request.method, request.url.path, unavailable.message)
                     return _unavailable_page(request, unavailable)

@@ -147,7 +147,8 @@ async def bulk_enroll(
     on_row: Callable[[BulkRow], Any] | None = None,
     request_key: str | None = None,
 ) -> list[BulkRow]:
-    """Enroll many contacts, throttled to `per_second` starts so Temporal is not flooded.
+    """Enroll many contacts, throttled to `per_second` workflow starts so Temporal is not
+    flooded (a row that starts nothing, refused or already enrolled, does not wait).
 
     Each row succeeds or fails on its own; the result reports every row. With a
     `request_key`, each row is idempotent under `<key>:<row>`, so a retried batch repeats
@@ -164,11 +165,12 @@ async def bulk_enroll(
             delay = next_at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            next_at = max(next_at, loop.time()) + interval
             try:
                 row_key = f"{request_key}:{index}" if request_key is not None else None
                 info = await enroll_contact(backend, cadence, ref, actor=actor, start_at=start_at, request_key=row_key)
                 row = BulkRow(row=index, contact=ref, ok=True, enrollment_id=info.id, created=info.created)
+                if info.created:
+                    next_at = loop.time() + interval
             except CadenceError as err:
                 row = BulkRow(row=index, contact=ref, ok=False, error=err.message, code=err.code)
         results.append(row)

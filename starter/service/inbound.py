@@ -22,6 +22,7 @@ from cadence.intent import classify_reply
 from cadence.keywords import SmsKeyword, classify_sms
 from models import audit
 from models.contacts import contacts_by_email, contacts_by_phone
+from models.schemas import Day
 from models.tables import Contact, Suppression, Touch
 from starter.service.backend import Backend
 from starter.service.events import Recorded, record, suppress_for
@@ -186,7 +187,7 @@ class InboundEmail(BaseModel):
     in_reply_to: str | None = Field(default=None, max_length=1000)
     references: list[str] = Field(default_factory=list, max_length=100)
     bounce: Bounce | None = None
-    return_date: dt.date | None = None
+    return_date: Day | None = None
 
 
 async def receive_email(backend: Backend, mail: InboundEmail) -> Recorded:

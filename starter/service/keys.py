@@ -14,7 +14,7 @@ from models import keys as keys_repo
 from models.contacts import as_uuid
 from models.keys import Role, create_key
 from models.tables import ApiKey
-from starter.errors import NotFound
+from starter.errors import Conflict, NotFound
 from starter.service.backend import Backend
 
 
@@ -64,14 +64,18 @@ async def list_keys(backend: Backend) -> list[KeyOut]:
     return await backend.db(lambda session: [_out(r) for r in session.exec(select(ApiKey).order_by(sa.column("created_at"))).all()])
 
 
-async def revoke(backend: Backend, key_id: str, *, actor: str) -> KeyOut:
-    """Revoke a key at once (it stays listed, marked revoked)."""
+async def revoke(backend: Backend, key_id: str, *, actor: str, own_key_id: str | None = None) -> KeyOut:
+    """Revoke a key at once (it stays listed, marked revoked). The key making the request
+    cannot revoke itself (409): an admin locking themselves out is a mistake, and the last
+    admin key would leave nobody able to create another."""
 
     def write(session: Session) -> KeyOut:
         ref = as_uuid(key_id)
         row = session.get(ApiKey, ref) if ref else None
         if row is None:
             raise NotFound(f"key {key_id!r} not found", {"field": "key_id"})
+        if own_key_id is not None and str(row.id) == own_key_id:
+            raise Conflict("a key cannot revoke itself; revoke it with another admin key", {"field": "key_id"})
         if row.revoked_at is None:
             row.revoked_at = dt.datetime.now(dt.UTC)
             session.add(row)

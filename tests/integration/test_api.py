@@ -333,3 +333,27 @@ async def test_a_chunked_body_over_the_limit_is_413_and_malformed_json_names_the
         assert_error(broken, 422, "validation_error")
         assert broken.json()["error"]["details"]["fields"][0]["field"] == "(body)"
         assert "not valid JSON" in broken.json()["error"]["message"]
+
+
+async def test_what_the_fuzzer_found_is_a_clear_error_now(api: Api) -> None:
+    async with api.client("admin") as admin:
+        for body in ({"external_id": "a1", "name": "A", "fields": None}, {"external_id": "a2", "name": "A", "dates": None}):
+            assert (await admin.post("/v1/accounts", json=body)).status_code in (200, 201)
+        assert (await admin.post("/v1/contacts", json={"external_id": "c1", "dates": None, "fields": None})).status_code in (200, 201)
+        nul = await admin.post("/v1/contacts", json={"external_id": "c2", "first_name": "A\u0000da"})
+        assert assert_error(nul, 422, "validation_error")["details"]["fields"][0]["field"] == "first_name"
+        nested = await admin.post("/v1/contacts", json={"external_id": "c3", "fields": {"plan": ["pro", "x\u0000"]}})
+        assert assert_error(nested, 422, "validation_error")["details"]["fields"][0]["field"] == "fields.plan.1"
+        query = await admin.get("/v1/enrollments", params={"owner": "a\x00b"})
+        assert assert_error(query, 422, "validation_error")["details"]["fields"][0]["field"] == "owner"
+        assert_error(await admin.get("/v1/contacts/a%00b"), 422, "validation_error")
+        for path in ("/v1/tasks", "/v1/events", "/v1/touches", "/v1/enrollments"):
+            assert_error(await admin.get(path, params={"offset": 2**64}), 422, "validation_error")
+        blank = await admin.post("/v1/accounts", json={"external_id": "a3", "name": "A", "owner_id": ""})
+        assert blank.status_code == 201 and blank.json()["owner_id"] is None  # a blank owner is no owner
+        numeric = await admin.post("/v1/enrollments/bulk", json={"cadence_id": "x", "contacts": ["c1"], "start_at": 0})
+        assert "ISO 8601" in assert_error(numeric, 422, "validation_error")["message"]
+        document = (await admin.get("/openapi.json")).json()
+        responses = document["paths"]["/v1/contacts/{contact_id}"]["get"]["responses"]
+        assert {"200", "401", "403", "404", "422", "429", "503"} <= set(responses)
+        assert (await admin.options("/v1/enrollments")).headers["allow"] == "GET, POST"

@@ -117,3 +117,13 @@ def test_a_revoked_key_is_refused(api: tuple[str, dict[str, str], set[tuple[str,
         assert http.delete(f"/v1/keys/{created['id']}", headers=admin).status_code == 200
         assert http.get("/v1/cadences", headers=temp).status_code == 401
         assert all("key" not in k for k in http.get("/v1/keys", headers=admin).json())
+
+
+def test_a_key_cannot_revoke_itself(api: tuple[str, dict[str, str], set[tuple[str, str]]]) -> None:
+    url, keys, _ = api
+    with httpx.Client(base_url=url, timeout=30) as http:
+        admin = {"Authorization": f"Bearer {keys['admin']}"}
+        mine = next(k for k in http.get("/v1/keys", headers=admin).json() if k["role"] == "admin" and not k["revoked_at"])
+        refused = http.delete(f"/v1/keys/{mine['id']}", headers=admin)
+        assert refused.status_code == 409 and "cannot revoke itself" in refused.json()["error"]["message"]
+        assert http.get("/v1/keys", headers=admin).status_code == 200  # still signed in

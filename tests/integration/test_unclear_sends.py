@@ -83,4 +83,4 @@ async def test_touches_are_listed_per_enrollment(inbound: Inbound) -> None:
         page = (await admin.get("/v1/touches", params={"enrollment_id": enrollment_id})).json()
         assert [t["status"] for t in page["items"]] == ["sent"]
         bad = await admin.get("/v1/touches", params={"enrollment_id": "not-a-uuid"})
-        assert bad.status_code == 422 and bad.json()["error"]["details"]["field"] == "enrollment_id"
+        assert bad.status_code == 422 and bad.json()["error"]["details"]["fields"][0]["field"] == "enrollment_id"

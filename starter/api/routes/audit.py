@@ -21,7 +21,11 @@ async def enrollment_timeline(enrollment_id: str, backend: BackendDep, caller: A
     return await audit.timeline(backend, enrollment_id)
 
 
-@router.get("/v1/contacts/{contact_id}/timeline", response_model=list[Timeline])
+@router.get(
+    "/v1/contacts/{contact_id}/timeline",
+    response_model=list[Timeline],
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with format=csv"}},
+)
 async def contact_timeline(contact_id: str, backend: BackendDep, caller: Auditor, format: Literal["json", "csv"] = "json") -> Response:
     """Everything that happened to a contact across all its enrollments (JSON or CSV)."""
     timelines = await audit.contact_timelines(backend, contact_id)

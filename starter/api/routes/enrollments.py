@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
 from cadence.rules import Status
 from models.payloads import StatusView
-from starter.api.deps import BackendDep, Operator, Reader, Service, SettingsDep
+from starter.api.deps import BackendDep, Offset, Operator, Reader, Service, SettingsDep
 from starter.api.schemas import BulkRequest, EnrollRequest, PauseBody, ReasonBody, StopBody
 from starter.service import commands, reads
 from starter.service.enroll import BulkResult, bulk_enroll, enroll_contact
@@ -58,18 +59,18 @@ async def list_enrollments(
     caller: Reader,
     cadence_id: Annotated[str | None, Query(max_length=200)] = None,
     contact_id: Annotated[str | None, Query(max_length=200)] = None,
-    account_id: Annotated[str | None, Query(max_length=200)] = None,
+    account_id: uuid.UUID | None = None,
     status: Status | None = None,
     owner: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> Page:
     """Enrollments, newest first, filtered by cadence, contact, account, status and owner."""
     return await reads.list_enrollments(
         backend,
         cadence=cadence_id,
         contact=contact_id,
-        account_id=account_id,
+        account_id=str(account_id) if account_id else None,
         status=status.value if status else None,
         owner=owner,
         limit=limit,

@@ -3,11 +3,12 @@ the inbound event log for operators."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from starter.api.deps import BackendDep, Reader, Service
+from starter.api.deps import BackendDep, Offset, Reader, Service
 from starter.api.schemas import EventRequest
 from starter.service import event_log, events
 from starter.service.event_log import InboundPage
@@ -45,10 +46,12 @@ async def list_events(
     caller: Reader,
     status: Literal["received", "processed", "unmatched", "failed"] | None = None,
     source: Annotated[str | None, Query(max_length=30)] = None,
-    contact_id: Annotated[str | None, Query(max_length=200)] = None,
+    contact_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> InboundPage:
     """Everything that came back from the world: unmatched events (an unknown sender) show
     here for operators to follow up."""
-    return await event_log.list_events(backend, status=status, source=source, contact_id=contact_id, limit=limit, offset=offset)
+    return await event_log.list_events(
+        backend, status=status, source=source, contact_id=str(contact_id) if contact_id else None, limit=limit, offset=offset
+    )

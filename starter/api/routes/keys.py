@@ -26,5 +26,5 @@ async def list_keys(backend: BackendDep, caller: Admin) -> list[KeyOut]:
 
 @router.delete("/{key_id}", response_model=KeyOut)
 async def revoke(key_id: str, backend: BackendDep, caller: Admin) -> KeyOut:
-    """Revoke a key at once (it stays listed, marked revoked)."""
-    return await keys.revoke(backend, key_id, actor=caller.actor)
+    """Revoke a key at once (it stays listed, marked revoked); 409 for the key making the request."""
+    return await keys.revoke(backend, key_id, actor=caller.actor, own_key_id=caller.key_id)

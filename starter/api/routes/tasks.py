@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from starter.api.deps import BackendDep, Operator, Reader
+from starter.api.deps import BackendDep, Offset, Operator, Reader
 from starter.api.schemas import CompleteBody, SkipBody
 from starter.service import tasks
 from starter.service.tasks import TaskOut, TaskPage
@@ -21,7 +21,7 @@ async def list_tasks(
     owner: Annotated[str | None, Query(max_length=100)] = None,
     status: Literal["open", "overdue", "completed", "skipped"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TaskPage:
     """Tasks, soonest due first; open and overdue by default."""
     return await tasks.list_tasks(backend, owner=owner, status=status, limit=limit, offset=offset)

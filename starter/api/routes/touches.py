@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from starter.api.deps import BackendDep, Operator, Reader
+from starter.api.deps import BackendDep, Offset, Operator, Reader
 from starter.api.schemas import ResolveBody
 from starter.service import touches
 from starter.service.touches import TouchOut, TouchPage, TouchStatus
@@ -19,15 +20,20 @@ async def list_touches(
     backend: BackendDep,
     caller: Reader,
     status: TouchStatus | None = None,
-    enrollment_id: Annotated[str | None, Query(max_length=36)] = None,
-    contact_id: Annotated[str | None, Query(max_length=36)] = None,
+    enrollment_id: uuid.UUID | None = None,
+    contact_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TouchPage:
     """Touches, oldest first. `status=unclear` is the operator's list: touches a crash left
     without an answer on whether they went out, held and never sent twice."""
     return await touches.list_touches(
-        backend, status=status, enrollment_id=enrollment_id, contact_id=contact_id, limit=limit, offset=offset
+        backend,
+        status=status,
+        enrollment_id=str(enrollment_id) if enrollment_id else None,
+        contact_id=str(contact_id) if contact_id else None,
+        limit=limit,
+        offset=offset,
     )
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from typing import Any, Literal, TypeVar
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from twilio.request_validator import RequestValidator
 
 from core.settings import Settings
@@ -23,6 +23,45 @@ from starter.service import inbound
 from starter.service.inbound import SMS_ORDER, InboundEmail
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+Form = TypeVar("Form", bound=BaseModel)
+
+
+class SmsForm(BaseModel):
+    """What Twilio posts for an inbound text (it adds more fields; they are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    MessageSid: str = Field(min_length=1, max_length=64)
+    From: str = Field(min_length=1, max_length=40)
+    To: str | None = Field(default=None, max_length=40)
+    Body: str = Field(default="", max_length=1600)
+
+
+class StatusForm(BaseModel):
+    """What Twilio posts when a message's status changes."""
+
+    model_config = ConfigDict(extra="ignore")
+    MessageSid: str = Field(min_length=1, max_length=64)
+    MessageStatus: Literal[tuple(sorted(SMS_ORDER))]  # type: ignore[valid-type]
+    ErrorCode: str | None = Field(default=None, max_length=10)
+
+
+def _form(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a Twilio webhook, from the model that reads it."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}}
+
+
+def _read_form(model: type[Form], params: dict[str, str]) -> Form:
+    """The webhook's form as `model` reads it: a missing or malformed field is a 422 naming it."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise Invalid(f"{field}: {err['msg']}", {"field": field}) from None
+
+
+EMAIL_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InboundEmail"}}}}}
 
 
 def _twiml(message: str | None = None) -> Response:
@@ -46,15 +85,17 @@ async def _twilio_form(request: Request, settings: Settings) -> dict[str, str]:
     return params
 
 
-@router.post("/twilio/sms", summary="Twilio inbound SMS")
+TWIML: dict[int | str, dict[str, Any]] = {
+    200: {"description": "TwiML: empty, or the HELP answer", "content": {"application/xml": {"schema": {"type": "string"}}}}
+}
+
+
+@router.post("/twilio/sms", summary="Twilio inbound SMS", openapi_extra=_form(SmsForm), response_class=Response, responses=TWIML)
 async def twilio_sms(request: Request, backend: BackendDep, settings: SettingsDep, delivery: DeliveryDep) -> Response:
     """STOP (and variants) suppresses SMS and ends every open enrollment of the sender;
     START restores SMS consent; HELP gets a help reply; anything else is a reply."""
-    params = await _twilio_form(request, settings)
-    sid, sender = params.get("MessageSid"), params.get("From")
-    if not sid or not sender:
-        raise HTTPException(400, "MessageSid and From are required")
-    received = await inbound.receive_sms(backend, sid=sid, sender=sender, to=params.get("To"), body=params.get("Body", ""))
+    form = _read_form(SmsForm, await _twilio_form(request, settings))
+    received = await inbound.receive_sms(backend, sid=form.MessageSid, sender=form.From, to=form.To, body=form.Body)
     if delivery is not None:
         delivery.notify_recorded(received.recorded)
     if received.keyword == "help":
@@ -64,16 +105,20 @@ async def twilio_sms(request: Request, backend: BackendDep, settings: SettingsDe
     return _twiml()
 
 
-@router.post("/twilio/status", summary="Twilio message status callback")
+@router.post(
+    "/twilio/status",
+    summary="Twilio message status callback",
+    openapi_extra=_form(StatusForm),
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "Recorded"}},
+)
 async def twilio_status(request: Request, backend: BackendDep, settings: SettingsDep) -> Response:
     """Move the touch forward (queued, sent, delivered, undelivered, failed; never back);
     a permanent failure such as 21610 suppresses the number."""
-    params = await _twilio_form(request, settings)
-    sid, status = params.get("MessageSid"), (params.get("MessageStatus") or "").lower()
-    if not sid or status not in SMS_ORDER:
-        raise HTTPException(400, "MessageSid and a known MessageStatus are required")
-    code = int(params["ErrorCode"]) if (params.get("ErrorCode") or "").isdigit() else None
-    await inbound.sms_status(backend, sid=sid, status=status, error_code=code)
+    form = _read_form(StatusForm, await _twilio_form(request, settings))
+    code = int(form.ErrorCode) if form.ErrorCode and form.ErrorCode.isdigit() else None
+    await inbound.sms_status(backend, sid=form.MessageSid, status=form.MessageStatus, error_code=code)
     return Response(status_code=204)
 
 
@@ -83,7 +128,7 @@ def _verify_email_signature(request_body: bytes, header: str | None, secret: str
         raise HTTPException(403, "invalid or missing X-Cadence-Signature")
 
 
-@router.post("/email", status_code=202, summary="Inbound email: replies, bounces, complaints, out-of-office")
+@router.post("/email", status_code=202, summary="Inbound email: replies, bounces, complaints, out-of-office", openapi_extra=EMAIL_BODY)
 async def inbound_email(request: Request, backend: BackendDep, settings: SettingsDep, delivery: DeliveryDep) -> dict[str, Any]:
     """Authenticate with `X-Cadence-Signature: sha256=<hex HMAC of the body>`. Replies are
     classified (positive, negative, neutral, out-of-office with a return date); a hard
