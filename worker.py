@@ -34,6 +34,7 @@ from activities.archive import ArchiveActivities
 from activities.channels import SmsSender, SmtpMailer
 from activities.enrollments import Enroller, EnrollmentActivities
 from activities.lookups import SentLookup, sent_lookup
+from activities.operations import BatchRunner, OperationActivities
 from activities.touches import TouchActivities
 from activities.work import WorkActivities
 from cadence.contact_policy import ContactPolicy
@@ -41,11 +42,12 @@ from core import codecache, logs
 from core.db import make_engine
 from core.settings import InsecureSettings, Settings, get_settings
 from core.temporal import connect, register_search_attributes
-from models.payloads import SwitchResult
+from models.payloads import OperationProgress, SwitchResult
 from starter.catalog import load_policy, load_rules
 from starter.errors import Conflict, NotFound
 from starter.service.backend import Backend
 from starter.service.enroll import enroll_contact
+from starter.service.operation_runner import run_batch
 from starter.temporal import Workflows
 from workflows import WORKFLOWS, visibility
 
@@ -80,6 +82,15 @@ def enroller(backend: Backend) -> Enroller:
     return enroll
 
 
+def batch_runner(backend: Backend) -> BatchRunner:
+    """How the operation activity applies a batch: the service layer's runner."""
+
+    async def run(operation_id: str, limit: int, beat: Callable[[], None]) -> OperationProgress:
+        return await run_batch(backend, operation_id, limit, beat)
+
+    return run
+
+
 def build_activities(
     engine: Engine,
     settings: Settings,
@@ -94,19 +105,21 @@ def build_activities(
     """Every activity the workflows call, bound to its clients (`lookup`: how a send
     retried after a crash learns whether its email was accepted; EMAIL_LOOKUP by default).
 
-    With `temporal`, the switch activity can enroll the contact in a follow-up cadence and
-    the archiver can read closed histories.
+    With `temporal`, the switch activity can enroll the contact in a follow-up cadence, the
+    archiver can read closed histories and bulk operations can be applied.
     """
     policy = policy or load_policy(settings.policy_file)
     touches = TouchActivities(
         engine, settings, mail or mailer(settings), sms or sms_sender(settings, engine), policy, lookup or sent_lookup(settings, engine)
     )
     work = WorkActivities(engine, http or httpx.Client(timeout=30.0), policy)
-    switch = None
+    switch = runner = None
     if temporal is not None:
         backend = Backend(engine, temporal, task_queue=settings.task_queue, policy=policy, rules=load_rules(settings.rules_file))
         switch = enroller(backend)
+        runner = batch_runner(backend)
     enrollments = EnrollmentActivities(engine, switch)
+    operations = OperationActivities(runner)
     archive = [ArchiveActivities(engine, temporal).archive_histories] if temporal is not None else []
     return [
         *archive,
@@ -117,6 +130,7 @@ def build_activities(
         work.crm_update,
         enrollments.record_transition,
         enrollments.switch_cadence,
+        operations.apply_operation_batch,
     ]
 
 

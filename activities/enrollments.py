@@ -50,7 +50,7 @@ class EnrollmentActivities:
             enrollment_id = batch.enrollment_id or (batch.items[-1].enrollment_id if batch.items else None)
             state = batch.mirror or _from_last(batch)
             if enrollment_id is not None and state is not None:
-                mirror.write(session, enrollment_id, state)
+                mirror.write(session, enrollment_id, state, version_id=batch.cadence_version_id)
 
     @activity.defn(name="switch_cadence")
     async def switch_cadence(self, request: SwitchInput) -> SwitchResult:

@@ -18,11 +18,12 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from cadence.definition import ReplyIntent
+from cadence.definition import CadenceDefinition, ReplyIntent
 from cadence.events import Decided
 from cadence.machine_core import IllegalTransition, MachineCore
+from cadence.migration import Landing
 from cadence.rules import Decision, Status
-from cadence.state import PauseCause, PauseInfo, PendingTask
+from cadence.state import Detail, PauseCause, PauseInfo, PendingTask
 from cadence.steps import AnyStep, TaskStep, WaitEventStep
 
 # Gate reasons that mean the contact asked not to be contacted at all.
@@ -247,6 +248,57 @@ class EnrollmentMachine(MachineCore):
         summary = ", ".join(f"{name} is now {value}" if value else f"{name} was removed" for name, value in shown.items())
         self._note(now, "dates_changed", reason=summary, details=shown)
         return True
+
+    # --- versions ---------------------------------------------------------------------------
+
+    def migrate(
+        self,
+        new: CadenceDefinition,
+        landing: Landing,
+        *,
+        actor: str,
+        reason: str,
+        summary: dict[str, Detail],
+        now: dt.datetime,
+        spread: dt.timedelta = dt.timedelta(0),
+    ) -> None:
+        """Move to another version of the cadence, landing where `landing` (computed by
+        `landing()` on this same state) says: same id, history and counters. A step due now
+        is due `spread` from now, so that a migration of thousands does not fire them in one
+        second; a paused enrollment's remaining wait moves as far as its due time did."""
+        s = self.state
+        old_due = s.due_at
+        self.definition = new
+        s.behind = list(landing.behind)
+        s.behind_round = s.position.round if s.position else 0
+        details = {**summary, "outcome": landing.outcome, "step_id": landing.step_id}
+        if landing.outcome == "completed" or landing.position is None:
+            s.task = None
+            s.awaiting_event = None
+            self._note(now, "migrated", actor=actor, reason=reason, details={**details, "landing": landing.sentence})
+            self._end(Status.completed, f"the cadence changed: {landing.sentence}", now=now, actor=actor)
+            return
+        for step_id, why in landing.skipped:
+            s.counters.skipped += 1
+            self._note(now, "step_skipped", reason=why, details={"step_id": step_id})
+        s.position = landing.position
+        if landing.outcome == "waiting":
+            s.resume_here = landing.resume_here
+        else:
+            s.awaiting_event = None
+            if landing.outcome != "unchanged":
+                s.due_before_deferral = None
+            s.due_at = now + spread if landing.outcome == "due_now" else landing.due_at
+            if s.status != Status.paused:
+                s.waiting_reason = self._waiting_for(s.position)
+            elif s.pause is not None and s.due_at is not None:
+                if old_due is not None and s.pause.remaining_seconds is not None:
+                    left = s.pause.remaining_seconds + (s.due_at - old_due).total_seconds()
+                else:
+                    left = (s.due_at - now).total_seconds()
+                s.pause.remaining_seconds = max(left, 0.0)
+        self._note(now, "migrated", actor=actor, reason=reason, details={**details, "landing": landing.sentence})
+        self.visibility_changed = True
 
     # --- operators --------------------------------------------------------------------------
 

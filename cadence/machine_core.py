@@ -16,9 +16,10 @@ from typing import Any
 
 from cadence.definition import CadenceDefinition
 from cadence.events import Decided
+from cadence.migration import Landing, Standing, land
 from cadence.rules import Decision, Status, decide
-from cadence.schedule import ContactCalendar, Planned, Position, after, plan
-from cadence.state import EnrollmentState, Mirror, MirrorHint, Record
+from cadence.schedule import Behind, ContactCalendar, Planned, Position, after, plan
+from cadence.state import EnrollmentState, Mirror, MirrorHint, Record, WaitingOn
 from cadence.steps import AnyStep
 from cadence.waiting import describe_step
 
@@ -108,7 +109,43 @@ class MachineCore:
             waiting_reason=s.waiting_reason,
             outcome_reason=s.outcome_reason if s.status.terminal else None,
             ended_at=s.ended_at if s.status.terminal else None,
+            occurrence=s.position.occurrence if s.position else 0,
+            round=s.position.round if s.position else 0,
+            planned_from=s.planned_from,
+            waiting_on=self.waiting_on(),
         )
+
+    def waiting_on(self) -> WaitingOn:
+        """What the enrollment waits for now, paused or not."""
+        s = self.state
+        return "task" if s.task is not None else "event" if s.awaiting_event is not None else "time"
+
+    def standing(self, planned_from: dt.datetime | None = None) -> Standing:
+        """Where the enrollment stands, as a migration sees it (`planned_from` stands in for
+        an enrollment started before the state recorded when its wait began)."""
+        s, step = self.state, self.step()
+        assert step is not None and s.position is not None
+        return Standing(
+            step_id=step.id,
+            occurrence=s.position.occurrence,
+            round=s.position.round,
+            paused=s.status == Status.paused,
+            waiting_on=self.waiting_on(),
+            due_at=s.due_at,
+            planned_from=s.planned_from or planned_from,
+        )
+
+    def landing(self, new: CadenceDefinition, now: dt.datetime, planned_from: dt.datetime | None = None) -> Landing:
+        """Where the enrollment would land in another version of its cadence, now."""
+        with self._pure():
+            return land(
+                self.definition,
+                new,
+                self.standing(planned_from),
+                calendar=self.calendar,
+                rhythm_start=self.state.rhythm_start or now,
+                now=now,
+            )
 
     def next_mirror(self, now: dt.datetime) -> MirrorHint:
         """The mirror once the current step has run: the same planning `advance` does."""
@@ -119,6 +156,10 @@ class MachineCore:
             next_step_index=planned.position.step if planned.position else None,
             next_due_at=planned.at,
             waiting_reason=self._waiting_for(planned.position),
+            occurrence=planned.position.occurrence if planned.position else 0,
+            round=planned.position.round if planned.position else 0,
+            planned_from=now,
+            waiting_on="time",
         )
 
     def take_records(self) -> list[Record]:
@@ -138,9 +179,14 @@ class MachineCore:
         self._schedule(Position(), reference=start, now=now)
 
     def advance(self, now: dt.datetime) -> None:
-        """Move past the current step and schedule the next one from now."""
+        """Move past the current step and schedule the next one from now (or, when a
+        migration removed the step of the task that just ended, the step it moved to)."""
         position = self.state.position
         assert position is not None
+        if self.state.resume_here:
+            self.state.resume_here = False
+            self._schedule(position, reference=now, now=now)
+            return
         self._schedule(after(self.definition, position), reference=now, now=now)
 
     # --- internals --------------------------------------------------------------------------
@@ -191,6 +237,7 @@ class MachineCore:
         s.position = planned.position
         s.due_at = planned.at
         s.due_before_deferral = planned.on_time
+        s.planned_from = reference
         s.waiting_reason = self._waiting_for(planned.position)
         if s.status == Status.paused and s.pause is not None and planned.at is not None:
             s.pause.remaining_seconds = max((planned.at - now).total_seconds(), 0.0)
@@ -201,11 +248,20 @@ class MachineCore:
         it was due at, so that an anchor it pushed behind the contact moves, not drops."""
         rhythm_start = self.state.rhythm_start or now
         on_time = self.state.due_before_deferral
+        behind = Behind(frozenset(self.state.behind), self.state.behind_round) if self.state.behind else None
         with self._pure():
-            planned = plan(self.definition, position, reference=reference, rhythm_start=rhythm_start, calendar=self.calendar)
+            planned = plan(self.definition, position, reference=reference, rhythm_start=rhythm_start, calendar=self.calendar, behind=behind)
             if on_time is None:
                 return planned
-            held = plan(self.definition, position, reference=reference, rhythm_start=rhythm_start, calendar=self.calendar, on_time=on_time)
+            held = plan(
+                self.definition,
+                position,
+                reference=reference,
+                rhythm_start=rhythm_start,
+                calendar=self.calendar,
+                on_time=on_time,
+                behind=behind,
+            )
         same = (held.position, held.at, held.skipped) == (planned.position, planned.at, planned.skipped)
         # Ask about the newer rule only where it decides something: histories recorded
         # before it existed replay unchanged (the question itself is a marker in history).

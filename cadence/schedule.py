@@ -161,6 +161,16 @@ class Planned:
     on_time: dt.datetime | None = None
 
 
+@dataclass(frozen=True)
+class Behind:
+    """Steps an enrollment had already passed in round `round` when its cadence changed
+    under it: a new version that puts one of them further on does not run it again (in the
+    same round; a loop's next round runs it as usual)."""
+
+    steps: frozenset[str]
+    round: int = 0
+
+
 def plan(
     definition: CadenceDefinition,
     position: Position | None,
@@ -169,12 +179,14 @@ def plan(
     rhythm_start: dt.datetime,
     calendar: ContactCalendar,
     on_time: dt.datetime | None = None,
+    behind: Behind | None = None,
 ) -> Planned:
     """Schedule `position`, skipping forward over steps that cannot run (anchor passed,
     repeat past its `until`). Returns no position when the cadence has nothing left.
 
     `on_time`: when the enrollment would have reached `position` had no gate deferral of
-    this cadence held it back (the previous step's planned time); see `due_at`."""
+    this cadence held it back (the previous step's planned time); see `due_at`. `behind`:
+    steps passed before a change of version, passed over without a record (they ran)."""
     skipped: list[tuple[Position, str]] = []
     guard = 0
     while position is not None:
@@ -183,6 +195,9 @@ def plan(
             # A loop whose every step is skipped would spin forever; end the cadence instead.
             return Planned(None, None, tuple(skipped))
         step = definition.steps[position.step]
+        if behind is not None and position.round == behind.round and step.id in behind.steps:
+            position = after(definition, position, end_repeat=True)
+            continue
         due = due_at(step.wait, reference=reference, rhythm_start=rhythm_start, calendar=calendar, on_time=on_time)
         reason = due.skip_reason
         if reason is not None and step.repeat is not None:

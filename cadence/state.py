@@ -23,6 +23,8 @@ MIRROR_TOLERANCE = dt.timedelta(minutes=5)
 
 
 PauseCause = Literal["manual", "account"]
+# What an open enrollment waits for: a due time, a rep's task, or a named event.
+WaitingOn = Literal["time", "task", "event"]
 # The reason an account pause gives each of its enrollments starts with this.
 ACCOUNT_PAUSE_PREFIX = "account paused: "
 
@@ -74,7 +76,12 @@ class Counters(BaseModel):
 
 class Mirror(BaseModel):
     """What the `enrollments` row says about the enrollment: the one definition of the
-    status mirror that lists, the console and reports read (the workflow is the truth)."""
+    status mirror that lists, the console and reports read (the workflow is the truth).
+
+    `occurrence`, `round`, `planned_from` (when the wait for the current step began) and
+    `waiting_on` (time, task or event) let a migration preview read where an enrollment
+    stands without asking each workflow; they are written with the rest, never on their own.
+    """
 
     status: Status
     current_step: int | None = None
@@ -82,10 +89,15 @@ class Mirror(BaseModel):
     waiting_reason: str | None = None
     outcome_reason: str | None = None
     ended_at: dt.datetime | None = None
+    occurrence: int | None = None
+    round: int | None = None
+    planned_from: dt.datetime | None = None
+    waiting_on: WaitingOn | None = None
 
     def agrees_with(self, other: Mirror | None) -> bool:
         """Whether a row showing `other` tells the same story (next_step_at within the
-        tolerance); if not, the workflow writes the row before it waits."""
+        tolerance); if not, the workflow writes the row before it waits. The position
+        details ride along with the next write and never cause one."""
         if other is None:
             return False
         same = (self.status, self.current_step, self.waiting_reason, self.outcome_reason) == (
@@ -108,9 +120,19 @@ class Mirror(BaseModel):
             "next_step_at": self.next_step_at,
             "waiting_reason": self.waiting_reason,
         }
+        values.update(_position_columns(self.occurrence, self.round, self.planned_from, self.waiting_on))
         if self.status.terminal:
             values.update(outcome_reason=self.outcome_reason, ended_at=self.ended_at)
         return values
+
+
+def _position_columns(
+    occurrence: int | None, round_: int | None, planned_from: dt.datetime | None, waiting_on: str | None
+) -> dict[str, object]:
+    # Mirrors built from records written before these existed leave the columns alone.
+    if waiting_on is None:
+        return {}
+    return {"step_occurrence": occurrence or 0, "step_round": round_ or 0, "planned_from": planned_from, "waiting_on": waiting_on}
 
 
 class MirrorHint(BaseModel):
@@ -120,20 +142,32 @@ class MirrorHint(BaseModel):
 
     next_step_index: int | None
     next_due_at: dt.datetime | None
-    # Optional so that histories recorded before it existed still decode.
+    # Optional so that histories recorded before they existed still decode.
     waiting_reason: str | None = None
+    occurrence: int | None = None
+    round: int | None = None
+    planned_from: dt.datetime | None = None
+    waiting_on: WaitingOn | None = None
 
     def columns(self) -> dict[str, object]:
         """The mirror columns this step's completion writes."""
         values: dict[str, object] = {"current_step": self.next_step_index, "next_step_at": self.next_due_at}
         if self.waiting_reason is not None:
             values["waiting_reason"] = self.waiting_reason
+        values.update(_position_columns(self.occurrence, self.round, self.planned_from, self.waiting_on))
         return values
 
     def applied(self) -> Mirror:
         """The mirror once an activity has written this hint (the enrollment is active)."""
         return Mirror(
-            status=Status.active, current_step=self.next_step_index, next_step_at=self.next_due_at, waiting_reason=self.waiting_reason
+            status=Status.active,
+            current_step=self.next_step_index,
+            next_step_at=self.next_due_at,
+            waiting_reason=self.waiting_reason,
+            occurrence=self.occurrence,
+            round=self.round,
+            planned_from=self.planned_from,
+            waiting_on=self.waiting_on,
         )
 
 
@@ -164,6 +198,15 @@ class EnrollmentState(BaseModel):
     # the instant that change was read, so that an older change arriving late is ignored.
     dates: dict[str, dt.date] | None = None
     dates_as_of: dt.datetime | None = None
+    # When the wait for the current step began (the previous step ran, or the start).
+    planned_from: dt.datetime | None = None
+    # Moved to another version of its cadence: steps it had passed in round `behind_round`
+    # (never run again there), whether the pending task's step is gone (when the task ends,
+    # the current position runs rather than the step after it), and the migrations applied.
+    behind: list[str] = Field(default_factory=list)
+    behind_round: int = 0
+    resume_here: bool = False
+    migrations: list[str] = Field(default_factory=list)
 
 
 Detail = str | int | float | bool | None

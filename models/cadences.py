@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import sqlalchemy as sa
@@ -13,26 +14,33 @@ from models.contacts import as_uuid
 from models.tables import Cadence, CadenceVersion
 
 
+def cadence_row(session: Session, key: str, name: str) -> Cadence:
+    """The cadence with this key, created if new, locked until the transaction ends (its
+    versions are numbered and published one at a time)."""
+    session.exec(
+        sa.dialects.postgresql.insert(Cadence).values(id=uuid.uuid4(), key=key, name=name).on_conflict_do_nothing(index_elements=["key"])
+    )
+    return session.exec(select(Cadence).where(Cadence.key == key).with_for_update()).one()
+
+
 def save_bundle(
-    session: Session, bundle: CadenceBundle, *, source: str | None = None, actor: str = "system"
+    session: Session, bundle: CadenceBundle, *, source: str | None = None, actor: str = "system", publish: bool = True
 ) -> tuple[Cadence, CadenceVersion, bool]:
-    """Store a bundle as the newest version of its cadence; returns (cadence, version, created).
+    """Store a bundle as a version of its cadence and (by default) publish it; returns
+    (cadence, version, created).
 
     The same content twice is one version (matched by hash), so loading playbooks again is
-    harmless. A cadence row is locked while its next version number is chosen.
+    harmless; publishing the content of an earlier version publishes that version again.
     """
     definition = bundle.definition
     digest = bundle.version_hash
-    session.exec(
-        sa.dialects.postgresql.insert(Cadence)
-        .values(id=uuid.uuid4(), key=definition.key, name=definition.name)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    cadence = session.exec(select(Cadence).where(Cadence.key == definition.key).with_for_update()).one()
+    cadence = cadence_row(session, definition.key, definition.name)
     existing = session.exec(
         select(CadenceVersion).where(CadenceVersion.cadence_id == cadence.id, CadenceVersion.content_hash == digest)
     ).first()
     if existing is not None:
+        if publish:
+            publish_version(session, cadence, existing, actor=actor)
         return cadence, existing, False
     latest = session.exec(select(sa.func.max(CadenceVersion.version)).where(CadenceVersion.cadence_id == cadence.id)).one()
     dumped = bundle.model_dump(mode="json")
@@ -56,7 +64,35 @@ def save_bundle(
         reason=f"{definition.key} v{version.version}",
         details={"cadence_id": str(cadence.id), "version_id": str(version.id), "hash": digest},
     )
+    if publish:
+        publish_version(session, cadence, version, actor=actor)
     return cadence, version, True
+
+
+def publish_version(session: Session, cadence: Cadence, version: CadenceVersion, *, actor: str, reason: str | None = None) -> bool:
+    """Make `version` the one new enrollments get (audited); False if it already was."""
+    if cadence.published_version_id == version.id:
+        return False
+    before = session.get(CadenceVersion, cadence.published_version_id) if cadence.published_version_id else None
+    cadence.published_version_id = version.id
+    cadence.published_at = dt.datetime.now(dt.UTC)
+    cadence.published_by = actor
+    session.add(cadence)
+    session.flush()
+    was = f"v{before.version}" if before else "nothing"
+    audit.append(
+        session,
+        actor=actor,
+        action="cadence_published",
+        reason=reason or f"{cadence.key} v{version.version} published (was {was})",
+        details={
+            "cadence_id": str(cadence.id),
+            "version_id": str(version.id),
+            "version": version.version,
+            "previous_version": before.version if before else None,
+        },
+    )
+    return True
 
 
 def find_cadence(session: Session, ref: str) -> Cadence | None:
@@ -70,10 +106,20 @@ def find_cadence(session: Session, ref: str) -> Cadence | None:
 
 
 def latest_version(session: Session, cadence: Cadence) -> CadenceVersion | None:
-    """The newest version: what new enrollments pin."""
+    """The newest version (not necessarily the published one)."""
     return session.exec(
         select(CadenceVersion).where(CadenceVersion.cadence_id == cadence.id).order_by(CadenceVersion.version.desc())  # type: ignore[attr-defined]
     ).first()
+
+
+def published_version(session: Session, cadence: Cadence) -> CadenceVersion | None:
+    """The published version: what new enrollments get (None while only a draft exists)."""
+    return session.get(CadenceVersion, cadence.published_version_id) if cadence.published_version_id else None
+
+
+def version_number(session: Session, cadence: Cadence, number: int) -> CadenceVersion | None:
+    """A version of the cadence by its number."""
+    return session.exec(select(CadenceVersion).where(CadenceVersion.cadence_id == cadence.id, CadenceVersion.version == number)).first()
 
 
 def versions(session: Session, cadence: Cadence) -> list[CadenceVersion]:

@@ -32,7 +32,11 @@ _SENT_SQL = """
     WHERE id IN (SELECT enrollment_id FROM sent)
 """
 _SENT_WITH_HINT = sa.text(
-    _SENT_SQL.format(mirror=", current_step = :step, next_step_at = :due, waiting_reason = COALESCE(:reason, waiting_reason)")
+    _SENT_SQL.format(
+        mirror=", current_step = :step, next_step_at = :due, waiting_reason = COALESCE(:reason, waiting_reason),"
+        " step_occurrence = COALESCE(:occurrence, step_occurrence), step_round = COALESCE(:round, step_round),"
+        " planned_from = COALESCE(:planned_from, planned_from), waiting_on = COALESCE(:waiting_on, waiting_on)"
+    )
 )
 _SENT = sa.text(_SENT_SQL.format(mirror=""))
 
@@ -42,9 +46,13 @@ def _update(session: Session, enrollment_id: uuid.UUID | str, values: dict[str, 
     session.exec(sa.update(Enrollment).where(Enrollment.id == uuid.UUID(str(enrollment_id))).values(**values))  # type: ignore[arg-type]
 
 
-def write(session: Session, enrollment_id: uuid.UUID | str, mirror: Mirror) -> None:
-    """The whole mirror as the workflow has it (after a transition)."""
-    _update(session, enrollment_id, mirror.columns())
+def write(session: Session, enrollment_id: uuid.UUID | str, mirror: Mirror, *, version_id: str | None = None) -> None:
+    """The whole mirror as the workflow has it (after a transition); `version_id`: the
+    cadence version it runs now (after a migration)."""
+    values = mirror.columns()
+    if version_id is not None:
+        values["cadence_version_id"] = uuid.UUID(version_id)
+    _update(session, enrollment_id, values)
 
 
 def write_hint(session: Session, enrollment_id: uuid.UUID | str, hint: MirrorHint) -> None:
@@ -70,6 +78,10 @@ def mark_sent(conn: Connection, touch_id: uuid.UUID, provider_id: str, hint: Mir
             "step": hint.next_step_index if hint else None,
             "due": hint.next_due_at if hint else None,
             "reason": hint.waiting_reason if hint else None,
+            "occurrence": hint.occurrence if hint else None,
+            "round": hint.round if hint else None,
+            "planned_from": hint.planned_from if hint else None,
+            "waiting_on": hint.waiting_on if hint else None,
         },
     )
 

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from cadence.definition import CadenceDefinition, ReplyIntent
+from cadence.migration import Landing
 from cadence.rules import Status
 from cadence.schedule import ContactCalendar
 from cadence.state import Counters, EnrollmentState, Mirror, MirrorHint, PauseCause, PauseInfo, PendingTask
@@ -35,8 +36,13 @@ __all__ = [
     "EnrollmentParams",
     "EnrollmentState",
     "Mirror",
+    "MigrateRequest",
+    "MigrateResult",
     "MirrorHint",
     "NamedEventSignal",
+    "OperationBatch",
+    "OperationInput",
+    "OperationProgress",
     "PauseInfo",
     "PauseRequest",
     "PendingTask",
@@ -173,6 +179,28 @@ class StopRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class MigrateRequest(BaseModel):
+    """Move the enrollment to another version of its cadence, landing as the preview said.
+
+    Refused (with nothing written) when the enrollment no longer runs `from_version_id` or
+    would now land elsewhere than `expected` (it moved on since the preview). Applied once
+    per `operation_id`: a repeat answers with the enrollment as it is.
+    """
+
+    operation_id: str = Field(min_length=1, max_length=100)
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=1000)
+    from_version_id: str
+    to_version_id: str
+    to_version_hash: str
+    from_version: int
+    to_version: int
+    definition: CadenceDefinition
+    expected: Landing | None = None
+    planned_from: dt.datetime | None = Field(default=None, description="When the current wait began, for older enrollments")
+    spread_seconds: float = Field(default=0.0, ge=0, description="How long after the migration a step due now is due")
+
+
 class StatusView(BaseModel):
     """What the enrollment is doing now and why: the answer of the status query."""
 
@@ -193,6 +221,14 @@ class StatusView(BaseModel):
     outcome_reason: str | None
     ended_at: dt.datetime | None
     runs: int = 1
+
+
+class MigrateResult(BaseModel):
+    """Where the enrollment landed (or, for a repeat, that it already had)."""
+
+    applied: bool
+    landing: Landing | None = None
+    status: StatusView
 
 
 # --- Activity inputs and results.
@@ -307,6 +343,28 @@ class TransitionBatch(BaseModel):
     # Absent in batches scheduled by workers from before they existed: then the last item says.
     enrollment_id: str | None = None
     mirror: Mirror | None = None
+    # Set after a migration: the version the enrollment now runs.
+    cadence_version_id: str | None = None
+
+
+class OperationInput(BaseModel):
+    """Apply a previewed bulk operation (its items are in Postgres)."""
+
+    operation_id: str
+
+
+class OperationBatch(BaseModel):
+    """Apply up to `limit` of the operation's pending items."""
+
+    operation_id: str
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class OperationProgress(BaseModel):
+    """Where an operation stands after a batch: items by status, and whether it is done."""
+
+    counts: dict[str, int] = Field(default_factory=dict)
+    done: bool = False
 
 
 class SwitchInput(BaseModel):

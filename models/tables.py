@@ -102,13 +102,36 @@ class Contact(SQLModel, table=True):
 
 
 class Cadence(SQLModel, table=True):
-    """A cadence by its stable key; its content lives in immutable versions."""
+    """A cadence by its stable key; its content lives in immutable versions, one of which
+    is published (what new enrollments get). `follow_published`: running enrollments move
+    to each newly published version (with the migration rules) instead of staying pinned."""
 
     __tablename__ = "cadences"
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     key: str = Field(max_length=63, unique=True, index=True)
     name: str = Field(max_length=200)
     created_at: dt.datetime = _created()
+    published_version_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(sa.Uuid, sa.ForeignKey("cadence_versions.id", use_alter=True), nullable=True)
+    )
+    published_at: dt.datetime | None = _ts()
+    published_by: str | None = Field(default=None, max_length=200)
+    follow_published: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+
+
+class CadenceDraft(SQLModel, table=True):
+    """The cadence being edited: validated whenever it is saved, used by no enrollment until
+    it is published as a version. One per cadence."""
+
+    __tablename__ = "cadence_drafts"
+    cadence_id: uuid.UUID = Field(foreign_key="cadences.id", primary_key=True)
+    content_hash: str = Field(max_length=64)
+    definition: dict[str, Any] = _json()
+    templates: dict[str, Any] = _json()
+    source: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    based_on_version_id: uuid.UUID | None = Field(default=None, foreign_key="cadence_versions.id")
+    updated_by: str = Field(max_length=200)
+    updated_at: dt.datetime = _created()
 
 
 class CadenceVersion(SQLModel, table=True):
@@ -162,6 +185,11 @@ class Enrollment(SQLModel, table=True):
     waiting_reason: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
     outcome_reason: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
     touches_sent: int = Field(default=0)
+    # Where the workflow stands, for migration previews (see cadence.state.Mirror).
+    step_occurrence: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    step_round: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    planned_from: dt.datetime | None = _ts()
+    waiting_on: str | None = Field(default=None, max_length=10)
     enrolled_by: str = Field(default="system", max_length=200)
     started_at: dt.datetime | None = _ts()
     ended_at: dt.datetime | None = _ts()
@@ -357,3 +385,48 @@ class RequestKey(SQLModel, table=True):
     enrollment_id: uuid.UUID = Field(foreign_key="enrollments.id", index=True)
     created: bool = Field(description="Whether that request created the enrollment")
     created_at: dt.datetime = _created()
+
+
+class Operation(SQLModel, table=True):
+    """A bulk operation over enrollments (migrate to another version, pause, resume, stop):
+    previewed first, with every enrollment it would touch listed in `operation_items`, then
+    applied (once) by a workflow that works through the list at a steady rate.
+
+    `status`: previewed, applying, done, or expired (a preview too old to apply)."""
+
+    __tablename__ = "operations"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    action: str = Field(max_length=10, description="migrate, pause, resume or stop")
+    status: str = Field(default="previewed", max_length=12, index=True)
+    cadence_id: uuid.UUID | None = Field(default=None, foreign_key="cadences.id", index=True)
+    to_version_id: uuid.UUID | None = Field(default=None, foreign_key="cadence_versions.id")
+    filter: dict[str, Any] = _json()
+    reason: str = Field(sa_column=Column(sa.Text, nullable=False))
+    until: dt.datetime | None = _ts()
+    outcomes: dict[str, Any] = _json()
+    total: int = Field(default=0)
+    rate_per_second: float = Field(default=20.0)
+    spread_per_second: float = Field(default=10.0)
+    created_by: str = Field(max_length=200)
+    created_at: dt.datetime = _created()
+    expires_at: dt.datetime = _ts(nullable=False)
+    applied_by: str | None = Field(default=None, max_length=200)
+    applied_at: dt.datetime | None = _ts()
+    finished_at: dt.datetime | None = _ts()
+
+
+class OperationItem(SQLModel, table=True):
+    """One enrollment of an operation: what the preview said would happen to it, and what
+    did. `status`: pending, applied, stale (it changed since the preview; nothing was done),
+    skipped (nothing to do any more, e.g. it ended) or failed."""
+
+    __tablename__ = "operation_items"
+    __table_args__ = (sa.Index("ix_operation_items_pending", "operation_id", "status", "seq"),)
+    operation_id: uuid.UUID = Field(foreign_key="operations.id", primary_key=True)
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollments.id", primary_key=True)
+    seq: int
+    outcome: str = Field(max_length=12, description="What the preview expects (a migration outcome, or the action)")
+    preview: dict[str, Any] = _json()
+    status: str = Field(default="pending", max_length=10)
+    message: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    applied_at: dt.datetime | None = _ts()

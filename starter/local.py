@@ -32,12 +32,15 @@ from cadence.contact_policy import ContactPolicy
 from cadence.triggers import Rules
 from models.payloads import TASK_QUEUE, StatusView
 from models.schemas import AccountIn, ContactIn, ContactOut
-from starter.service import audit, commands, contacts, enroll, events, reads, tasks
+from starter.service import audit, cadences, commands, contacts, enroll, events, operations, publishing, reads, tasks
 from starter.service.backend import Backend
+from starter.service.cadences import CadenceOut
 from starter.service.commands import AccountCommandResult
 from starter.service.contacts import AccountOut, ContactSaved, ImportResult
 from starter.service.enroll import BulkRow
 from starter.service.events import EventOutcome
+from starter.service.operations import ItemPage, OperationOut, OperationRequest
+from starter.service.publishing import DiffOut, DraftOut, PublishOut, Side
 from starter.service.reads import EnrollmentDetail, EnrollmentInfo, Page
 from starter.service.tasks import TaskOut, TaskPage
 from starter.service.timeline import Timeline
@@ -266,3 +269,43 @@ class LocalCadence:
     async def skip_task(self, task_id: str, *, actor: str, reason: str = "skipped") -> TaskOut:
         """Skip a task; the enrollment waiting for it moves on."""
         return await tasks.close_task(self.backend, task_id, actor=actor, outcome=reason, skipped=True)
+
+    # --- editing cadences and bulk operations ----------------------------------------------
+
+    async def publish_cadence(self, text: str, *, actor: str) -> CadenceOut:
+        """Store a definition (YAML or JSON) as a version and publish it."""
+        return await cadences.publish(self.backend, text, actor=actor)
+
+    async def save_draft(self, cadence: str, text: str, *, actor: str) -> DraftOut:
+        """Validate a definition and keep it as the cadence's draft (nothing runs from it)."""
+        return await publishing.save_draft(self.backend, cadence, text, actor=actor)
+
+    async def publish(self, cadence: str, *, actor: str, version: int | None = None, reason: str | None = None) -> PublishOut:
+        """Publish the draft, or an earlier version again (a rollback)."""
+        return await publishing.publish(self.backend, cadence, actor=actor, version=version, reason=reason)
+
+    async def diff(self, cadence: str, before: Side = "published", after: Side = "draft") -> DiffOut:
+        """What changed between two versions (numbers, "draft" or "published")."""
+        return await publishing.compare(self.backend, cadence, before, after)
+
+    async def follow_published(self, cadence: str, follow: bool, *, actor: str) -> bool:
+        """Whether running enrollments move to each newly published version."""
+        return await publishing.set_follow(self.backend, cadence, follow, actor=actor)
+
+    async def preview_operation(self, request: OperationRequest, *, actor: str) -> OperationOut:
+        """Preview a migration, pause, resume or stop of every matching open enrollment."""
+        return await operations.preview(self.backend, request, actor=actor)
+
+    async def apply_operation(self, operation_id: str, *, actor: str) -> OperationOut:
+        """Apply a previewed operation (once); it runs on in the worker."""
+        return await operations.apply(self.backend, operation_id, actor=actor)
+
+    async def operation(self, operation_id: str) -> OperationOut:
+        """An operation with its progress."""
+        return await operations.get_operation(self.backend, operation_id)
+
+    async def operation_items(
+        self, operation_id: str, *, status: str | None = None, outcome: str | None = None, limit: int = 100, offset: int = 0
+    ) -> ItemPage:
+        """A page of an operation's items: what the preview said, and what happened."""
+        return await operations.list_items(self.backend, operation_id, status=status, outcome=outcome, limit=limit, offset=offset)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar, cast
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -27,7 +28,10 @@ from models.payloads import (
     DatesChangedSignal,
     EnrollmentInput,
     EnrollmentParams,
+    MigrateRequest,
+    MigrateResult,
     NamedEventSignal,
+    OperationInput,
     PauseRequest,
     ReplySignal,
     StatusView,
@@ -38,6 +42,7 @@ from starter.errors import Conflict, Unavailable
 from workflows import visibility
 from workflows.archiver import ARCHIVER_ID, HistoryArchiver
 from workflows.enrollment import EnrollmentWorkflow
+from workflows.operation import OperationWorkflow, operation_workflow_id
 
 Signal = ReplySignal | ContactEventSignal | NamedEventSignal | TaskCompletedSignal | DatesChangedSignal
 
@@ -52,6 +57,7 @@ _SIGNALS: dict[str, Any] = {
     events.DATES_CHANGED_SIGNAL: EnrollmentWorkflow.dates_changed,
 }
 UPDATE_TIMEOUT = 30.0
+T = TypeVar("T")
 QUERY_TIMEOUT = 10.0
 
 
@@ -96,6 +102,23 @@ class Workflows:
             static_summary="archives closed enrollment histories to Postgres",
         )
 
+    async def start_operation(self, operation_id: str, summary: str) -> None:
+        """Start applying a bulk operation (a second start attaches to the first)."""
+        try:
+            await self.client.start_workflow(
+                OperationWorkflow.run,
+                OperationInput(operation_id=operation_id),
+                id=operation_workflow_id(operation_id),
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=summary,
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.ALREADY_EXISTS:
+                return  # it ran to its end already
+            raise Unavailable(f"Temporal refused to start the operation: {err.message}") from err
+
     # --- operator commands (updates: a refused one leaves no trace) -------------------------
 
     async def pause(self, workflow_id: str, request: PauseRequest, request_id: str | None = None) -> StatusView:
@@ -130,10 +153,18 @@ class Workflows:
             self._handle(workflow_id).execute_update(EnrollmentWorkflow.skip_step, request, id=request_id or str(uuid.uuid4())),
         )
 
-    async def _update(self, workflow_id: str, verb: str, call: Any) -> StatusView:
+    async def migrate(self, workflow_id: str, request: MigrateRequest) -> MigrateResult:
+        """Move the enrollment to another version (once per operation: the update id)."""
+        # The SDK types an async update handler's result as a coroutine of one.
+        call = cast(
+            Awaitable[MigrateResult],
+            self._handle(workflow_id).execute_update(EnrollmentWorkflow.migrate, request, id=f"migrate:{request.operation_id}"),
+        )
+        return await self._update(workflow_id, "migrate", call)
+
+    async def _update(self, workflow_id: str, verb: str, call: Awaitable[T]) -> T:
         try:
-            result: StatusView = await asyncio.wait_for(call, timeout=UPDATE_TIMEOUT)
-            return result
+            return await asyncio.wait_for(call, timeout=UPDATE_TIMEOUT)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError):

@@ -2,7 +2,8 @@
 
 from workflows.archiver import HistoryArchiver
 from workflows.enrollment import EnrollmentWorkflow
+from workflows.operation import OperationWorkflow
 
-WORKFLOWS = [EnrollmentWorkflow, HistoryArchiver]
+WORKFLOWS = [EnrollmentWorkflow, HistoryArchiver, OperationWorkflow]
 
-__all__ = ["WORKFLOWS", "EnrollmentWorkflow", "HistoryArchiver"]
+__all__ = ["WORKFLOWS", "EnrollmentWorkflow", "HistoryArchiver", "OperationWorkflow"]

@@ -24,6 +24,8 @@ from models.payloads import (
     ArchiveResult,
     CrmInput,
     CrmResult,
+    OperationBatch,
+    OperationProgress,
     SwitchInput,
     SwitchResult,
     TaskInput,
@@ -95,7 +97,23 @@ def archive_histories(request: ArchiveInput) -> ArchiveResult:
     _declared()
 
 
-DECLARED = (send_email, send_sms, create_task, escalate_task, crm_update, record_transition, switch_cadence, archive_histories)
+@activity.defn(name="apply_operation_batch")
+def apply_operation_batch(batch: OperationBatch) -> OperationProgress:
+    """Apply the next pending items of a bulk operation, at its rate; record each result."""
+    _declared()
+
+
+DECLARED = (
+    send_email,
+    send_sms,
+    create_task,
+    escalate_task,
+    crm_update,
+    record_transition,
+    switch_cadence,
+    archive_histories,
+    apply_operation_batch,
+)
 
 
 class Options(TypedDict, total=False):
@@ -152,4 +170,15 @@ ARCHIVE: Options = {
     "start_to_close_timeout": timedelta(minutes=10),
     "heartbeat_timeout": timedelta(minutes=2),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),
+}
+
+# A batch of a bulk operation: each item is recorded as soon as it is applied, so a retried
+# batch (after a worker crash) carries on with what is still pending; updates are idempotent
+# per operation, so an item applied just before the crash is not applied twice. Heartbeats
+# (after every item, and while waiting for the next one's turn) show a crashed worker's
+# attempt within 20 s. Retried without end: an operation runs to its end.
+OPERATION: Options = {
+    "start_to_close_timeout": timedelta(minutes=15),
+    "heartbeat_timeout": timedelta(seconds=20),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1)),
 }

@@ -20,14 +20,17 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from cadence import events
     from cadence.machine import EnrollmentMachine, IllegalTransition
+    from cadence.migration import Landing
     from cadence.rules import Status
-    from cadence.state import PendingTask
+    from cadence.state import Detail, PendingTask
     from models.payloads import (
         WORKFLOW_TYPE,
         ActorRequest,
         ContactEventSignal,
         DatesChangedSignal,
         EnrollmentInput,
+        MigrateRequest,
+        MigrateResult,
         NamedEventSignal,
         PauseRequest,
         ReplySignal,
@@ -41,6 +44,14 @@ with workflow.unsafe.imports_passed_through():
 
 # Mirror writes made only so the row says what the workflow waits for (new in this version).
 MIRROR_WHEN_WAITING = "mirror-when-waiting"
+# How far a migration's due time may be from its preview's and still be what was previewed:
+# the preview reads when a wait began from the status mirror, which is written to the second
+# only at transitions (a step's own write uses the moment the step started).
+MIGRATION_TOLERANCE = timedelta(minutes=5)
+
+
+# Migrations applied are remembered (by operation) so a repeated update changes nothing.
+SEEN_MIGRATIONS = 50
 
 
 def _illegal(err: IllegalTransition) -> ApplicationError:
@@ -69,6 +80,8 @@ class EnrollmentWorkflow:
         # changed dates arriving meanwhile are applied once it is known.
         self._stepping = False
         self._dates_held: list[DatesChangedSignal] = []
+        # The enrollments row learns the version at the next write after a migration.
+        self._version_unmirrored = False
 
     # --- main loop -------------------------------------------------------------------------
 
@@ -237,6 +250,61 @@ class EnrollmentWorkflow:
     def _validate_skip(self, request: ActorRequest) -> None:
         self._check(self.m.check_skip)
 
+    @workflow.update(name="migrate")
+    async def migrate(self, request: MigrateRequest) -> MigrateResult:
+        """Move to another version of the cadence, as the migration's preview said: same id,
+        history and counters; the timeline shows the move. A step in progress finishes
+        first (its outcome decides where the enrollment stands), then the landing is
+        checked again: if the enrollment moved on meanwhile, the update fails and nothing
+        changes."""
+        if request.operation_id in self.m.state.migrations:
+            return MigrateResult(applied=False, status=self.status())
+        await workflow.wait_condition(lambda: not self._stepping)
+        landing = self._check_migration(request)
+        if request.operation_id in self.m.state.migrations:  # a twin applied it while this one waited
+            return MigrateResult(applied=False, status=self.status())
+        summary: dict[str, Detail] = {
+            "operation_id": request.operation_id,
+            "from_version": request.from_version,
+            "to_version": request.to_version,
+            "from_version_id": request.from_version_id,
+            "to_version_id": request.to_version_id,
+        }
+        spread = timedelta(seconds=request.spread_seconds)
+        self._do(
+            lambda now: self.m.migrate(
+                request.definition, landing, actor=request.actor, reason=request.reason, summary=summary, now=now, spread=spread
+            )
+        )
+        self.m.state.migrations = [*self.m.state.migrations, request.operation_id][-SEEN_MIGRATIONS:]
+        self.params = self.params.model_copy(
+            update={"definition": request.definition, "cadence_version_id": request.to_version_id, "version_hash": request.to_version_hash}
+        )
+        self.definition = request.definition
+        self.steps.params = self.params
+        self._version_unmirrored = True
+        self._wake = True
+        return MigrateResult(applied=True, landing=landing, status=self.status())
+
+    @migrate.validator
+    def _validate_migrate(self, request: MigrateRequest) -> None:
+        if request.operation_id not in self.m.state.migrations:
+            self._check_migration(request)
+
+    def _check_migration(self, request: MigrateRequest) -> Landing:
+        """The landing the request would get now, or IllegalTransition (as an update failure)."""
+        if self.m.status.terminal:
+            raise _illegal(IllegalTransition(f"the enrollment has already ended ({self.m.status.value})", "ended"))
+        if self.params.cadence_version_id != request.from_version_id:
+            raise _illegal(IllegalTransition("changed since the preview: it runs another version now", "stale"))
+        if self.m.state.position is None:
+            raise _illegal(IllegalTransition("changed since the preview: it has no step left", "stale"))
+        landing = self.m.landing(request.definition, workflow.now(), request.planned_from)
+        expected = request.expected
+        if expected is not None and not landing.agrees_with(expected, MIGRATION_TOLERANCE):
+            raise _illegal(IllegalTransition(f"changed since the preview: it would now land as follows: {landing.sentence}", "stale"))
+        return landing
+
     def _check(self, check: Any) -> None:
         try:
             check()
@@ -276,9 +344,15 @@ class EnrollmentWorkflow:
         if not records and not mirror_only:
             return
         mirror = self.m.mirror()
-        batch = TransitionBatch(items=inputs.transitions(self.params, records), enrollment_id=self.params.enrollment_id, mirror=mirror)
+        batch = TransitionBatch(
+            items=inputs.transitions(self.params, records),
+            enrollment_id=self.params.enrollment_id,
+            mirror=mirror,
+            cadence_version_id=self.params.cadence_version_id if self._version_unmirrored else None,
+        )
         await workflow.execute_activity(calls.record_transition, batch, **calls.DATABASE)
         self.m.state.mirrored = mirror
+        self._version_unmirrored = False
 
     async def _mirror_before_waiting(self) -> bool:
         """Before waiting, make sure the mirror row says what the workflow waits for: the

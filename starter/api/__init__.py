@@ -14,7 +14,22 @@ from starter import console
 from starter.api import errors, openapi
 from starter.api.limits import RateLimit
 from starter.api.no_nul import RefuseNul
-from starter.api.routes import accounts, audit, cadences, contacts, dev, enrollments, events, health, keys, links, tasks, touches, webhooks
+from starter.api.routes import (
+    accounts,
+    audit,
+    cadences,
+    contacts,
+    dev,
+    enrollments,
+    events,
+    health,
+    keys,
+    links,
+    operations,
+    tasks,
+    touches,
+    webhooks,
+)
 from starter.service.backend import Backend
 from starter.service.delivery import InboundProcessor
 from starter.service.inbound import InboundEmail
@@ -51,7 +66,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None, engine: En
     app = FastAPI(title="Cadence", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
     openapi.install(app, models=(InboundEmail,))
-    for module in (health, contacts, accounts, cadences, enrollments, audit, events, tasks, touches, keys, webhooks, links):
+    for module in (health, contacts, accounts, cadences, enrollments, operations, audit, events, tasks, touches, keys, webhooks, links):
         app.include_router(module.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

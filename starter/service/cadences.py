@@ -2,8 +2,9 @@
 
 A definition (YAML or JSON, templates inline or from the shipped folder) is validated as a
 whole and stored as a version named by the hash of its content: the same content again is
-the same version, a changed one is a new version. Running enrollments keep the version they
-started with; new enrollments get the newest.
+the same version, a changed one is a new version. Publishing it makes it what new
+enrollments get; running enrollments keep the version they run unless migrated (drafts,
+rollback and migrations: `starter.service.publishing` and `starter.service.operations`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from sqlmodel import Session, func, select
 
 from cadence.definition import CadenceBundle, CadenceDefinition
 from cadence.parse import DefinitionError
-from models.cadences import bundle_of, find_cadence, save_bundle, versions
-from models.tables import Cadence, CadenceVersion, Enrollment
+from models.cadences import bundle_of, find_cadence, published_version, save_bundle, versions
+from models.tables import Cadence, CadenceDraft, CadenceVersion, Enrollment
 from starter.catalog import TEMPLATES_DIR, folder_lookup, load_file, parse_text
 from starter.errors import Invalid, NotFound
 from starter.service.backend import Backend
@@ -39,15 +40,29 @@ class VersionOut(BaseModel):
     steps: int
     enrollments: int
     open_enrollments: int = 0
+    published: bool = False
+
+
+class DraftInfo(BaseModel):
+    """The draft of a cadence, in short (the whole of it: GET .../draft)."""
+
+    content_hash: str
+    updated_by: str
+    updated_at: dt.datetime
 
 
 class CadenceOut(BaseModel):
-    """A cadence with its latest version (and, when read singly, all versions)."""
+    """A cadence with its latest and its published version (and, when read singly, all
+    versions), whether it has a draft, and whether its running enrollments follow what is
+    published."""
 
     id: str
     key: str
     name: str
     latest_version: VersionOut | None
+    published_version: VersionOut | None = None
+    follow_published: bool = False
+    draft: DraftInfo | None = None
     versions: list[VersionOut] | None = None
     definition: dict[str, Any] | None = None
     created: bool | None = None
@@ -78,9 +93,10 @@ def _counts(session: Session, cadence: Cadence) -> dict[uuid.UUID, tuple[int, in
     return out
 
 
-def _version_out(row: CadenceVersion, counts: dict[uuid.UUID, tuple[int, int]]) -> VersionOut:
+def _version_out(row: CadenceVersion, counts: dict[uuid.UUID, tuple[int, int]], published: uuid.UUID | None = None) -> VersionOut:
     total, open_ = counts.get(row.id, (0, 0))
     return VersionOut(
+        published=row.id == published,
         id=str(row.id),
         version=row.version,
         content_hash=row.content_hash,
@@ -92,12 +108,19 @@ def _version_out(row: CadenceVersion, counts: dict[uuid.UUID, tuple[int, int]]) 
     )
 
 
-def _cadence_out(cadence: Cadence, counts: dict[uuid.UUID, tuple[int, int]], latest: CadenceVersion | None, **extra: Any) -> CadenceOut:
+def _cadence_out(
+    session: Session, cadence: Cadence, counts: dict[uuid.UUID, tuple[int, int]], latest: CadenceVersion | None, **extra: Any
+) -> CadenceOut:
+    published = published_version(session, cadence)
+    draft = session.get(CadenceDraft, cadence.id)
     return CadenceOut(
         id=str(cadence.id),
         key=cadence.key,
         name=cadence.name,
-        latest_version=_version_out(latest, counts) if latest else None,
+        latest_version=_version_out(latest, counts, cadence.published_version_id) if latest else None,
+        published_version=_version_out(published, counts, cadence.published_version_id) if published else None,
+        follow_published=cadence.follow_published,
+        draft=DraftInfo(content_hash=draft.content_hash, updated_by=draft.updated_by, updated_at=draft.updated_at) if draft else None,
         enrollments=sum(total for total, _ in counts.values()),
         open_enrollments=sum(open_ for _, open_ in counts.values()),
         **extra,
@@ -120,7 +143,7 @@ async def publish(backend: Backend, text: str, *, actor: str) -> CadenceOut:
 
     def store(session: Session) -> CadenceOut:
         cadence, version, created = save_bundle(session, bundle, source=text, actor=actor)
-        return _cadence_out(cadence, _counts(session, cadence), version, created=created)
+        return _cadence_out(session, cadence, _counts(session, cadence), version, created=created)
 
     return await backend.db(store)
 
@@ -161,7 +184,7 @@ async def list_cadences(backend: Backend) -> list[CadenceOut]:
         out = []
         for cadence in session.exec(select(Cadence).order_by(Cadence.key)).all():
             latest = versions(session, cadence)[:1]
-            out.append(_cadence_out(cadence, _counts(session, cadence), latest[0] if latest else None))
+            out.append(_cadence_out(session, cadence, _counts(session, cadence), latest[0] if latest else None))
         return out
 
     return await backend.db(load)
@@ -184,17 +207,19 @@ async def get_cadence(backend: Backend, ref: str, *, version: int | None = None)
             raise NotFound(f"cadence {ref!r} not found", {"field": "cadence_id"})
         counts = _counts(session, cadence)
         rows = versions(session, cadence)
-        chosen = next((v for v in rows if v.version == version), None) if version else (rows[0] if rows else None)
+        default = published_version(session, cadence) or (rows[0] if rows else None)
+        chosen = next((v for v in rows if v.version == version), None) if version else default
         if version and chosen is None:
             raise NotFound(f"cadence {cadence.key!r} has no version {version}", {"field": "version"})
         out = _cadence_out(
+            session,
             cadence,
             counts,
             rows[0] if rows else None,
-            versions=[_version_out(v, counts) for v in rows],
+            versions=[_version_out(v, counts, cadence.published_version_id) for v in rows],
             definition=chosen.definition if chosen else None,
         )
-        shown = _version_out(chosen, counts) if chosen else None
+        shown = _version_out(chosen, counts, cadence.published_version_id) if chosen else None
         return CadenceView(cadence=out, shown=shown, parsed=bundle_of(session, chosen.id).definition if chosen else None)
 
     return await backend.db(load)

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from models import mirror
-from models.cadences import bundle_of, find_cadence, latest_version
+from models.cadences import bundle_of, find_cadence, published_version
 from models.contacts import find_contact, policy_in_force
 from models.enrollments import audit_enrolled, create_or_get, no_contact_until, open_enrollment_of, params_for, remember, remembered
 from models.payloads import EnrollmentParams
@@ -99,9 +99,9 @@ async def enroll_contact(
         found = find_cadence(session, cadence or _segment_cadence(backend, person, account))
         if found is None:
             raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence_id"})
-        version = latest_version(session, found)
+        version = published_version(session, found)
         if version is None:
-            raise NotFound(f"cadence {found.key!r} has no version", {"field": "cadence_id"})
+            raise Conflict(f"cadence {found.key!r} has no published version yet (only a draft)", {"field": "cadence_id"})
         if open_enrollment_of(session, found.id, person.id) is None:
             policy = policy_in_force(backend.policy, person, account, bundle_of(session, version.id).definition.policy)
             until = no_contact_until(session, found.id, person.id, policy.no_contact_days)

@@ -201,6 +201,10 @@ def test_stop_ends_it_with_the_operator_and_reason() -> None:
         waiting_reason="ended: wrong contact",
         outcome_reason="wrong contact",
         ended_at=LATER,
+        occurrence=0,
+        round=0,
+        planned_from=NOW,
+        waiting_on="time",
     )
 
 
@@ -358,6 +362,10 @@ def test_a_start_time_in_the_future_delays_the_first_step() -> None:
         current_step=0,
         next_step_at=NOW + dt.timedelta(days=2),
         waiting_reason="waiting for step 1 'hello' (email): right after the previous step",
+        occurrence=0,
+        round=0,
+        planned_from=NOW + dt.timedelta(days=2),
+        waiting_on="time",
     )
 
 
