@@ -26,7 +26,8 @@ V2_SHORTER = {
         {"id": "third", "type": "email", "template": "t3", "wait": {"days": 5}},
     ],
 }
-V2_WITHOUT_SECOND = {**THREE_EMAILS, "steps": [THREE_EMAILS["steps"][0], THREE_EMAILS["steps"][2]]}
+STEPS: list[dict[str, Any]] = THREE_EMAILS["steps"]  # type: ignore[assignment]
+V2_WITHOUT_SECOND = {**THREE_EMAILS, "steps": [STEPS[0], STEPS[2]]}
 
 
 def request(handle_params: Any, new: dict[str, Any], *, operation: str | None = None, **extra: Any) -> MigrateRequest:
@@ -122,10 +123,8 @@ async def test_a_paused_enrollment_stays_paused_with_its_wait_moved(
     handle = await start(ts_env, worker, params, recorder)
     await ts_env.sleep(DAY)
     await handle.execute_update("pause", PauseRequest(actor="lead", reason="legal hold"), result_type=StatusView)
-    longer = {
-        **THREE_EMAILS,
-        "steps": [*THREE_EMAILS["steps"][:1], {**THREE_EMAILS["steps"][1], "wait": {"days": 5}}, THREE_EMAILS["steps"][2]],
-    }
+    first, second, third = STEPS
+    longer = {**THREE_EMAILS, "steps": [first, {**second, "wait": {"days": 5}}, third]}
     result = await migrate(handle, request(params, longer))
     assert result.status.status == "paused" and result.status.pause is not None
     assert result.status.pause.remaining_seconds == pytest.approx(4 * DAY.total_seconds(), abs=120)  # 2 days left + 2 more
@@ -140,11 +139,7 @@ async def test_an_enrollment_waiting_on_a_removed_task_step_waits_for_the_task_t
 ) -> None:
     with_call = {
         **THREE_EMAILS,
-        "steps": [
-            THREE_EMAILS["steps"][0],
-            {"id": "call", "type": "call", "task": {"title": "Call them"}, "wait": {"days": 1}},
-            THREE_EMAILS["steps"][2],
-        ],
+        "steps": [STEPS[0], {"id": "call", "type": "call", "task": {"title": "Call them"}, "wait": {"days": 1}}, STEPS[2]],
     }
     params = make_params(with_call)
     handle = await start(ts_env, worker, params, recorder)
@@ -166,7 +161,7 @@ async def test_a_migration_that_leaves_no_step_completes_the_enrollment(
     params = make_params(THREE_EMAILS)
     handle = await start(ts_env, worker, params, recorder)
     await ts_env.sleep(DAY)
-    only_first = {**THREE_EMAILS, "steps": [THREE_EMAILS["steps"][0]]}
+    only_first = {**THREE_EMAILS, "steps": [STEPS[0]]}
     await migrate(handle, request(params, only_first))
     final = await handle.result()
     assert final.status == "completed" and "no step is left" in (final.outcome_reason or "")
