@@ -6,6 +6,8 @@
     cadence status <enrollment-id>   # what it is doing and why
     cadence pause <id> --reason "…"  # CS leads: pause, resume, stop, skip
     cadence accounts pause acme --reason "…"   # a whole customer
+    cadence cadences migrate outbound --preview --reason "…"   # live edits: see starter/cli/operations.py
+    cadence enrollments pause --where cadence=outbound --reason "…"   # bulk, by query
 
 Tables for people by default, `--json` for machines. Exit codes: 0 ok, 1 failure, 2 usage,
 3 not found, 4 conflict (illegal transition), 5 invalid input, 6 a dependency is down.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import typer
 
-from starter.cli import accounts, audit, cadences, contacts, enrollments, keys, policy, services, tasks
+from starter.cli import accounts, audit, cadences, contacts, enrollments, keys, operations, policy, services, tasks
 from starter.cli.common import Context, finish
 
 app = typer.Typer(
@@ -36,7 +38,10 @@ def main_options(ctx: typer.Context, json_output: bool = typer.Option(False, "--
 services.register(app)
 enrollments.register(app)
 audit.register(app)
-app.add_typer(cadences.app, name="cadences", help="Load, list, show and validate cadence definitions.")
+operations.register(cadences.app)
+app.add_typer(cadences.app, name="cadences", help="Load, list, show, validate; draft, diff, publish, roll back and migrate cadences.")
+app.add_typer(operations.enrollments_app, name="enrollments", help="Pause, resume or stop every enrollment matching --where.")
+app.add_typer(operations.operations_app, name="operations", help="Bulk operations: list, show, items, apply.")
 app.add_typer(contacts.app, name="contacts", help="Import contacts.")
 app.add_typer(accounts.app, name="accounts", help="Show an account; pause or resume every enrollment of a customer.")
 app.add_typer(tasks.app, name="tasks", help="The rep task queue: list, complete, skip.")

@@ -149,3 +149,37 @@ async def test_unreachable_database_is_a_clear_error(stack: Stack) -> None:
         timeout=60,
     )
     assert result.returncode == 6 and "database is not reachable" in result.stderr
+
+
+async def test_draft_diff_publish_migrate_and_bulk_pause_from_the_command_line(stack: Stack, tmp_path: Path) -> None:
+    v1 = tmp_path / "v1.yaml"
+    v1.write_text(GOOD)
+    as_json(await cli(stack, "--json", "cadences", "load", str(v1)))
+    stack.contact(external_id="cli-m1", email="m1@example.com")
+    stack.contact(external_id="cli-m2", email="m2@example.com")
+    for person in ("cli-m1", "cli-m2"):
+        as_json(await cli(stack, "--json", "enroll", "cli-cadence", person, "--start-at", "2030-01-01T09:00:00+00:00"))
+    v2 = tmp_path / "v2.yaml"
+    v2.write_text(GOOD.replace("wait: {days: 3}", "wait: {days: 1}"))
+    drafted = as_json(await cli(stack, "--json", "cadences", "draft", str(v2)))
+    assert any("wait 3 days after the previous step -> 1 day after the previous step" in line for line in drafted["changes"])
+    diff = await cli(stack, "cadences", "diff", "cli-cadence")
+    assert diff.returncode == 0 and "v1 -> draft" in diff.stdout and "step 'later': wait" in diff.stdout
+    published = as_json(await cli(stack, "--json", "cadences", "publish", "cli-cadence", "--reason", "shorter"))
+    assert (published["version"], published["previous_version"]) == (2, 1)
+    refused = await cli(stack, "cadences", "migrate", "cli-cadence", "--preview")
+    assert refused.returncode == 5 and "--reason" in refused.stderr
+    planned = as_json(await cli(stack, "--json", "cadences", "migrate", "cli-cadence", "--preview", "--reason", "shorter"))
+    assert planned["total"] == 2 and planned["outcomes"]["unchanged"] == 2  # both still wait for their first step
+    applied = as_json(await cli(stack, "--json", "cadences", "migrate", "cli-cadence", "--apply", planned["id"]))
+    assert applied["status"] == "done" and applied["progress"]["applied"] == 2
+    rolled = as_json(await cli(stack, "--json", "cadences", "publish", "cli-cadence", "--version", "1"))
+    assert (rolled["version"], rolled["previous_version"], rolled["created"]) == (1, 2, False)
+    nothing = await cli(stack, "enrollments", "pause", "--reason", "hold")
+    assert nothing.returncode == 5 and "--where" in nothing.stderr
+    bad = await cli(stack, "enrollments", "pause", "--where", "colour=blue", "--reason", "hold")
+    assert bad.returncode == 5 and "colour=blue" in bad.stderr
+    paused = as_json(await cli(stack, "--json", "enrollments", "pause", "--where", "cadence=cli-cadence", "--reason", "hold", "--yes"))
+    assert paused["action"] == "pause" and paused["progress"]["applied"] == 2
+    listed = await cli(stack, "operations", "list", "--cadence", "cli-cadence")
+    assert listed.returncode == 0 and "pause" in listed.stdout and "migrate" in listed.stdout

@@ -176,3 +176,69 @@ templates: {}
                 break
             await asyncio.sleep(0.1)
         assert (await lead.get_enrollment(tasked.id)).status == "completed"
+
+
+SHORTER = CADENCE.replace("wait: {days: 2}", "wait: {days: 1}")
+
+
+async def test_live_edits_over_http_draft_diff_publish_migrate_rollback_and_every_refusal(api: Api) -> None:
+    # The client is synchronous: it runs in a thread while the in-process worker runs here.
+    await asyncio.to_thread(_live_edits, api)
+
+
+def _live_edits(api: Api) -> None:
+    admin, lead, service, auditor = (api.client(r) for r in ("admin", "cs_lead", "service", "auditor"))
+    admin.save_draft("client-cadence", CADENCE)
+    assert admin.publish("client-cadence").version == 1
+    api.stack.contact(external_id="http-live-1", email="live1@example.com")
+    enrollment = service.enroll("client-cadence", contact_external_id="http-live-1", start_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+
+    # An invalid draft names the step and the field, and leaves the draft as it was.
+    with pytest.raises(Invalid) as bad:
+        admin.save_draft("client-cadence", CADENCE.replace("wait: {days: 2}", "wait: {days: 2, business_days: 1}"))
+    assert "step 2 'later'" in bad.value.message and "choose one kind of wait" in bad.value.message
+    with pytest.raises(Invalid, match="key"):
+        admin.save_draft("client-cadence", CADENCE.replace("key: client-cadence", "key: someone-else"))
+    with pytest.raises(Forbidden):
+        lead.save_draft("client-cadence", SHORTER)
+
+    draft = admin.save_draft("client-cadence", SHORTER)
+    assert draft.based_on_version == 1 and any("'later': wait 2 days" in line for line in draft.changes)
+    diff = auditor.diff("client-cadence")
+    assert (diff.before, diff.after) == ("v1", "draft") and [c.id for c in diff.diff.changed] == ["later"]
+    published = admin.publish("client-cadence", reason="shorter")
+    assert (published.version, published.previous_version, published.created) == (2, 1, True)
+    with pytest.raises(Conflict, match="no draft"):
+        admin.publish("client-cadence")
+    with pytest.raises(NotFound):
+        admin.publish("client-cadence", version=9)
+
+    # Migrations: admins only; a clear 4xx for an unrelated cadence, an unknown version, nothing matching.
+    with pytest.raises(Forbidden):
+        lead.preview_operation("migrate", "v2", cadence_id="client-cadence")
+    admin.save_draft("unrelated", CADENCE.replace("key: client-cadence", "key: unrelated"))
+    admin.publish("unrelated")
+    with pytest.raises(Invalid, match="one cadence"):
+        admin.preview_operation("migrate", "v2", cadence_id="client-cadence", to_cadence_id="unrelated")
+    with pytest.raises(NotFound, match="no version 7"):
+        admin.preview_operation("migrate", "v2", cadence_id="client-cadence", to_version=7)
+    with pytest.raises(Invalid, match="matches it"):
+        admin.preview_operation("migrate", "v2", cadence_id="client-cadence", owner="nobody")
+    with pytest.raises(Invalid, match="reason"):
+        admin.preview_operation("migrate", "  ", cadence_id="client-cadence")
+    plan = admin.preview_operation("migrate", "v2", cadence_id="client-cadence")
+    assert plan.total == 1 and plan.items[0].enrollment_id == enrollment.id and plan.items[0].status == "pending"
+    with pytest.raises(Forbidden):
+        service.apply_operation(plan.id)
+    admin.apply_operation(plan.id)
+    done = admin.wait_for_operation(plan.id, poll=0.2, timeout=60)
+    assert done.progress["applied"] == 1 and auditor.operation_items(plan.id).items[0].status == "applied"
+    assert admin.get_enrollment(enrollment.id).cadence_version == 2
+
+    # A CS lead pauses by query; the rollback is publishing v1 again.
+    paused = lead.preview_operation("pause", "holiday", cadence_id="client-cadence")
+    lead.apply_operation(paused.id)
+    assert lead.wait_for_operation(paused.id, poll=0.2, timeout=60).progress["applied"] == 1
+    rolled = admin.publish("client-cadence", version=1, reason="back")
+    assert (rolled.version, rolled.previous_version, rolled.created) == (1, 2, False)
+    assert [o.action for o in auditor.operations(cadence="client-cadence")] == ["pause", "migrate"]

@@ -253,6 +253,17 @@ PAIRS: dict[str, Any] = {
     "TouchPage": models.TouchPage,
     "AccountPause": models.AccountPause,
     "Status": models.Status,
+    "DraftOut": models.Draft,
+    "PublishOut": models.Published,
+    "DiffOut": models.Diff,
+    "CadenceDiff": models.CadenceDiff,
+    "StepRef": models.StepRef,
+    "Moved": models.Moved,
+    "Change": models.Change,
+    "StepChange": models.StepChange,
+    "OperationOut": models.Operation,
+    "ItemOut": models.OperationItem,
+    "ItemPage": models.OperationItemPage,
 }
 CLIENT_NAMES = {model.__name__: server for server, model in PAIRS.items()}
 
@@ -316,6 +327,15 @@ def test_every_call_the_client_makes_is_an_endpoint_of_the_api(openapi: dict[str
         calls.tasks(None, None, 100, 0),
         calls.complete_task("x", "done"),
         calls.skip_task("x", "r"),
+        calls.save_draft("x", "key: x"),
+        calls.publish("x", None, None),
+        calls.diff("x", "published", "draft"),
+        calls.follow_published("x", True),
+        calls.preview_operation({"action": "pause"}),
+        calls.apply_operation("x"),
+        calls.get_operation("x"),
+        calls.list_operations(None, None, 50, 0),
+        calls.operation_items("x", None, None, 100, 0),
     ]
     templates = [
         (method.upper(), re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"))

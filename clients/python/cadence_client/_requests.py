@@ -69,6 +69,13 @@ _TASK = TypeAdapter(models.Task)
 _TASKS = TypeAdapter(models.TaskPage)
 _TOUCH = TypeAdapter(models.TouchRecord)
 _TOUCHES = TypeAdapter(models.TouchPage)
+_DRAFT = TypeAdapter(models.Draft)
+_PUBLISHED = TypeAdapter(models.Published)
+_DIFF = TypeAdapter(models.Diff)
+_OPERATION = TypeAdapter(models.Operation)
+_OPERATIONS = TypeAdapter(list[models.Operation])
+_ITEMS = TypeAdapter(models.OperationItemPage)
+_FOLLOW = TypeAdapter(dict[str, bool])
 
 
 # --- contacts and accounts ------------------------------------------------------------------
@@ -222,6 +229,79 @@ def touches(status: str | None, enrollment_id: str | None, contact_id: str | Non
 def resolve_touch(touch_id: str, outcome: str, reason: str) -> Call[models.TouchRecord]:
     # A repeat meets "not unclear" (409): not retried on an unclear outcome.
     return Call("POST", f"/v1/touches/{_seg(touch_id)}/resolve", _TOUCH, json={"outcome": outcome, "reason": reason})
+
+
+# --- editing cadences and bulk operations ----------------------------------------------------
+
+
+def save_draft(cadence: str, text: str) -> Call[models.Draft]:
+    # The same text again is the same draft.
+    body = text.encode("utf-8")
+    return Call(
+        "PUT", f"/v1/cadences/{_seg(cadence)}/draft", _DRAFT, content=body, headers={"content-type": "application/yaml"}, retry_safe=True
+    )
+
+
+def publish(cadence: str, version: int | None, reason: str | None) -> Call[models.Published]:
+    # Publishing what is already published changes nothing (`changed: false`): safe to repeat.
+    return Call(
+        "POST", f"/v1/cadences/{_seg(cadence)}/publish", _PUBLISHED, json=_clean({"version": version, "reason": reason}), retry_safe=True
+    )
+
+
+def diff(cadence: str, before: str, after: str) -> Call[models.Diff]:
+    return Call("GET", f"/v1/cadences/{_seg(cadence)}/diff", _DIFF, params={"from": before, "to": after}, retry_safe=True)
+
+
+def follow_published(cadence: str, follow: bool) -> Call[dict[str, bool]]:
+    return Call("PATCH", f"/v1/cadences/{_seg(cadence)}", _FOLLOW, json={"follow_published": follow}, retry_safe=True)
+
+
+def preview_operation(body: dict[str, Any]) -> Call[models.Operation]:
+    # A repeat previews again (a second plan nobody applies): harmless.
+    return Call("POST", "/v1/operations", _OPERATION, json=body, retry_safe=True)
+
+
+def apply_operation(operation_id: str) -> Call[models.Operation]:
+    # Applying again returns the operation's progress: safe to repeat.
+    return Call("POST", f"/v1/operations/{_seg(operation_id)}/apply", _OPERATION, retry_safe=True)
+
+
+def get_operation(operation_id: str) -> Call[models.Operation]:
+    return Call("GET", f"/v1/operations/{_seg(operation_id)}", _OPERATION, retry_safe=True)
+
+
+def list_operations(cadence: str | None, status: str | None, limit: int, offset: int) -> Call[list[models.Operation]]:
+    params = _clean({"cadence_id": cadence, "status": status, "limit": limit, "offset": offset})
+    return Call("GET", "/v1/operations", _OPERATIONS, params=params, retry_safe=True)
+
+
+def operation_items(operation_id: str, status: str | None, outcome: str | None, limit: int, offset: int) -> Call[models.OperationItemPage]:
+    params = _clean({"status": status, "outcome": outcome, "limit": limit, "offset": offset})
+    return Call("GET", f"/v1/operations/{_seg(operation_id)}/items", _ITEMS, params=params, retry_safe=True)
+
+
+def operation_body(
+    action: str,
+    filter: dict[str, Any],
+    reason: str,
+    until: dt.datetime | None,
+    to_version: int | None,
+    rate_per_second: float | None,
+    spread_per_second: float | None,
+) -> dict[str, Any]:
+    """The body of an operation preview."""
+    return _clean(
+        {
+            "action": action,
+            "filter": {k: _iso(v) if isinstance(v, dt.datetime) else v for k, v in filter.items() if v is not None},
+            "reason": reason,
+            "until": _iso(until),
+            "to_version": to_version,
+            "rate_per_second": rate_per_second,
+            "spread_per_second": spread_per_second,
+        }
+    )
 
 
 # --- answers and retries ---------------------------------------------------------------------

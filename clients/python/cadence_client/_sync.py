@@ -245,3 +245,74 @@ class Cadence:
         """Settle an unclear touch: outcome "sent" (it arrived) or "not_sent" (it never left),
         with what was checked."""
         return self._send(r.resolve_touch(touch_id, outcome, reason))
+
+    # --- editing cadences and bulk operations ------------------------------------------------
+
+    def save_draft(self, cadence: str, text: str) -> models.Draft:
+        """Validate a definition (YAML or JSON text) and keep it as the cadence's draft;
+        nothing runs from a draft. A 422 names the step and the field of every problem."""
+        return self._send(r.save_draft(cadence, text))
+
+    def publish(self, cadence: str, *, version: int | None = None, reason: str | None = None) -> models.Published:
+        """Publish the draft, or (with `version`) an earlier version again: a rollback."""
+        return self._send(r.publish(cadence, version, reason))
+
+    def diff(self, cadence: str, before: str | int = "published", after: str | int = "draft") -> models.Diff:
+        """What changed between two versions (numbers, "draft" or "published")."""
+        return self._send(r.diff(cadence, str(before), str(after)))
+
+    def follow_published(self, cadence: str, follow: bool) -> bool:
+        """Whether running enrollments move to each newly published version."""
+        return self._send(r.follow_published(cadence, follow))["follow_published"]
+
+    def preview_operation(
+        self,
+        action: str,
+        reason: str,
+        *,
+        until: dt.datetime | None = None,
+        to_version: int | None = None,
+        to_cadence_id: str | None = None,
+        rate_per_second: float | None = None,
+        spread_per_second: float | None = None,
+        **filter: Any,
+    ) -> models.Operation:
+        """Preview a bulk operation ("migrate", "pause", "resume", "stop") over the open
+        enrollments matching the filter (cadence_id, versions, status, owner, account_id,
+        persona, industry, tier, enrolled_after, enrolled_before, enrollment_ids). A
+        migration moves to `to_version` (default: the published one) of the same cadence."""
+        body = r.operation_body(action, filter, reason, until, to_version, rate_per_second, spread_per_second)
+        if to_cadence_id is not None:
+            body["to_cadence_id"] = to_cadence_id
+        return self._send(r.preview_operation(body))
+
+    def apply_operation(self, operation_id: str) -> models.Operation:
+        """Apply a previewed operation (once; it runs on in Cadence's worker)."""
+        return self._send(r.apply_operation(operation_id))
+
+    def operation(self, operation_id: str) -> models.Operation:
+        """An operation with its progress."""
+        return self._send(r.get_operation(operation_id))
+
+    def operations(
+        self, *, cadence: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[models.Operation]:
+        """Operations, newest first."""
+        return self._send(r.list_operations(cadence, status, limit, offset))
+
+    def operation_items(
+        self, operation_id: str, *, status: str | None = None, outcome: str | None = None, limit: int = 100, offset: int = 0
+    ) -> models.OperationItemPage:
+        """A page of an operation's items: what the preview said, and what happened."""
+        return self._send(r.operation_items(operation_id, status, outcome, limit, offset))
+
+    def wait_for_operation(self, operation_id: str, *, poll: float = 1.0, timeout: float | None = None) -> models.Operation:
+        """Poll until the operation is no longer applying (TimeoutError after `timeout` s)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            current = self.operation(operation_id)
+            if current.status != "applying":
+                return current
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"operation {operation_id} is still applying after {timeout} s")
+            time.sleep(poll)

@@ -362,3 +362,133 @@ class TouchPage(_Model):
 
     items: list[TouchRecord]
     total: int
+
+
+class Draft(_Model):
+    """A cadence's draft (edited, validated, used by nobody) and what publishing it changes."""
+
+    cadence_id: str
+    key: str
+    content_hash: str
+    based_on_version: int | None
+    updated_by: str
+    updated_at: dt.datetime
+    definition: dict[str, Any]
+    changes: list[str]
+
+
+class Published(_Model):
+    """What a publish did; `follow_operation_id` is the migration it started when the
+    cadence follows its published versions."""
+
+    key: str
+    version: int
+    version_id: str
+    content_hash: str
+    created: bool
+    previous_version: int | None
+    changed: bool
+    follow_operation_id: str | None = None
+
+
+class StepRef(_Model):
+    """A step of one of the two versions, by id and position (1-based)."""
+
+    id: str
+    type: str
+    position: int
+
+
+class Moved(_Model):
+    """A step both versions have, in another place relative to the others."""
+
+    id: str
+    from_position: int
+    to_position: int
+
+
+class Change(_Model):
+    """One field that differs, before and after, with a sentence."""
+
+    field: str
+    before: Any = None
+    after: Any = None
+    text: str
+
+
+class StepChange(_Model):
+    """A step both versions have whose content differs."""
+
+    id: str
+    kind: list[str]
+    changes: list[Change]
+
+
+class CadenceDiff(_Model):
+    """Everything that differs between two versions."""
+
+    added: list[StepRef] = []
+    removed: list[StepRef] = []
+    moved: list[Moved] = []
+    changed: list[StepChange] = []
+    templates_changed: list[str] = []
+    cadence: list[Change] = []
+
+
+class Diff(_Model):
+    """Two versions compared: `diff` as data and `text`, one sentence per change."""
+
+    key: str
+    before: str
+    after: str
+    diff: CadenceDiff
+    text: list[str]
+
+
+class OperationItem(_Model):
+    """One enrollment of a bulk operation: what the preview said, and what happened."""
+
+    enrollment_id: str
+    contact: str | None
+    from_version: int | None
+    outcome: str
+    step_id: str | None = None
+    due_at: dt.datetime | None = None
+    sentence: str
+    status: str
+    message: str | None
+    applied_at: dt.datetime | None
+
+
+class Operation(_Model):
+    """A bulk operation (migrate, pause, resume, stop): counts by previewed outcome, and
+    `progress` by what happened (pending, applied, stale, skipped, failed)."""
+
+    id: str
+    action: Literal["migrate", "pause", "resume", "stop"]
+    status: Literal["previewed", "applying", "done", "expired"]
+    cadence_key: str | None
+    to_version: int | None
+    filter: dict[str, Any]
+    reason: str
+    until: dt.datetime | None
+    total: int
+    outcomes: dict[str, int]
+    progress: dict[str, int]
+    rate_per_second: float
+    created_by: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    applied_by: str | None
+    applied_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    items: list[OperationItem] = []
+
+
+class OperationItemPage(_Model):
+    """One page of an operation's items."""
+
+    items: list[OperationItem]
+    total: int
+    limit: int
+    offset: int
