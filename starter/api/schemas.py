@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cadence.definition import ReplyIntent
 from cadence.events import EventKind
 from models.keys import Role
-from models.schemas import Day, Instant
+from models.schemas import Day, Instant, required_text
+from starter.service.operations import OperationFilter, OperationRequest
 
 
 class _Body(BaseModel):
@@ -132,3 +133,41 @@ class KeyIn(_Body):
 
     name: str = Field(min_length=1, max_length=200)
     role: Role
+
+
+# --- bulk operations: one body per action, so the document says which fields each takes ------
+
+
+class _OperationBody(_Body):
+    filter: OperationFilter = Field(default_factory=OperationFilter)
+    reason: str = required_text(1000)
+    rate_per_second: float = Field(default=20.0, ge=0.1, le=500.0, description="Enrollments changed per second while applying")
+
+    def request(self) -> OperationRequest:
+        """As the service layer takes it."""
+        return OperationRequest.model_validate(self.model_dump())
+
+
+class MigrateOperation(_OperationBody):
+    """Move the matching enrollments to another version of their cadence (the filter names it)."""
+
+    action: Literal["migrate"]
+    to_version: int | None = Field(default=None, ge=1, description="Default: the published version")
+    to_cadence_id: str | None = Field(default=None, max_length=200, description="Must be the filter's cadence if given")
+    spread_per_second: float = Field(default=10.0, ge=0.1, le=1000.0, description="Steps made due now, per second")
+
+
+class PauseOperation(_OperationBody):
+    """Pause the matching enrollments (optionally until an instant)."""
+
+    action: Literal["pause"]
+    until: Instant | None = Field(default=None, description="Resume by itself at this instant")
+
+
+class ResumeOrStopOperation(_OperationBody):
+    """Resume, or stop for good, the matching enrollments."""
+
+    action: Literal["resume", "stop"]
+
+
+OperationBody = Annotated[MigrateOperation | PauseOperation | ResumeOrStopOperation, Field(discriminator="action")]

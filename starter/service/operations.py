@@ -144,7 +144,7 @@ async def preview(backend: Backend, request: OperationRequest, *, actor: str) ->
         target = _target(session, request, cadence)
         rows = _matching(session, request, cadence, target)
         if not rows:
-            raise Invalid("filter: no open enrollment matches it (nothing to do)", {"field": "filter"})
+            raise Conflict("filter: no open enrollment matches it (nothing to do)", {"field": "filter"})
         if len(rows) > MAX_ITEMS:
             raise Invalid(f"filter: matches {len(rows)} enrollments, more than {MAX_ITEMS}; narrow it", {"field": "filter"})
         now = dt.datetime.now(dt.UTC)
@@ -385,7 +385,7 @@ async def follow_published(backend: Backend, cadence_key: str, *, actor: str) ->
     )
     try:
         previewed = await preview(backend, request, actor=f"follow:{actor}")
-    except Invalid:
+    except Conflict:
         return None  # no open enrollment on another version
     await apply(backend, previewed.id, actor=f"follow:{actor}")
     return previewed.id

@@ -33,6 +33,7 @@ BUDGET = {Role.admin: 60, Role.service: 25, Role.cs_lead: 20, Role.auditor: 15}
 SCALE = float(os.environ.get("CADENCE_FUZZ_SCALE", "1"))  # longer exploratory runs outside CI
 SEMANTIC_422 = (
     "POST /v1/cadences",  # a YAML document that is not a valid cadence
+    "PUT /v1/cadences/{cadence_id}/draft",  # the same, as a draft
     "POST /v1/contacts",  # a phone number no numbering plan has, an address with no valid domain
     "POST /v1/contacts/import",  # a CSV without a header row
     "POST /v1/enrollments/{enrollment_id}/pause",  # until in the past

@@ -222,7 +222,7 @@ def _live_edits(api: Api) -> None:
         admin.preview_operation("migrate", "v2", cadence_id="client-cadence", to_cadence_id="unrelated")
     with pytest.raises(NotFound, match="no version 7"):
         admin.preview_operation("migrate", "v2", cadence_id="client-cadence", to_version=7)
-    with pytest.raises(Invalid, match="matches it"):
+    with pytest.raises(Conflict, match="matches it"):
         admin.preview_operation("migrate", "v2", cadence_id="client-cadence", owner="nobody")
     with pytest.raises(Invalid, match="reason"):
         admin.preview_operation("migrate", "  ", cadence_id="client-cadence")

@@ -20,7 +20,7 @@ from core.settings import Settings
 from models.contacts import upsert_contact
 from models.schemas import ContactIn
 from models.tables import AuditEntry, Enrollment, OperationItem
-from starter.errors import Invalid
+from starter.errors import Conflict
 from starter.local import LocalCadence
 from starter.service.operations import OperationFilter, OperationOut, OperationRequest
 from tests.integration.conftest import Stack
@@ -158,7 +158,7 @@ async def test_a_bulk_pause_by_query_pauses_the_500_that_match_and_nothing_else(
     with transaction(stack.engine) as session:
         pauses = session.exec(select(AuditEntry).where(AuditEntry.action == "paused")).all()
     assert len(pauses) == 500 and {(p.actor, p.reason) for p in pauses} == {("lead@acme", "pricing review")}
-    with pytest.raises(Invalid, match="no open enrollment matches"):
+    with pytest.raises(Conflict, match="no open enrollment matches"):
         await client.preview_operation(request, actor="lead@acme")  # every one of them is paused now
     owner_b = request.model_copy(update={"action": "resume", "filter": OperationFilter(cadence_id="nurture", owner="rep-b")})
     resumed = await client.preview_operation(owner_b, actor="lead@acme")

@@ -36,6 +36,19 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/cadences"): set(),
     ("GET", "/v1/cadences"): READERS,
     ("GET", "/v1/cadences/{cadence_id}"): READERS,
+    ("PATCH", "/v1/cadences/{cadence_id}"): set(),
+    ("GET", "/v1/cadences/{cadence_id}/draft"): READERS,
+    ("PUT", "/v1/cadences/{cadence_id}/draft"): set(),
+    ("DELETE", "/v1/cadences/{cadence_id}/draft"): set(),
+    ("POST", "/v1/cadences/{cadence_id}/publish"): set(),
+    ("GET", "/v1/cadences/{cadence_id}/diff"): READERS,
+    # Leads may preview and apply pauses, resumes and stops; a migration is refused them
+    # inside (403), by the operation's action.
+    ("POST", "/v1/operations"): {LEAD},
+    ("GET", "/v1/operations"): READERS,
+    ("GET", "/v1/operations/{operation_id}"): READERS,
+    ("GET", "/v1/operations/{operation_id}/items"): READERS,
+    ("POST", "/v1/operations/{operation_id}/apply"): {LEAD},
     ("POST", "/v1/enrollments"): {SERVICE},
     ("POST", "/v1/enrollments/bulk"): {SERVICE},
     ("GET", "/v1/enrollments"): READERS,
@@ -94,7 +107,7 @@ def test_every_endpoint_is_in_the_matrix(api: tuple[str, dict[str, str], set[tup
 @pytest.mark.parametrize(("method", "path"), sorted(MATRIX), ids=lambda v: str(v))
 def test_roles(api: tuple[str, dict[str, str], set[tuple[str, str]]], method: str, path: str) -> None:
     url, keys, _ = api
-    concrete = path.format(contact_id=X, account_id=X, cadence_id=X, enrollment_id=X, task_id=X, touch_id=X, key_id=X)
+    concrete = path.format(contact_id=X, account_id=X, cadence_id=X, enrollment_id=X, task_id=X, touch_id=X, key_id=X, operation_id=X)
     allowed = MATRIX[(method, path)] | {ADMIN}
     with httpx.Client(base_url=url, timeout=30) as http:
         assert http.request(method, concrete).status_code == 401

@@ -10,8 +10,9 @@ from fastapi import APIRouter, HTTPException, Query
 
 from models.keys import Role
 from starter.api.deps import BackendDep, Offset, Operator, Reader
+from starter.api.schemas import OperationBody
 from starter.service import operations
-from starter.service.operations import ItemPage, OperationOut, OperationRequest
+from starter.service.operations import ItemPage, OperationOut
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
@@ -22,11 +23,11 @@ def _may(caller_role: Role, action: str) -> None:
 
 
 @router.post("", response_model=OperationOut, status_code=201)
-async def preview(body: OperationRequest, backend: BackendDep, caller: Operator) -> OperationOut:
+async def preview(body: OperationBody, backend: BackendDep, caller: Operator) -> OperationOut:
     """Preview an operation: the count by outcome and the first items (all of them: the
     items endpoint). Nothing changes until it is applied."""
     _may(caller.role, body.action)
-    return await operations.preview(backend, body, actor=caller.actor)
+    return await operations.preview(backend, body.request(), actor=caller.actor)
 
 
 @router.get("", response_model=list[OperationOut])
