@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -240,5 +241,24 @@ async def compare(backend: Backend, ref: str, before: Side = "published", after:
         right, new = _side(session, cadence, after)
         result = diff(old, new)
         return DiffOut(key=cadence.key, before=left, after=right, diff=result, text=result.lines())
+
+    return await backend.db(load)
+
+
+async def source(backend: Backend, ref: str, version: int | None = None) -> str | None:
+    """The text to edit: the draft's, else that of `version` (the published one by default),
+    as it was written, or as YAML when it was stored without its text."""
+
+    def load(session: Session) -> str | None:
+        cadence = _cadence(session, ref)
+        draft = session.get(CadenceDraft, cadence.id)
+        if draft is not None and version is None and draft.source:
+            return draft.source
+        row = version_number(session, cadence, version) if version else published_version(session, cadence)
+        if row is None:
+            return draft.source if draft is not None else None
+        if row.source:
+            return row.source
+        return yaml.safe_dump({**row.definition, "templates": row.templates}, sort_keys=False, allow_unicode=True)
 
     return await backend.db(load)

@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 COOKIE = "cadence_console"
-NAMES = {"cs_lead": "lead@acme", "auditor": "auditor@acme", "service": "billing-service"}
+NAMES = {"cs_lead": "lead@acme", "auditor": "auditor@acme", "service": "billing-service", "admin": "admin@acme"}
 
 WAITING = """
 key: console-cadence
@@ -394,4 +394,62 @@ async def test_an_operator_settles_an_unclear_send_and_an_auditor_only_sees_it(c
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "touch_resolved")).one()
     assert (entry.actor, entry.reason) == ("lead@acme", "found in the relay's log")
     assert len(stack.smtp.sink.to("held@example.com")) == 1
+    await context.close()
+
+
+async def test_an_admin_edits_publishes_and_migrates_and_a_lead_pauses_the_list_in_bulk(console: Console) -> None:
+    stack = console.stack
+    ids = [await enroll_one(stack, email=f"live{n}@example.com") for n in range(3)]
+    context, page = await console.sign_in("admin", "/console/cadences/console-cadence")
+    edited = WAITING.replace("template: hello, wait: {days: 1}", "template: hello, wait: {days: 2}")
+    await page.get_by_label("Definition (YAML or JSON").fill(edited)
+    assert await submit(page, "Save draft") == 200
+    assert "Draft saved" in await page.get_by_role("status").inner_text()
+    changes = await page.inner_text("#draft ul.changes")
+    assert "step 'hello': wait 1 day after the previous step -> 2 days after the previous step" in changes
+    # A draft that does not validate is refused with the step and the field; the draft stays.
+    await page.get_by_label("Definition (YAML or JSON").fill(edited.replace("{days: 2}", "{days: 2, business_days: 1}"))
+    assert await submit(page, "Save draft") == 422
+    assert "choose one kind of wait" in await page.inner_text("main")
+    await page.goto("/console/cadences/console-cadence")
+    await page.get_by_label("Why (recorded)").fill("a gentler start")
+    assert await submit(page, "Publish the draft") == 200
+    assert "Published" in await page.get_by_role("status").inner_text()
+    assert "v2 published" in await page.inner_text("section[aria-labelledby=versions-h]")
+
+    await page.get_by_label("Why (recorded on each enrollment)").fill("a gentler start for everyone")
+    assert await submit(page, "Preview the migration") == 200
+    assert "/console/operations/" in page.url
+    assert "rescheduled" in await page.inner_text("table.counts")
+    rows = page.locator("section[aria-labelledby=items-h] tbody tr")
+    assert await rows.count() == 3
+    assert "its wait is now 2 days after the previous step" in await rows.first.inner_text()
+    await page.screenshot(path="/tmp/console-migration-preview.png", full_page=True)
+    assert await submit(page, "Apply to 3 enrollments") == 200
+
+    async def applied() -> bool:
+        await page.reload()
+        return await page.locator("td[data-status=applied]").inner_text() == "3"
+
+    await eventually(applied)
+    await page.goto(f"/console/enrollments/{ids[0]}")
+    assert await page.locator("table.timeline tr.kind-migrated").count() == 1
+    await context.close()
+
+    # A CS lead filters the list by the cadence and pauses every one of them at once.
+    context, page = await console.sign_in("cs_lead", "/console/enrollments?cadence=console-cadence")
+    await page.goto("/console/cadences/console-cadence")
+    assert await page.get_by_role("button", name="Preview the migration").count() == 0  # admins only
+    await page.goto("/console/enrollments?cadence=console-cadence")
+    bar = page.locator("form.bulk")
+    await bar.get_by_label("Every open one shown").select_option("pause")
+    await bar.get_by_label("Why (required)").fill("pricing review")
+    assert await submit(page, "Preview", "form.bulk") == 200
+    assert "Pause of 3 enrollments" in await page.get_by_role("heading", level=1).inner_text()
+    assert await submit(page, "Apply to 3 enrollments") == 200
+
+    async def all_paused() -> bool:
+        return all([await console.status(i) == "paused" for i in ids])
+
+    await eventually(all_paused, timeout=30)
     await context.close()
