@@ -215,3 +215,22 @@ async def test_a_worker_killed_while_applying_resumes_and_migrates_no_one_twice(
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 await asyncio.to_thread(process.wait, 60)
+
+
+async def test_a_cadence_that_follows_published_versions_moves_its_enrollments_on_publish(stack: Stack) -> None:
+    client = stack.client
+    await client.publish_cadence(V1, actor=ADMIN)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    assert all(r.ok for r in await client.bulk_enroll("nurture", contacts(stack.engine, "fol", 20), start_at=later, per_second=100))
+    assert await client.follow_published("nurture", True, actor=ADMIN) is True
+    await client.save_draft("nurture", V2, actor=ADMIN)
+    published = await client.publish("nurture", actor=ADMIN)
+    assert published.follow_operation_id is not None
+    done = await finished(client, published.follow_operation_id)
+    assert done.action == "migrate" and done.progress["applied"] == 20 and done.created_by == f"follow:{ADMIN}"
+    with transaction(stack.engine) as session:
+        versions = session.exec(select(Enrollment.cadence_version_id).distinct()).all()
+    assert [str(v) for v in versions] == [published.version_id]
+    # Publishing the same version again changes nothing and moves no one.
+    again = await client.publish("nurture", actor=ADMIN, version=2)
+    assert not again.changed and again.follow_operation_id is None
