@@ -124,3 +124,30 @@ class BareEnrollment:
             else:
                 raise ValueError(f"unknown op {op!r}")
         return timings
+
+
+BARE_MIGRATABLE = "BareMigratable"
+
+
+@workflow.defn(name=BARE_MIGRATABLE)
+class BareMigratable:
+    """For bench/live_edits.py: a workflow that waits, and an update that changes what it
+    would do next. The least a migration of one enrollment can cost in Temporal."""
+
+    def __init__(self) -> None:
+        self.version = 1
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.done, timeout=timedelta(days=1))
+        return self.version
+
+    @workflow.update
+    def migrate(self, version: int) -> int:
+        self.version = version
+        return version
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True

@@ -34,7 +34,7 @@ from starter.service.backend import Backend
 from starter.service.operations import ITEM_STATUSES
 
 log = logging.getLogger("cadence.operations")
-CONCURRENCY = 8
+CONCURRENCY = 16
 
 
 async def run_batch(backend: Backend, operation_id: str, limit: int, beat: Callable[[], None]) -> OperationProgress:
@@ -67,7 +67,7 @@ async def _apply_all(backend: Backend, operation: Operation, items: list[Operati
     loop = asyncio.get_running_loop()
     interval = 1.0 / operation.rate_per_second
     gate = asyncio.Semaphore(max(1, min(CONCURRENCY, math.ceil(operation.rate_per_second))))
-    context = await backend.db(lambda session: _Context.load(session, operation))
+    context = await backend.db(lambda session: _Context.load(session, operation, items))
 
     async def one(item: OperationItem) -> None:
         async with gate:
@@ -91,20 +91,24 @@ async def _apply_all(backend: Backend, operation: Operation, items: list[Operati
 
 
 class _Context:
-    """What every item of one operation shares (the target version's definition)."""
+    """What the items of one batch share: the target version's definition, and the
+    workflow id of each enrollment (read in one query)."""
 
-    def __init__(self, target: CadenceVersion | None, bundle: CadenceBundle | None) -> None:
+    def __init__(self, target: CadenceVersion | None, bundle: CadenceBundle | None, workflows: dict[uuid.UUID, str]) -> None:
         self.target = target
         self.bundle = bundle
+        self.workflows = workflows
 
     @classmethod
-    def load(cls, session: Session, operation: Operation) -> _Context:
+    def load(cls, session: Session, operation: Operation, items: list[OperationItem]) -> _Context:
+        ids = [item.enrollment_id for item in items]
+        workflows = dict(session.exec(select(Enrollment.id, Enrollment.workflow_id).where(col(Enrollment.id).in_(ids))).all())
         if operation.to_version_id is None:
-            return cls(None, None)
+            return cls(None, None, workflows)
         target = session.get(CadenceVersion, operation.to_version_id)
         assert target is not None
         session.expunge(target)
-        return cls(target, bundle_of(session, target.id))
+        return cls(target, bundle_of(session, target.id), workflows)
 
 
 async def apply_item(backend: Backend, operation: Operation, item: OperationItem, context: _Context) -> tuple[str, str | None]:
@@ -131,7 +135,7 @@ async def _migrate(backend: Backend, operation: Operation, item: OperationItem, 
     preview = item.preview
     target, bundle = context.target, context.bundle
     assert target is not None and bundle is not None
-    workflow_id = await backend.db(lambda session: _workflow_id(session, item.enrollment_id))
+    workflow_id = context.workflows[item.enrollment_id]
     spread = 0.0
     if "due_now_index" in preview and operation.applied_at is not None:
         # Steps made due now are spread from the moment applying began, not bunched per batch.
@@ -160,12 +164,6 @@ async def _migrate(backend: Backend, operation: Operation, item: OperationItem, 
     if not result.applied:
         return "applied", "already applied (a retried update)"
     return "applied", result.landing.sentence if result.landing else None
-
-
-def _workflow_id(session: Session, enrollment_id: uuid.UUID) -> str:
-    row = session.get(Enrollment, enrollment_id)
-    assert row is not None
-    return row.workflow_id
 
 
 def _record(session: Session, item: OperationItem, status: str, message: str | None) -> None:
