@@ -346,15 +346,13 @@ async def apply(backend: Backend, operation_id: str, *, actor: str) -> Operation
 
     def start(session: Session) -> tuple[OperationOut, bool]:
         operation = _row(session, operation_id, lock=True)
-        if operation.status in ("applying", "done"):
+        if operation.status in ("applying", "done", "expired"):
             return _out(session, operation), operation.status == "applying"
         now = dt.datetime.now(dt.UTC)
-        if operation.status == "expired" or operation.expires_at <= now:
-            operation.status = "expired"
+        if operation.expires_at <= now:
+            operation.status = "expired"  # kept: the refusal below comes after the commit
             session.add(operation)
-            raise Conflict(
-                f"the preview of {operation.created_at:%Y-%m-%d %H:%M} UTC is too old to apply; preview again", {"field": "operation_id"}
-            )
+            return _out(session, operation), False
         if operation.until is not None and operation.until <= now:
             raise Conflict("the pause's until has passed since the preview; preview again", {"field": "until"})
         operation.status = "applying"
@@ -372,6 +370,8 @@ async def apply(backend: Backend, operation_id: str, *, actor: str) -> Operation
         return _out(session, operation), True
 
     out, run = await backend.db(start)
+    if out.status == "expired":
+        raise Conflict(f"the preview of {out.created_at:%Y-%m-%d %H:%M} UTC is too old to apply; preview again", {"field": "operation_id"})
     if run:
         await backend.workflows.start_operation(out.id, f"{out.action} of {out.total} enrollments")
     return out

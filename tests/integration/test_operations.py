@@ -19,7 +19,7 @@ from core.db import transaction
 from core.settings import Settings
 from models.contacts import upsert_contact
 from models.schemas import ContactIn
-from models.tables import AuditEntry, Enrollment, OperationItem
+from models.tables import AuditEntry, Enrollment, Operation, OperationItem
 from starter.errors import Conflict
 from starter.local import LocalCadence
 from starter.service.operations import OperationFilter, OperationOut, OperationRequest
@@ -234,3 +234,23 @@ async def test_a_cadence_that_follows_published_versions_moves_its_enrollments_o
     # Publishing the same version again changes nothing and moves no one.
     again = await client.publish("nurture", actor=ADMIN, version=2)
     assert not again.changed and again.follow_operation_id is None
+
+
+async def test_a_stale_preview_is_refused_and_changes_nothing(stack: Stack) -> None:
+    client = stack.client
+    await client.publish_cadence(V1, actor=ADMIN)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    assert all(r.ok for r in await client.bulk_enroll("nurture", contacts(stack.engine, "old", 3), start_at=later))
+    plan = await client.preview_operation(
+        OperationRequest(action="stop", filter=OperationFilter(cadence_id="nurture"), reason="x"), actor=ADMIN
+    )
+    with transaction(stack.engine) as session:  # the preview is a day old
+        row = session.get(Operation, uuid.UUID(plan.id))
+        assert row is not None
+        row.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        session.add(row)
+    with pytest.raises(Conflict, match="too old to apply; preview again"):
+        await client.apply_operation(plan.id, actor=ADMIN)
+    assert (await client.operation(plan.id)).status == "expired"
+    with transaction(stack.engine) as session:
+        assert session.exec(select(func.count()).select_from(Enrollment).where(Enrollment.status == "stopped")).one() == 0
