@@ -23,6 +23,7 @@ from sqlmodel import Session, col, func, select
 
 from cadence.definition import CadenceDefinition
 from cadence.migration import OUTCOMES, Landing, Standing, land
+from cadence.schedule import Position, plan
 from cadence.steps import TaskStep, WaitEventStep
 from models import audit
 from models.cadences import bundle_of, find_cadence, published_version, version_number
@@ -294,22 +295,31 @@ def _landing(
 ) -> tuple[Landing, dt.datetime | None]:
     """Where the enrollment would land, from its mirror row (the workflow checks it again)."""
     old = bundle_of(session, row.cadence_version_id).definition
-    index = row.current_step if row.current_step is not None else 0
+    calendar = calendar_facts(contact, account).calendar()
+    started = max(row.started_at or row.created_at, row.created_at)
+    due_at: dt.datetime | None
+    if row.current_step is None and row.waiting_on is None:
+        # Enrolled a moment ago: its workflow has not written its first plan yet. Plan it
+        # as the workflow's start does (from the requested start, or now).
+        first = plan(old, Position(), reference=started, rhythm_start=started, calendar=calendar)
+        if first.position is None or first.at is None:
+            return Landing(outcome="completed", sentence="it has no step to run: completes"), None
+        index, occurrence, round_, due_at, planned_from = first.position.step, 0, 0, first.at, started
+    else:
+        index, occurrence, round_, due_at = row.current_step or 0, row.step_occurrence, row.step_round, row.next_step_at
+        planned_from = row.planned_from or started
     if index >= len(old.steps):
         return Landing(outcome="completed", sentence="it has no step left: completes"), None
     step = old.steps[index]
-    started = row.started_at or row.created_at
-    planned_from = row.planned_from or started
     standing = Standing(
         step_id=step.id,
-        occurrence=row.step_occurrence,
-        round=row.step_round,
+        occurrence=occurrence,
+        round=round_,
         paused=row.status == "paused",
         waiting_on=_waiting_on(row, step),
-        due_at=row.next_step_at,
+        due_at=due_at,
         planned_from=planned_from,
     )
-    calendar = calendar_facts(contact, account).calendar()
     return land(old, new, standing, calendar=calendar, rhythm_start=started, now=now), planned_from
 
 
