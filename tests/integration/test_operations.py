@@ -86,6 +86,19 @@ def migrated_per_enrollment(engine: Engine) -> Counter[str]:
     return Counter(str(r) for r in rows)
 
 
+async def all_migrations_recorded(engine: Engine, expected: int) -> Counter[str]:
+    """The timeline entries of a migration once every enrollment wrote its own: a workflow
+    answers the update first and records the move with its next transition, so after a
+    crash the last few arrive a moment after the operation says it is done."""
+
+    async def recorded() -> bool:
+        return len(migrated_per_enrollment(engine)) >= expected
+
+    await until(recorded, seconds=60)
+    await asyncio.sleep(1)  # a duplicate, if there were one, would land now as well
+    return migrated_per_enrollment(engine)
+
+
 async def test_a_migration_of_200_running_enrollments_lands_each_as_previewed(stack: Stack) -> None:
     client = stack.client
     await client.publish_cadence(V1, actor=ADMIN)
@@ -126,8 +139,8 @@ async def test_a_migration_of_200_running_enrollments_lands_each_as_previewed(st
     with transaction(stack.engine) as session:
         versions = session.exec(select(Enrollment.cadence_version_id).distinct()).all()
     assert [str(v) for v in versions] == [published.version_id]
-    assert set(migrated_per_enrollment(stack.engine).values()) == {1}
-    assert len(migrated_per_enrollment(stack.engine)) == 200
+    counts = await all_migrations_recorded(stack.engine, 200)
+    assert len(counts) == 200 and set(counts.values()) == {1}
 
 
 async def test_a_bulk_pause_by_query_pauses_the_500_that_match_and_nothing_else(stack: Stack) -> None:
@@ -209,7 +222,7 @@ async def test_a_worker_killed_while_applying_resumes_and_migrates_no_one_twice(
         done = await finished(client, plan.id, seconds=240)
         odd = [(i.status, i.message) for i in (await client.operation_items(plan.id, limit=500)).items if i.status != "applied"]
         assert done.progress == {"pending": 0, "applied": 120, "stale": 0, "skipped": 0, "failed": 0}, odd
-        counts = migrated_per_enrollment(clean_db)
+        counts = await all_migrations_recorded(clean_db, 120)
         assert len(counts) == 120 and set(counts.values()) == {1}  # every one moved, none twice
     finally:
         for process in (worker, second):
