@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from temporalio import activity
 
 from cadence.contact_policy import ContactPolicy
-from cadence.contact_rules import ContactRules
+from cadence.contact_rules import Caps, ContactRules
 from cadence.gate import Consent, ContactFacts, GateDecision, Recent, decide
 from models import audit, locks, mirror
 from models.contacts import active_suppressions, policy_in_force
@@ -91,11 +91,12 @@ def gate_reads(
     now: dt.datetime,
     sender_cap: int | None,
     own_key: str | None = None,
+    lock: bool = True,
 ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...], list[SuppressionFact]]:
     """The contact's counted sends since `since` (None: no caps, not read), the sender's
     sends in the last 24 hours when it is near its cap (read under the sender lock), and the
     suppressions in force. `own_key`: a retried touch's own claim, which must not count
-    against itself."""
+    against itself. `lock=False` (a preview) reads without taking the sender lock."""
     with_sender = sender is not None and sender_cap is not None
     rows = session.execute(
         _GATE_READS,
@@ -118,7 +119,8 @@ def gate_reads(
     # Far below the cap only the count matters (nothing will be deferred), and counting is
     # much cheaper than reading every timestamp of a busy mailbox on every send.
     if with_sender and sender_cap is not None and sender_count + SENDER_LOCK_MARGIN >= sender_cap:
-        locks.hold_named(session, f"sender:{sender}")
+        if lock:
+            locks.hold_named(session, f"sender:{sender}")
         window = (
             Touch.sender == sender,
             Touch.status.in_(COUNTED),  # type: ignore[attr-defined]
@@ -142,11 +144,16 @@ def decide_touch(
     sender: str | None,
     spread_key: str,
     own_key: str | None = None,
+    also_claimed: Sequence[dt.datetime] = (),
+    lock: bool = True,
 ) -> GateDecision:
     """Run the whole gate for one touch, inside the claim transaction (the caller holds the
     contact lock, so concurrent enrollments of one contact see each other's claims). A
     retry passes its claim's key (`own_key`): every attempt is judged afresh, at its own
-    moment, without its own reservation counting against it."""
+    moment, without its own reservation counting against it.
+
+    A preview asks the same question read-only (`lock=False`), adding the claims its own
+    simulated touches would have made (`also_claimed`) to the contact's and the sender's."""
     policy = policy_in_force(config, contact, account, cadence_rules)
     horizon = dt.timedelta(days=max((c.per_days for c in policy.cap_list), default=0))
     recent, sent_by_sender, suppressions = gate_reads(
@@ -157,7 +164,12 @@ def decide_touch(
         now=now,
         sender_cap=policy.sender_daily_cap,
         own_key=own_key,
+        lock=lock,
     )
+    if also_claimed:
+        recent = tuple(sorted((*recent, *(t for t in also_claimed if since_ok(t, now, policy.cap_list)))))
+        if sent_by_sender:
+            sent_by_sender = tuple(sorted((*sent_by_sender, *(t for t in also_claimed if t > now - dt.timedelta(hours=24)))))
     return decide(
         contact_facts(session, contact, suppressions),
         channel,
@@ -170,6 +182,12 @@ def decide_touch(
         region=contact.region,
         spread_key=spread_key,
     )
+
+
+def since_ok(claimed: dt.datetime, now: dt.datetime, caps: Sequence[Caps]) -> bool:
+    """Whether a claim at `claimed` is inside the longest cap horizon as seen at `now`."""
+    horizon = dt.timedelta(days=max((c.per_days for c in caps), default=0))
+    return now - horizon < claimed <= now
 
 
 def contact_facts(session: Session, contact: Contact, suppressions: Sequence[SuppressionFact] | None = None) -> ContactFacts:

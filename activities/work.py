@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -15,7 +16,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.gatekeeping import attempt_time, contact_facts
 from cadence.contact_policy import ContactPolicy
-from cadence.gate import check_contact, local_label, next_slot
+from cadence.contact_rules import ContactRules
+from cadence.gate import GateDecision, check_contact, local_label, next_slot
 from cadence.ids import touch_key
 from cadence.levelling import level, week_of
 from core.db import transaction
@@ -35,6 +37,71 @@ def _gate_entry(session: Session, spec: TaskInput, action: str, reason: str, det
     audit.append(
         session, actor="gate", action=action, enrollment_id=spec.enrollment_id, contact_id=spec.contact_id, reason=reason, details=details
     )
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """When a rep task created now would be due (`moved_reason`: why the call hours moved
+    it), or the gate's refusal; `audit`: what the gate entry records besides the code."""
+
+    due_at: dt.datetime | None = None
+    moved_reason: str | None = None
+    refused: GateDecision | None = None
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_task(
+    session: Session,
+    config: ContactPolicy | None,
+    contact: Contact,
+    rules: ContactRules | None,
+    *,
+    kind: str,
+    owner_id: str | None,
+    due_hours: int,
+    now: dt.datetime,
+    lock: bool = True,
+) -> TaskPlan:
+    """Decide a rep task's due time as `create_task` does, reading only: the consent and
+    suppressions of a call, the owner's weekly capacity (under the owner lock when `lock`,
+    so concurrent enrollments fill weeks exactly), and the hours the contact may be called.
+    The preview asks it with `lock=False`."""
+    if kind == "call":
+        decision = check_contact(contact_facts(session, contact), "call", "sales")
+        if decision.action in ("skip", "stop"):
+            return TaskPlan(refused=decision)
+    due = _levelled(session, config, owner_id, now + dt.timedelta(hours=due_hours), lock=lock)
+    if kind != "call" or config is None:
+        return TaskPlan(due_at=due)
+    account = session.get(Account, contact.account_id) if contact.account_id else None
+    policy = policy_in_force(config, contact, account, rules)
+    zone = contact.timezone or policy.timezone
+    slot, why = next_slot(policy, "call", due, timezone=zone, country=contact.country, region=contact.region)
+    if slot == due:
+        return TaskPlan(due_at=due)
+    requested = {"requested": due.isoformat()}
+    if slot is None:
+        refused = GateDecision("skip", "no_slot", f"skipped: no time to call within a year ({why})")
+        return TaskPlan(refused=refused, audit=requested)
+    return TaskPlan(due_at=slot, moved_reason=f"call due {local_label(slot, zone, due)}: {why}", audit=requested)
+
+
+def _levelled(session: Session, config: ContactPolicy | None, owner_id: str | None, due: dt.datetime, *, lock: bool) -> dt.datetime:
+    """Move the due time to a week where the owner still has room."""
+    if owner_id is None or config is None:
+        return due
+    owner = session.get(Owner, owner_id)
+    capacity = (owner.weekly_task_capacity if owner else None) or config.owner_weekly_tasks
+    if capacity is None:
+        return due
+    if lock:
+        locks.hold_named(session, f"owner:{owner_id}")
+    start = week_of(due)
+    rows = session.exec(
+        select(Task.due_at).where(Task.owner_id == owner_id, Task.status.in_(("open", "overdue")), Task.due_at >= start)  # type: ignore[attr-defined,operator]
+    ).all()
+    loads = Counter(week_of(d) for d in rows if d is not None)
+    return level(due, loads=loads, capacity=capacity)
 
 
 class WorkActivities:
@@ -63,22 +130,24 @@ class WorkActivities:
             contact = session.get(Contact, contact_id)
             if contact is None:
                 raise ApplicationError(f"contact {contact_id} does not exist", type=INVALID_INPUT, non_retryable=True)
-            if spec.kind == "call":
-                decision = check_contact(contact_facts(session, contact), "call", "sales")
-                if decision.action in ("skip", "stop"):
-                    details = {"code": decision.code, "step_id": spec.step_id, "channel": "call"}
-                    _gate_entry(session, spec, f"gate_{decision.action}", decision.reason, details)
-                    return TaskResult(
-                        status="skipped" if decision.action == "skip" else "stopped", reason_code=decision.code, reason=decision.reason
-                    )
-            now = attempt_time()
+            enrollment = session.get(Enrollment, uuid.UUID(spec.enrollment_id)) if spec.kind == "call" else None
+            rules = bundle_of(session, str(enrollment.cadence_version_id)).definition.policy if enrollment else None
             owner_id = spec.owner_id or contact.owner_id
-            due = self._levelled(session, owner_id, now + dt.timedelta(hours=spec.due_hours))
-            if spec.kind == "call":
-                moved = self._callable(session, spec, contact, due)
-                if isinstance(moved, TaskResult):
-                    return moved
-                due = moved
+            plan = plan_task(
+                session, self.policy, contact, rules, kind=spec.kind, owner_id=owner_id, due_hours=spec.due_hours, now=attempt_time()
+            )
+            details: dict[str, Any] = {"step_id": spec.step_id, "channel": "call"}
+            if plan.refused is not None:
+                refused = plan.refused
+                _gate_entry(session, spec, f"gate_{refused.action}", refused.reason, {**details, "code": refused.code, **plan.audit})
+                return TaskResult(
+                    status="skipped" if refused.action == "skip" else "stopped", reason_code=refused.code, reason=refused.reason
+                )
+            assert plan.due_at is not None
+            if plan.moved_reason is not None:
+                details = {**details, **plan.audit, "code": "call_hours", "until": plan.due_at.isoformat()}
+                _gate_entry(session, spec, "gate_defer", plan.moved_reason, details)
+            due = plan.due_at
             task = Task(
                 key=key,
                 enrollment_id=uuid.UUID(spec.enrollment_id),
@@ -97,45 +166,6 @@ class WorkActivities:
             if spec.mirror is not None:
                 mirror.write_hint(session, spec.enrollment_id, spec.mirror)
             return TaskResult(status="created", task_id=str(task.id), due_at=task.due_at, sla_at=task.sla_at)
-
-    def _callable(self, session: Session, spec: TaskInput, contact: Contact, due: dt.datetime) -> dt.datetime | TaskResult:
-        """The first moment at or after `due` the contact may be called, or the skip when
-        there is none within a year (both audited)."""
-        if self.policy is None:
-            return due
-        enrollment = session.get(Enrollment, uuid.UUID(spec.enrollment_id))
-        account = session.get(Account, contact.account_id) if contact.account_id else None
-        rules = bundle_of(session, str(enrollment.cadence_version_id)).definition.policy if enrollment else None
-        policy = policy_in_force(self.policy, contact, account, rules)
-        zone = contact.timezone or policy.timezone
-        slot, why = next_slot(policy, "call", due, timezone=zone, country=contact.country, region=contact.region)
-        if slot == due:
-            return due
-        details = {"step_id": spec.step_id, "channel": "call", "requested": due.isoformat()}
-        if slot is None:
-            reason = f"skipped: no time to call within a year ({why})"
-            _gate_entry(session, spec, "gate_skip", reason, {**details, "code": "no_slot"})
-            return TaskResult(status="skipped", reason_code="no_slot", reason=reason)
-        reason = f"call due {local_label(slot, zone, due)}: {why}"
-        _gate_entry(session, spec, "gate_defer", reason, {**details, "code": "call_hours", "until": slot.isoformat()})
-        return slot
-
-    def _levelled(self, session: Session, owner_id: str | None, due: dt.datetime) -> dt.datetime:
-        """Move the due time to a week where the owner still has room (under the owner lock,
-        so concurrent enrollments fill weeks exactly)."""
-        if owner_id is None or self.policy is None:
-            return due
-        owner = session.get(Owner, owner_id)
-        capacity = (owner.weekly_task_capacity if owner else None) or self.policy.owner_weekly_tasks
-        if capacity is None:
-            return due
-        locks.hold_named(session, f"owner:{owner_id}")
-        start = week_of(due)
-        rows = session.exec(
-            select(Task.due_at).where(Task.owner_id == owner_id, Task.status.in_(("open", "overdue")), Task.due_at >= start)  # type: ignore[attr-defined,operator]
-        ).all()
-        loads = Counter(week_of(d) for d in rows if d is not None)
-        return level(due, loads=loads, capacity=capacity)
 
     @activity.defn(name="escalate_task")
     def escalate_task(self, request: TaskOverdueInput) -> TaskOverdueResult:

@@ -32,7 +32,7 @@ from cadence.contact_policy import ContactPolicy
 from cadence.triggers import Rules
 from models.payloads import TASK_QUEUE, StatusView
 from models.schemas import AccountIn, ContactIn, ContactOut
-from starter.service import audit, cadences, commands, contacts, enroll, events, operations, publishing, reads, tasks
+from starter.service import audit, cadences, commands, contacts, enroll, events, operations, previews, publishing, reads, tasks
 from starter.service.backend import Backend
 from starter.service.cadences import CadenceOut
 from starter.service.commands import AccountCommandResult
@@ -40,6 +40,7 @@ from starter.service.contacts import AccountOut, ContactSaved, ImportResult
 from starter.service.enroll import BulkRow
 from starter.service.events import EventOutcome
 from starter.service.operations import ItemPage, OperationOut, OperationRequest
+from starter.service.previews import PreviewOut, PreviewRequest, WhatIfs
 from starter.service.publishing import DiffOut, DraftOut, PublishOut, Side
 from starter.service.reads import EnrollmentDetail, EnrollmentInfo, Page
 from starter.service.tasks import TaskOut, TaskPage
@@ -309,3 +310,14 @@ class LocalCadence:
     ) -> ItemPage:
         """A page of an operation's items: what the preview said, and what happened."""
         return await operations.list_items(self.backend, operation_id, status=status, outcome=outcome, limit=limit, offset=offset)
+
+    async def preview(self, request: PreviewRequest, *, now: dt.datetime | None = None) -> PreviewOut:
+        """What a contact would receive, and when, in a cadence version (writes nothing)."""
+        return await previews.preview(self.backend, request, now=now)
+
+    async def enrollment_preview(
+        self, enrollment_id: str, what_ifs: WhatIfs | None = None, *, now: dt.datetime | None = None
+    ) -> PreviewOut:
+        """What happens next in a running enrollment, from its live state (`now`: Temporal's
+        clock where it is not the wall clock)."""
+        return await previews.preview_enrollment(self.backend, enrollment_id, what_ifs, now=now)

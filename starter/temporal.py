@@ -196,6 +196,10 @@ class Workflows:
         """The live status, from the workflow itself (needs a worker to answer)."""
         return await asyncio.wait_for(self._handle(workflow_id).query(EnrollmentWorkflow.status), timeout=QUERY_TIMEOUT)
 
+    async def snapshot(self, workflow_id: str) -> EnrollmentInput:
+        """The enrollment's parameters and whole state, from the workflow itself."""
+        return await asyncio.wait_for(self._handle(workflow_id).query(EnrollmentWorkflow.snapshot), timeout=QUERY_TIMEOUT)
+
     async def histories(self, enrollment_id: str, skip: set[str]) -> dict[str, dict[str, Any]]:
         """Every run of an enrollment Temporal still has (except `skip`), as JSON histories."""
         found: dict[str, dict[str, Any]] = {}

@@ -327,6 +327,12 @@ class EnrollmentWorkflow:
         """State, current step, next due time, why it waits, and counters."""
         return inputs.status_view(self.params, self.definition, self.m.state)
 
+    @workflow.query(name="snapshot")
+    def snapshot(self) -> EnrollmentInput:
+        """The parameters and the whole state, as a continue-as-new would carry them: what a
+        preview of the rest of the enrollment starts from."""
+        return EnrollmentInput(params=self.params, state=self.m.state)
+
     # --- bookkeeping -----------------------------------------------------------------------
 
     def _do(self, transition: Any) -> Any:

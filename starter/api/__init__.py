@@ -26,6 +26,7 @@ from starter.api.routes import (
     keys,
     links,
     operations,
+    previews,
     tasks,
     touches,
     webhooks,
@@ -66,7 +67,22 @@ def create_app(settings: Settings, *, backend: Backend | None = None, engine: En
     app = FastAPI(title="Cadence", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
     openapi.install(app, models=(InboundEmail,))
-    for module in (health, contacts, accounts, cadences, enrollments, operations, audit, events, tasks, touches, keys, webhooks, links):
+    for module in (
+        health,
+        contacts,
+        accounts,
+        cadences,
+        enrollments,
+        operations,
+        previews,
+        audit,
+        events,
+        tasks,
+        touches,
+        keys,
+        webhooks,
+        links,
+    ):
         app.include_router(module.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
