@@ -8,6 +8,7 @@
     cadence accounts pause acme --reason "…"   # a whole customer
     cadence cadences migrate outbound --preview --reason "…"   # live edits: see starter/cli/operations.py
     cadence enrollments pause --where cadence=outbound --reason "…"   # bulk, by query
+    cadence preview outbound --contact crm-42   # what the contact will receive, and when
 
 Tables for people by default, `--json` for machines. Exit codes: 0 ok, 1 failure, 2 usage,
 3 not found, 4 conflict (illegal transition), 5 invalid input, 6 a dependency is down.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from starter.cli import accounts, audit, cadences, contacts, enrollments, keys, operations, policy, services, tasks
+from starter.cli import accounts, audit, cadences, contacts, enrollments, keys, operations, policy, previews, services, tasks
 from starter.cli.common import Context, finish
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ def main_options(ctx: typer.Context, json_output: bool = typer.Option(False, "--
 services.register(app)
 enrollments.register(app)
 audit.register(app)
+previews.register(app)
 operations.register(cadences.app)
 app.add_typer(cadences.app, name="cadences", help="Load, list, show, validate; draft, diff, publish, roll back and migrate cadences.")
 app.add_typer(operations.enrollments_app, name="enrollments", help="Pause, resume or stop every enrollment matching --where.")

@@ -513,3 +513,58 @@ async def preview_enrollment(
 def _version_of(session: Session, version_id: str) -> str:
     version = session.get(CadenceVersion, uuid.UUID(version_id))
     return f"v{version.version}" if version is not None else "?"
+
+
+def ics(out: PreviewOut) -> str:
+    """The preview's touches and tasks as an iCalendar file (RFC 5545) for a rep's calendar:
+    one 15-minute event per touch or task, deferrals and skips in the description of the
+    step they concern."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    notes: dict[str | None, list[str]] = {}
+    for item in out.items:
+        if item.kind in ("deferred", "skipped", "stopped"):
+            notes.setdefault(item.step_id, []).append(item.sentence)
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Cadence//Preview//EN",
+        "CALSCALE:GREGORIAN",
+        f"X-WR-CALNAME:{_text(out.cadence_key)}",
+    ]
+    for index, item in enumerate(i for i in out.items if i.kind in ("touch", "task")):
+        start = item.at.astimezone(dt.UTC)
+        what = f"{item.channel} {item.step_id}" if item.kind == "touch" else f"task {item.step_id}: {item.reason}"
+        description = "\\n".join(_text(line) for line in [item.sentence, *notes.get(item.step_id, [])])
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{out.enrollment_id or out.contact_id or 'preview'}-{out.cadence_key}-{index}@cadence",
+            f"DTSTAMP:{stamp}",
+            f"DTSTART:{start:%Y%m%dT%H%M%SZ}",
+            f"DTEND:{start + dt.timedelta(minutes=15):%Y%m%dT%H%M%SZ}",
+            f"SUMMARY:{_text(f'{out.cadence_key}: {what}')}",
+            f"DESCRIPTION:{description}",
+            "END:VEVENT",
+        ]
+    lines.append("END:VCALENDAR")
+    return "".join(_fold(line) + "\r\n" for line in lines)
+
+
+def _text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def _fold(line: str) -> str:
+    """Lines longer than 75 octets continue on the next line after a space."""
+    raw = line.encode()
+    if len(raw) <= 75:
+        return line
+    parts: list[str] = []
+    current = b""
+    for char in line:
+        encoded = char.encode()
+        if len(current) + len(encoded) > (75 if not parts else 74):
+            parts.append(current.decode())
+            current = b""
+        current += encoded
+    parts.append(current.decode())
+    return "\r\n ".join(parts)

@@ -183,3 +183,27 @@ async def test_draft_diff_publish_migrate_and_bulk_pause_from_the_command_line(s
     assert paused["action"] == "pause" and paused["progress"]["applied"] == 2
     listed = await cli(stack, "operations", "list", "--cadence", "cli-cadence")
     assert listed.returncode == 0 and "pause" in listed.stdout and "migrate" in listed.stdout
+
+
+async def test_preview_as_a_table_as_json_and_as_a_calendar(stack: Stack, tmp_path: Path) -> None:
+    source = tmp_path / "c.yaml"
+    source.write_text(GOOD)
+    as_json(await cli(stack, "--json", "cadences", "load", str(source)))
+    stack.contact(external_id="cli-p1", email="p1@example.com", timezone="Asia/Tokyo", country="JP")
+    table = await cli(stack, "preview", "cli-cadence", "--contact", "cli-p1", "--start-at", "2030-01-05T00:00:00+00:00")
+    assert table.returncode == 0, table.stderr
+    assert "Asia/Tokyo" in table.stdout and "hello" in table.stdout and "later" in table.stdout
+    data = as_json(await cli(stack, "--json", "preview", "cli-cadence", "--timezone", "Europe/Berlin", "--country", "DE"))
+    assert data["timezone"] == "Europe/Berlin" and [i["step_id"] for i in data["items"] if i["kind"] == "touch"] == ["hello", "later"]
+    calendar = tmp_path / "p.ics"
+    written = await cli(stack, "preview", "cli-cadence", "--contact", "cli-p1", "--ics", str(calendar))
+    assert written.returncode == 0, written.stderr
+    text = calendar.read_bytes().decode()
+    assert text.startswith("BEGIN:VCALENDAR\r\n") and text.count("BEGIN:VEVENT") == 2 and text.endswith("END:VCALENDAR\r\n")
+    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
+    bad = await cli(stack, "preview", "cli-cadence", "--timezone", "Mars/Base")
+    assert bad.returncode == 5 and "Mars/Base" in bad.stderr
+    wrong = await cli(stack, "preview", "cli-cadence", "--contact", "cli-p1", "--reply", "nope:positive")
+    assert wrong.returncode == 5 and "nope" in wrong.stderr
+    missing = await cli(stack, "preview", "no-such-cadence", "--contact", "cli-p1")
+    assert missing.returncode == 3

@@ -242,3 +242,30 @@ def _live_edits(api: Api) -> None:
     rolled = admin.publish("client-cadence", version=1, reason="back")
     assert (rolled.version, rolled.previous_version, rolled.created) == (1, 2, False)
     assert [o.action for o in auditor.operations(cadence="client-cadence")] == ["pause", "migrate"]
+
+
+async def test_an_auditor_previews_over_http_before_and_during_an_enrollment(api: Api) -> None:
+    api.stack.load(CADENCE)
+    with api.client("service") as service, api.client("auditor") as auditor:
+        await asyncio.to_thread(service.upsert_contact, "http-prev", email="prev@example.com", timezone="America/Chicago", country="US")
+        before = await asyncio.to_thread(auditor.preview, "client-cadence", contact_id="http-prev", horizon_days=30)
+        assert [i.step_id for i in before.items if i.kind == "touch"] == ["hello", "later"]
+        assert before.timezone == "America/Chicago" and before.outcome == "completed" and before.contact_id is not None
+        inline = await asyncio.to_thread(auditor.preview, "client-cadence", contact={"timezone": "Asia/Tokyo", "has_email": False})
+        assert {i.code for i in inline.items if i.kind == "skipped"} == {"no_address"}
+        with pytest.raises(Invalid) as bad:
+            await asyncio.to_thread(auditor.preview, "client-cadence", contact={"timezone": "Nowhere/Special"})
+        assert "Nowhere/Special" in str(bad.value)
+        with pytest.raises(NotFound):
+            await asyncio.to_thread(auditor.preview, "client-cadence", contact_id="nobody-here")
+        enrolled = await asyncio.to_thread(lambda: service.enroll("client-cadence", contact_external_id="http-prev"))
+        for _ in range(100):
+            if (await asyncio.to_thread(auditor.get_enrollment, enrolled.id)).current_step == 1:
+                break
+            await asyncio.sleep(0.1)
+        nxt = await asyncio.to_thread(auditor.enrollment_preview, enrolled.id)
+        assert nxt.enrollment_id == enrolled.id
+        assert [i.step_id for i in nxt.items if i.kind == "touch"] == ["later"]  # the first one has gone out
+        detail = await asyncio.to_thread(auditor.get_enrollment, enrolled.id)
+        assert detail.live is not None and detail.live.next_due_at is not None
+        assert abs(next(i.at for i in nxt.items if i.kind == "touch") - detail.live.next_due_at) < dt.timedelta(seconds=1)

@@ -264,6 +264,8 @@ PAIRS: dict[str, Any] = {
     "OperationOut": models.Operation,
     "ItemOut": models.OperationItem,
     "ItemPage": models.OperationItemPage,
+    "PreviewOut": models.Preview,
+    "PreviewItem": models.PreviewItem,
 }
 CLIENT_NAMES = {model.__name__: server for server, model in PAIRS.items()}
 
@@ -336,6 +338,8 @@ def test_every_call_the_client_makes_is_an_endpoint_of_the_api(openapi: dict[str
         calls.get_operation("x"),
         calls.list_operations(None, None, 50, 0),
         calls.operation_items("x", None, None, 100, 0),
+        calls.preview({"cadence": "x"}),
+        calls.enrollment_preview("x", 30),
     ]
     templates = [
         (method.upper(), re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"))

@@ -319,3 +319,38 @@ class AsyncCadence:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"operation {operation_id} is still applying after {timeout} s")
             await asyncio.sleep(poll)
+
+    async def preview(
+        self,
+        cadence: str | None = None,
+        *,
+        contact_id: str | None = None,
+        contact: dict[str, Any] | None = None,
+        version: int | str = "published",
+        definition: str | None = None,
+        start_at: dt.datetime | None = None,
+        horizon_days: int | None = None,
+        replies: list[dict[str, Any]] | None = None,
+        pauses: list[dict[str, Any]] | None = None,
+    ) -> models.Preview:
+        """What a contact (stored: `contact_id`; or described: `contact`, e.g. {"timezone":
+        "America/Chicago", "country": "US", "consent": {"sms": True}}) would receive, and
+        when, in a cadence version (or an inline `definition`). Writes nothing."""
+        body: dict[str, Any] = {"version": version}
+        for key, value in (
+            ("cadence", cadence),
+            ("contact_id", contact_id),
+            ("contact", contact),
+            ("definition", definition),
+            ("start_at", start_at.isoformat() if start_at else None),
+            ("horizon_days", horizon_days),
+            ("replies", replies),
+            ("pauses", pauses),
+        ):
+            if value is not None:
+                body[key] = value
+        return await self._send(r.preview(body))
+
+    async def enrollment_preview(self, enrollment_id: str, *, horizon_days: int | None = None) -> models.Preview:
+        """What happens next in a running enrollment, from its live state."""
+        return await self._send(r.enrollment_preview(enrollment_id, horizon_days))

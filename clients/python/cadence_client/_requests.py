@@ -76,6 +76,7 @@ _OPERATION = TypeAdapter(models.Operation)
 _OPERATIONS = TypeAdapter(list[models.Operation])
 _ITEMS = TypeAdapter(models.OperationItemPage)
 _FOLLOW = TypeAdapter(dict[str, bool])
+_PREVIEW = TypeAdapter(models.Preview)
 
 
 # --- contacts and accounts ------------------------------------------------------------------
@@ -366,3 +367,13 @@ def _retryable(call: Call[Any], failure: Exception) -> bool:
 def unreachable(base_url: str, failure: httpx.TransportError) -> errors.Unreachable:
     """The error for a request that got no answer."""
     return errors.Unreachable(f"no answer from {base_url}: {type(failure).__name__}: {failure}", code="unreachable")
+
+
+def preview(body: dict[str, Any]) -> Call[models.Preview]:
+    # A preview writes nothing: safe to repeat.
+    return Call("POST", "/v1/previews", _PREVIEW, json=body, retry_safe=True)
+
+
+def enrollment_preview(enrollment_id: str, horizon_days: int | None) -> Call[models.Preview]:
+    params = _clean({"horizon_days": horizon_days})
+    return Call("GET", f"/v1/enrollments/{_seg(enrollment_id)}/preview", _PREVIEW, params=params, retry_safe=True)

@@ -492,3 +492,40 @@ class OperationItemPage(_Model):
     total: int
     limit: int
     offset: int
+
+
+class PreviewItem(_Model):
+    """One line of a preview: when (UTC and the contact's local time), what, and why."""
+
+    at: dt.datetime
+    local: str
+    label: str
+    kind: str
+    step_id: str | None = None
+    step_index: int | None = None
+    channel: str | None = None
+    template: str | None = None
+    variant: str | None = None
+    code: str | None = None
+    reason: str | None = None
+    until: dt.datetime | None = None
+    sentence: str
+
+
+class Preview(_Model):
+    """What a contact will receive and when (every touch and task, every deferral and skip
+    with the gate's code and sentence), as the engine will do it, and what it assumed."""
+
+    cadence_key: str
+    version: str
+    contact_id: str | None
+    enrollment_id: str | None = None
+    timezone: str
+    start_at: dt.datetime
+    horizon_end: dt.datetime
+    items: list[PreviewItem]
+    counts: dict[str, int]
+    outcome: str
+    other_open_enrollments: int
+    assumptions: list[str]
+    computed_ms: float
