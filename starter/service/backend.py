@@ -22,6 +22,10 @@ from starter.catalog import load_policy, load_rules
 from starter.temporal import Workflows
 
 T = TypeVar("T")
+# Previews that run at once in one process; the rest queue. Each holds a database connection
+# and a thread while it steps the machine, so this keeps a burst of them from taking the pool
+# (and the cores) from the requests that run the product.
+PREVIEW_CONCURRENCY = 2
 
 
 class Backend:
@@ -42,6 +46,7 @@ class Backend:
         self.policy = policy or load_policy()
         self.rules = rules if rules is not None else load_rules()
         self._owns_engine = owns_engine
+        self.preview_slots = asyncio.Semaphore(PREVIEW_CONCURRENCY)
 
     @classmethod
     async def connect(

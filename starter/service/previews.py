@@ -450,7 +450,8 @@ async def preview(backend: Backend, request: PreviewRequest, *, now: dt.datetime
             began=began,
         )
 
-    return await backend.db(run)
+    async with backend.preview_slots:
+        return await backend.db(run)
 
 
 async def preview_enrollment(
@@ -507,7 +508,8 @@ async def preview_enrollment(
         )
         return out.model_copy(update={"enrollment_id": str(row.id), "start_at": start})
 
-    return await backend.db(run)
+    async with backend.preview_slots:
+        return await backend.db(run)
 
 
 def _version_of(session: Session, version_id: str) -> str:
