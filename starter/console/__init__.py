@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from starter.console import accounts, auth, cadences, dev, enrollments, operations, tasks, touches
+from starter.console import accounts, auth, cadences, dev, enrollments, operations, previews, tasks, touches
 from starter.console.pages import ConsoleError, console_router, redirect
 from starter.console.session import Viewer
 
 router = console_router("/console")
-for _module in (auth, enrollments, accounts, tasks, touches, cadences, operations, dev):
+for _module in (auth, enrollments, accounts, tasks, touches, cadences, operations, previews, dev):
     router.include_router(_module.router)
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -26,6 +27,7 @@ from models.keys import Role, create_key
 from models.tables import ApiKey, AuditEntry, DevOutbox, Task
 from starter.api import create_app
 from starter.console.session import seal
+from starter.service.previews import InlineContact, PreviewRequest
 from tests.integration.conftest import Stack
 from tests.integration.test_sends import crash_after_claim, enrollment_for, run, touch, with_lookup
 from tests.support.server import serve
@@ -452,4 +454,106 @@ async def test_an_admin_edits_publishes_and_migrates_and_a_lead_pauses_the_list_
         return all([await console.status(i) == "paused" for i in ids])
 
     await eventually(all_paused, timeout=30)
+    await context.close()
+
+
+PREVIEWED = """
+key: preview-cadence
+name: Preview cadence
+policy:
+  send_window: {days: [mon, tue, wed, thu, fri], start: "09:00", end: "17:00"}
+steps:
+  - {id: intro, type: email, template: hello}
+  - {id: prep, type: task, task: {title: "Research the account"}, wait: {days: 1}}
+  - {id: follow-up, type: email, template: hello, wait: {days: 2}}
+  - {id: nudge, type: sms, template: nudge, wait: {days: 1}}
+templates:
+  hello: {channel: email, subject: "Hello", html: "<p>Hello</p>", text: "Hello"}
+  nudge: {channel: sms, body: "Quick question"}
+"""
+
+
+def next_saturday(zone: str) -> dt.datetime:
+    """10:00 on a Saturday at least a week ahead, in `zone`, as UTC."""
+    here = dt.datetime.now(ZoneInfo(zone))
+    day = here.date() + dt.timedelta(days=7 + (5 - here.weekday()) % 7)
+    return dt.datetime.combine(day, dt.time(10, 0), tzinfo=ZoneInfo(zone)).astimezone(dt.UTC)
+
+
+async def test_a_reader_previews_a_cadence_and_what_happens_next_in_an_enrollment(console: Console) -> None:
+    stack = console.stack
+    await stack.client.publish_cadence(PREVIEWED, actor="admin")
+    context, page = await console.sign_in("auditor", "/console/cadences/preview-cadence")
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="Preview", exact=True).click()
+    assert page.url.endswith("/console/cadences/preview-cadence/preview")
+    assert await page.locator("svg.preview-timeline").count() == 1  # the defaults, at once
+
+    saturday = next_saturday("America/Chicago")
+    await page.get_by_label("Start").fill(saturday.astimezone(ZoneInfo("America/Chicago")).strftime("%Y-%m-%dT%H:%M"))
+    assert await page.get_by_label("Time zone").input_value() == "America/Chicago"
+    assert await page.get_by_label("Has a phone number").is_checked()
+    assert not await page.get_by_label("Consented to SMS").is_checked()
+    assert await submit(page, "Show the preview") == 200
+    expected = await stack.client.preview(
+        PreviewRequest(
+            cadence="preview-cadence",
+            contact=InlineContact(timezone="America/Chicago", country="US", consent={"sms": False, "call": False}),
+            start_at=saturday,
+        )
+    )
+    planned = [i for i in expected.items if i.kind in ("touch", "task")]
+    assert planned and {i.kind for i in planned} == {"touch", "task"}
+    svg = page.locator("svg.preview-timeline")
+    markers = svg.locator("g.marker[data-kind=touch], g.marker[data-kind=task]")
+    assert await markers.count() == len(planned)
+    assert await markers.locator("title").all_text_contents() == [i.sentence for i in planned]
+    assert await svg.locator("g.marker path").count() >= len(planned)
+
+    # Saturday is outside the send window: the first email is moved to Monday, and says why.
+    deferred = next(i for i in expected.items if i.kind == "deferred" and i.step_id == "intro")
+    assert deferred.reason and deferred.until and deferred.until.astimezone(ZoneInfo("America/Chicago")).weekday() == 0
+    row = page.locator("table.preview-items tr.kind-deferred", has_text="intro").first
+    assert deferred.reason in await row.inner_text()
+    assert deferred.sentence in await svg.locator("g.deferral title").all_text_contents()
+    # The SMS has no consent: a skip, hollow and crossed.
+    assert await svg.locator("g.marker.k-skipped.hollow .tl-cross").count() == 1
+    assert "no_consent" in await page.locator("table.preview-items tr.kind-skipped").inner_text()
+    touches = await page.locator("table.preview-items tr.kind-touch td:first-child").all_inner_texts()
+    assert touches == [i.label for i in expected.items if i.kind == "touch"]
+    assert await svg.locator("g.tl-end[data-kind=ended]").count() == 1
+    summary = await page.inner_text("section[aria-labelledby=summary-h]")
+    assert "completed" in summary and "2 touches" in summary and "1 task" in summary
+    assert "nobody replies" in (await page.inner_text("section[aria-labelledby=assumptions-h]")).lower()
+    await page.screenshot(path="/tmp/console-preview.png", full_page=True)
+
+    # A what-if reply after the first email ends it there.
+    await page.get_by_label("What if the contact replies after").select_option("intro")
+    await page.get_by_label("Reply intent").select_option("negative")
+    assert await submit(page, "Show the preview") == 200
+    assert await svg.locator("g.marker[data-kind=touch]").count() == 1
+    await context.close()
+
+    # A running enrollment: what happens next, from its live state.
+    enrollment_id = await enroll_one(stack, email="next@example.com", first_name="Nia", timezone="Europe/Paris")
+    context, page = await console.sign_in("auditor", f"/console/enrollments/{enrollment_id}")
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="What happens next").click()
+    assert page.url.endswith(f"/console/enrollments/{enrollment_id}/preview")
+    assert "What happens next" in await page.get_by_role("heading", level=1).inner_text()
+    first = page.locator("table.preview-items tr.kind-touch").first
+    assert "hello" in await first.inner_text() and "Europe/Paris" in await first.inner_text()
+    assert await page.locator("svg.preview-timeline g.marker[data-kind=touch]").count() == 2
+
+    # Once it has ended there is nothing to foresee: said on the page, not an error.
+    await stack.client.stop(enrollment_id, actor="lead@acme", reason="done")
+
+    async def stopped() -> bool:
+        return (await stack.client.get(enrollment_id)).status == "stopped"
+
+    await eventually(stopped)
+    response = await page.reload()
+    assert response is not None and response.status == 200
+    assert "already ended" in await page.get_by_role("status").inner_text()
+    assert await page.locator("svg.preview-timeline").count() == 0
     await context.close()
