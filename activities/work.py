@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ class TaskPlan:
     it), or the gate's refusal; `audit`: what the gate entry records besides the code."""
 
     due_at: dt.datetime | None = None
+    requested: dt.datetime | None = None
     moved_reason: str | None = None
     refused: GateDecision | None = None
     audit: dict[str, Any] = field(default_factory=dict)
@@ -61,38 +63,55 @@ def plan_task(
     due_hours: int,
     now: dt.datetime,
     lock: bool = True,
+    also_due: Sequence[dt.datetime] = (),
 ) -> TaskPlan:
     """Decide a rep task's due time as `create_task` does, reading only: the consent and
     suppressions of a call, the owner's weekly capacity (under the owner lock when `lock`,
     so concurrent enrollments fill weeks exactly), and the hours the contact may be called.
-    The preview asks it with `lock=False`."""
+    The preview asks it with `lock=False`, and a forecast adds the tasks it has planned for
+    the owner so far (`also_due`) to the weeks' loads."""
     if kind == "call":
         decision = check_contact(contact_facts(session, contact), "call", "sales")
         if decision.action in ("skip", "stop"):
             return TaskPlan(refused=decision)
-    due = _levelled(session, config, owner_id, now + dt.timedelta(hours=due_hours), lock=lock)
+    requested = now + dt.timedelta(hours=due_hours)
+    due = _levelled(session, config, owner_id, requested, lock=lock, also_due=also_due)
     if kind != "call" or config is None:
-        return TaskPlan(due_at=due)
+        return TaskPlan(due_at=due, requested=requested)
     account = session.get(Account, contact.account_id) if contact.account_id else None
     policy = policy_in_force(config, contact, account, rules)
     zone = contact.timezone or policy.timezone
     slot, why = next_slot(policy, "call", due, timezone=zone, country=contact.country, region=contact.region)
     if slot == due:
-        return TaskPlan(due_at=due)
-    requested = {"requested": due.isoformat()}
+        return TaskPlan(due_at=due, requested=requested)
+    asked = {"requested": due.isoformat()}
     if slot is None:
         refused = GateDecision("skip", "no_slot", f"skipped: no time to call within a year ({why})")
-        return TaskPlan(refused=refused, audit=requested)
-    return TaskPlan(due_at=slot, moved_reason=f"call due {local_label(slot, zone, due)}: {why}", audit=requested)
+        return TaskPlan(refused=refused, audit=asked)
+    return TaskPlan(due_at=slot, requested=requested, moved_reason=f"call due {local_label(slot, zone, due)}: {why}", audit=asked)
 
 
-def _levelled(session: Session, config: ContactPolicy | None, owner_id: str | None, due: dt.datetime, *, lock: bool) -> dt.datetime:
-    """Move the due time to a week where the owner still has room."""
+def owner_capacity(session: Session, config: ContactPolicy | None, owner_id: str | None) -> int | None:
+    """How many rep tasks an owner takes a week before new ones move to a later week (the
+    owner's own allowance, else the policy's; None: no limit)."""
     if owner_id is None or config is None:
-        return due
+        return None
     owner = session.get(Owner, owner_id)
-    capacity = (owner.weekly_task_capacity if owner else None) or config.owner_weekly_tasks
-    if capacity is None:
+    return (owner.weekly_task_capacity if owner else None) or config.owner_weekly_tasks
+
+
+def _levelled(
+    session: Session,
+    config: ContactPolicy | None,
+    owner_id: str | None,
+    due: dt.datetime,
+    *,
+    lock: bool,
+    also_due: Sequence[dt.datetime] = (),
+) -> dt.datetime:
+    """Move the due time to a week where the owner still has room."""
+    capacity = owner_capacity(session, config, owner_id)
+    if owner_id is None or capacity is None:
         return due
     if lock:
         locks.hold_named(session, f"owner:{owner_id}")
@@ -100,7 +119,7 @@ def _levelled(session: Session, config: ContactPolicy | None, owner_id: str | No
     rows = session.exec(
         select(Task.due_at).where(Task.owner_id == owner_id, Task.status.in_(("open", "overdue")), Task.due_at >= start)  # type: ignore[attr-defined,operator]
     ).all()
-    loads = Counter(week_of(d) for d in rows if d is not None)
+    loads = Counter(week_of(d) for d in (*rows, *also_due) if d is not None)
     return level(due, loads=loads, capacity=capacity)
 
 

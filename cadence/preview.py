@@ -16,7 +16,8 @@ contact's other open enrollments count against its caps exactly as they would.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import heapq
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -28,6 +29,8 @@ from cadence.steps import AnyStep, CrmUpdateStep, EmailStep, SmsStep, TaskStep, 
 from cadence.variants import choose
 
 Kind = Literal["touch", "task", "crm_update", "wait_event", "deferred", "skipped", "stopped", "event", "ended", "open"]
+# Actions one enrollment may take in one preview: far beyond any real cadence in a year.
+MAX_ACTIONS = 5000
 # Machine notes worth showing on a preview (the rest repeat what the items already say).
 SHOWN_NOTES = frozenset({"paused", "resumed", "step_skipped", "task_skipped", "event_wait_timed_out", "switched", "switch_skipped"})
 
@@ -258,20 +261,44 @@ class Walker:
             self.items.append(item)
 
 
-def walk(subject: Walker, others: Sequence[Walker], decider: Decider, *, until: dt.datetime, max_actions: int = 5000) -> list[Item]:
+def walk(subject: Walker, others: Sequence[Walker], decider: Decider, *, until: dt.datetime) -> list[Item]:
     """Step the subject enrollment (and the contact's other open enrollments, for their
     claims) in time order until `until`; the subject's items, in order, with an `open` item
     at the end saying where it stands if it has not ended by then."""
     ledger = Ledger(others=len(others))
-    walkers = [subject, *others]
-    for _ in range(max_actions):
-        timed = [(t, i) for i, w in enumerate(walkers) if (t := w.next_at()) is not None and t <= until]
-        if not timed or subject.done:
-            break
-        at, index = min(timed)
-        walkers[index].act(at, decider, ledger)
+    run([(subject, ledger), *((other, ledger) for other in others)], decider, until=until, stop=lambda: subject.done)
     s = subject.machine.state
     if not s.status.terminal:
         at = min(subject.next_at() or until, until)
         subject.items.append(Item(max(at, subject.now), "open", code=s.status.value, reason=s.waiting_reason))
     return sorted(subject.items, key=lambda item: item.at)
+
+
+def run(
+    walkers: Sequence[tuple[Walker, Ledger]],
+    decider: Decider,
+    *,
+    until: dt.datetime,
+    stop: Callable[[], bool] = lambda: False,
+    max_actions: int = MAX_ACTIONS,
+) -> None:
+    """Step every walker in time order (each with its contact's ledger) until `until`. A
+    walker acting changes no other walker's next instant, so a heap orders them."""
+    queue: list[tuple[dt.datetime, int]] = []
+    for index, (walker, _) in enumerate(walkers):
+        at = walker.next_at()
+        if at is not None and at <= until:
+            heapq.heappush(queue, (at, index))
+    acted = [0] * len(walkers)
+    while queue and not stop():
+        at, index = heapq.heappop(queue)
+        walker, ledger = walkers[index]
+        walker.act(at, decider, ledger)
+        acted[index] += 1
+        if acted[index] >= max_actions:
+            # A loop that never waits (a zero-wait rhythm) would spin here: it stops, open.
+            walker.done = True
+            continue
+        following = walker.next_at()
+        if following is not None and following <= until:
+            heapq.heappush(queue, (following, index))

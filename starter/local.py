@@ -32,13 +32,14 @@ from cadence.contact_policy import ContactPolicy
 from cadence.triggers import Rules
 from models.payloads import TASK_QUEUE, StatusView
 from models.schemas import AccountIn, ContactIn, ContactOut
-from starter.service import audit, cadences, commands, contacts, enroll, events, operations, previews, publishing, reads, tasks
+from starter.service import audit, cadences, commands, contacts, enroll, events, forecast, operations, previews, publishing, reads, tasks
 from starter.service.backend import Backend
 from starter.service.cadences import CadenceOut
 from starter.service.commands import AccountCommandResult
 from starter.service.contacts import AccountOut, ContactSaved, ImportResult
 from starter.service.enroll import BulkRow
 from starter.service.events import EventOutcome
+from starter.service.forecast import ForecastOut
 from starter.service.operations import ItemPage, OperationOut, OperationRequest
 from starter.service.previews import PreviewOut, PreviewRequest, WhatIfs
 from starter.service.publishing import DiffOut, DraftOut, PublishOut, Side
@@ -321,3 +322,7 @@ class LocalCadence:
         """What happens next in a running enrollment, from its live state (`now`: Temporal's
         clock where it is not the wall clock)."""
         return await previews.preview_enrollment(self.backend, enrollment_id, what_ifs, now=now)
+
+    async def forecast(self, *, owner: str | None = None, weeks: int = 12, now: dt.datetime | None = None) -> ForecastOut:
+        """The rep tasks each owner will get per week, from every running enrollment."""
+        return await forecast.forecast(self.backend, owner=owner, weeks=weeks, now=now)

@@ -1,16 +1,19 @@
-"""`cadence preview`: what a contact will receive, and when, as the engine will do it.
+"""`cadence preview`: what a contact will receive, and when, as the engine will do it; and
+`cadence forecast`: the rep tasks each owner will get per week.
 
     cadence preview outbound-12-day --contact crm-42             # a stored contact, not enrolled
     cadence preview outbound-12-day --timezone Asia/Tokyo --country JP --consent sms
     cadence preview outbound-12-day --contact crm-42 --version draft --reply day-4-cold-email:positive
     cadence preview --enrollment ENROLLMENT_ID                     # what happens next
     cadence preview outbound-12-day --contact crm-42 --ics calendar.ics
+    cadence forecast --owner csm-7 --weeks 12                     # tasks per week vs the allowance
 
 A table for people, `--json` for machines, `--ics FILE` for a calendar. Writes nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,8 @@ import typer
 from pydantic import ValidationError
 
 from starter.cli.common import INVALID, Context, emit, fail, guarded, make_table, out, parse_when, run
-from starter.service import previews
+from starter.service import forecast, previews
+from starter.service.forecast import ForecastOut
 from starter.service.previews import InlineContact, PreviewOut, PreviewRequest, ReplyWhatIf, WhatIfs
 
 
@@ -117,3 +121,37 @@ def register(app: typer.Typer) -> None:
         emit(result, as_json=obj.json, table=lambda: _table(result))
         if ics is not None and not obj.json:
             out.print(f"calendar written to {ics}")
+
+
+def register_forecast(app: typer.Typer) -> None:
+    """Add `cadence forecast` to the top-level app."""
+
+    @app.command("forecast")
+    @guarded
+    def capacity(
+        ctx: typer.Context,
+        owner: str | None = typer.Option(None, "--owner", help="One owner only"),
+        weeks: int = typer.Option(forecast.DEFAULT_WEEKS, "--weeks", help="How many weeks ahead (1-26)"),
+    ) -> None:
+        """The rep tasks each owner will get per week from every running enrollment, against
+        their weekly allowance (weeks over it in red)."""
+        obj: Context = ctx.obj
+        result = run(lambda b: forecast.forecast(b, owner=owner, weeks=weeks), obj.settings)
+        emit(result, as_json=obj.json, table=lambda: _forecast_table(result))
+
+
+def _forecast_table(result: ForecastOut) -> Any:
+    title = f"rep tasks per week from {result.start} ({result.enrollments} running enrollments)"
+    if result.unreadable:
+        title += f"; {result.unreadable} did not answer and are left out"
+    columns = ["owner", "allowance", *(f"{w:%d %b}" for w in (result.start + dt.timedelta(weeks=i) for i in range(result.weeks)))]
+    rows = []
+    for owner in result.owners:
+        cells = [
+            f"[bold red]{w.total}/{w.asked}[/]" if w.over else f"{w.total}" + (f"/{w.asked}" if w.asked != w.total else "")
+            for w in owner.weeks
+        ]
+        rows.append((owner.owner_id or "(no owner)", owner.capacity if owner.capacity is not None else "-", *cells))
+    table = make_table(title, columns, rows)
+    table.caption = "each week: tasks due (/ asked for before levelling moved some on); red: more asked than the allowance"
+    return table

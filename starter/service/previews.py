@@ -15,6 +15,7 @@ import datetime as dt
 import time
 import uuid
 import zoneinfo
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -204,24 +205,52 @@ class PreviewOut(BaseModel):
     computed_ms: float
 
 
-class _Reader:
-    """The activities' decisions, read-only, in one transaction; rules per enrollment."""
+@dataclass(frozen=True)
+class Party:
+    """Who an enrollment's touches and tasks concern: its contact (and account), its
+    cadence's rules, and the owner its rep tasks go to."""
 
-    def __init__(self, session: Session, config: ContactPolicy, contact: Contact, account: Account | None) -> None:
+    contact: Contact
+    account: Account | None
+    rules: ContactRules | None
+    owner_id: str | None
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """A rep task a preview or forecast foresees: for whom, asked for when, due when."""
+
+    owner_id: str | None
+    kind: str
+    requested: dt.datetime
+    due_at: dt.datetime
+
+
+class GateReader:
+    """The activities' decisions (the gate for a touch, the planner for a task) asked
+    read-only in one transaction, for every enrollment registered with `add`. Tasks it
+    plans count against their owner's weeks for the tasks planned after them."""
+
+    def __init__(self, session: Session, config: ContactPolicy) -> None:
         self.session = session
         self.config = config
-        self.contact = contact
-        self.account = account
-        self.rules: dict[str, ContactRules | None] = {}
+        self.parties: dict[str, Party] = {}
+        self.planned: list[PlannedTask] = []
+        self._owner_due: dict[str | None, list[dt.datetime]] = {}
+
+    def add(self, enrollment_id: str, party: Party) -> None:
+        """Register an enrollment the walk will ask about."""
+        self.parties[enrollment_id] = party
 
     def touch(self, enrollment_id: str, step: EmailStep | SmsStep, at: dt.datetime, ledger: Ledger) -> GateDecision:
+        party = self.parties[enrollment_id]
         return decide_touch(
             self.session,
-            contact=self.contact,
-            account=self.account,
+            contact=party.contact,
+            account=party.account,
             channel=step.type,
             topic=step.topic,
-            cadence_rules=self.rules.get(enrollment_id),
+            cadence_rules=party.rules,
             config=self.config,
             now=at,
             sender=None,
@@ -231,19 +260,24 @@ class _Reader:
         )
 
     def task(self, enrollment_id: str, step: TaskStep, at: dt.datetime) -> TaskOutcome:
+        party = self.parties[enrollment_id]
+        owner = party.owner_id or party.contact.owner_id
         plan = plan_task(
             self.session,
             self.config,
-            self.contact,
-            self.rules.get(enrollment_id),
+            party.contact,
+            party.rules,
             kind=step.type,
-            owner_id=self.contact.owner_id,
+            owner_id=owner,
             due_hours=step.task.due_hours,
             now=at,
             lock=False,
+            also_due=self._owner_due.get(owner, ()),
         )
         if plan.refused is not None or plan.due_at is None:
             return TaskOutcome(refused=plan.refused)
+        self._owner_due.setdefault(owner, []).append(plan.due_at)
+        self.planned.append(PlannedTask(owner, step.type, plan.requested or at, plan.due_at))
         spec = step.task
         sla = plan.due_at + dt.timedelta(hours=max(spec.sla_hours - spec.due_hours, 0)) if spec.sla_hours else None
         return TaskOutcome(due_at=plan.due_at, sla_at=sla, moved_reason=plan.moved_reason)
@@ -300,7 +334,12 @@ async def _others(backend: Backend, session_rows: list[Enrollment], skip: str | 
     return found
 
 
-def _walker(enrollment_id: str, snapshot: EnrollmentInput, now: dt.datetime, task_due: dt.datetime | None = None) -> Walker:
+def party_of(snapshot: EnrollmentInput, contact: Contact, account: Account | None) -> Party:
+    """The party of a running enrollment, from its live parameters."""
+    return Party(contact, account, snapshot.params.definition.policy, snapshot.params.owner_id)
+
+
+def walker_of(enrollment_id: str, snapshot: EnrollmentInput, now: dt.datetime, task_due: dt.datetime | None = None) -> Walker:
     params = snapshot.params
     machine = EnrollmentMachine(
         params.definition, params.calendar.calendar(), snapshot.state.model_copy(deep=True) if snapshot.state else None
@@ -312,7 +351,7 @@ def _open_rows(session: Session, contact: Contact) -> list[Enrollment]:
     return list(session.exec(select(Enrollment).where(Enrollment.contact_id == contact.id, Enrollment.status.in_(OPEN))).all())  # type: ignore[attr-defined]
 
 
-def _task_due(session: Session, snapshot: EnrollmentInput) -> dt.datetime | None:
+def task_due_of(session: Session, snapshot: EnrollmentInput) -> dt.datetime | None:
     task = snapshot.state.task if snapshot.state else None
     if task is None:
         return None
@@ -418,8 +457,8 @@ async def preview(backend: Backend, request: PreviewRequest, *, now: dt.datetime
     snapshots = await _others(backend, rows, None)
 
     def run(session: Session) -> PreviewOut:
-        reader = _Reader(session, backend.policy, person, account)
-        reader.rules[STAND_IN_ID] = rules
+        reader = GateReader(session, backend.policy)
+        reader.add(STAND_IN_ID, Party(person, account, rules, person.owner_id))
         facts = (
             calendar_facts(person, account)
             if request.contact is None
@@ -435,8 +474,8 @@ async def preview(backend: Backend, request: PreviewRequest, *, now: dt.datetime
         subject = Walker(STAND_IN_ID, machine, now, replies, pauses)
         others = []
         for snapshot in snapshots:
-            reader.rules[snapshot.params.enrollment_id] = bundle_of(session, snapshot.params.cadence_version_id).definition.policy
-            others.append(_walker(snapshot.params.enrollment_id, snapshot, now, _task_due(session, snapshot)))
+            reader.add(snapshot.params.enrollment_id, party_of(snapshot, person, account))
+            others.append(walker_of(snapshot.params.enrollment_id, snapshot, now, task_due_of(session, snapshot)))
         items = walk(subject, others, reader, until=until)
         return _out(
             items,
@@ -485,14 +524,14 @@ async def preview_enrollment(
     snapshots = await _others(backend, rows, str(row.id))
 
     def run(session: Session) -> PreviewOut:
-        reader = _Reader(session, backend.policy, person, account)
-        reader.rules[str(row.id)] = snapshot.params.definition.policy
-        subject = _walker(str(row.id), snapshot, now, _task_due(session, snapshot))
+        reader = GateReader(session, backend.policy)
+        reader.add(str(row.id), Party(person, account, snapshot.params.definition.policy, snapshot.params.owner_id))
+        subject = walker_of(str(row.id), snapshot, now, task_due_of(session, snapshot))
         subject.record, subject.replies, subject.pauses = True, replies, pauses
         others = []
         for other in snapshots:
-            reader.rules[other.params.enrollment_id] = bundle_of(session, other.params.cadence_version_id).definition.policy
-            others.append(_walker(other.params.enrollment_id, other, now, _task_due(session, other)))
+            reader.add(other.params.enrollment_id, party_of(other, person, account))
+            others.append(walker_of(other.params.enrollment_id, other, now, task_due_of(session, other)))
         items = walk(subject, others, reader, until=until)
         start = snapshot.state.rhythm_start if snapshot.state and snapshot.state.rhythm_start else now
         out = _out(

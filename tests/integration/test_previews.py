@@ -4,6 +4,7 @@ bad input named by field, and a preview writes nothing and starts nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -77,6 +78,7 @@ async def test_a_stored_contacts_other_open_enrollment_counts_against_its_cap(st
     for _ in range(100):
         if await running():
             break
+        await asyncio.sleep(0.1)
     crowded = await stack.client.preview(PreviewRequest(cadence="three", contact_id=person.external_id))
     assert crowded.other_open_enrollments == 1
     caps = [i for i in crowded.items if i.kind == "deferred" and i.code in ("frequency_cap", "cooldown")]
@@ -148,3 +150,49 @@ async def test_an_inline_definition_and_the_draft_preview_without_being_publishe
     draft = await stack.client.preview(PreviewRequest(cadence="three", version="draft", contact=InlineContact(timezone="Europe/Berlin")))
     touches = [i.at for i in draft.items if i.kind == "touch"]
     assert draft.version == "draft" and touches[1] - touches[0] >= dt.timedelta(days=2)
+
+
+CHECKINS = """
+key: checkins
+name: Weekly check-ins
+steps:
+  - {id: call-1, type: task, task: {title: Check in, due_hours: 0, wait_for_completion: false}}
+  - {id: call-2, type: task, wait: {days: 7}, task: {title: Check in, due_hours: 0, wait_for_completion: false}}
+  - {id: call-3, type: task, wait: {days: 7}, task: {title: Check in, due_hours: 0, wait_for_completion: false}}
+"""
+
+
+async def test_the_capacity_forecast_shows_an_owner_over_their_allowance_and_levels_like_the_engine(stack: Stack) -> None:
+    await stack.client.publish_cadence(CHECKINS, actor="admin")
+    stack.owner("csm-1", weekly_task_capacity=3)
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    for i in range(5):
+        person = stack.contact(external_id=f"fc-{i}", email=f"fc{i}@example.com", owner_id="csm-1")
+        await stack.client.enroll("checkins", person.external_id, start_at=start)
+    before = written(stack)
+    for _ in range(100):
+        forecast = await stack.client.forecast(owner="csm-1")
+        if forecast.enrollments == 5 and not forecast.unreadable:
+            break
+        await asyncio.sleep(0.1)
+    assert written(stack) == before  # a forecast writes nothing
+    [owner] = forecast.owners
+    assert (owner.owner_id, owner.capacity, owner.enrollments) == ("csm-1", 3, 5)
+    assert [w.asked for w in owner.weeks if w.asked] == [5, 5, 5]  # five calls asked for each week
+    assert owner.over_weeks == 3 and all(w.over == (w.asked > 3) for w in owner.weeks)
+    assert sum(w.forecast for w in owner.weeks) == 15 and all(w.total <= 3 for w in owner.weeks)  # levelled: never more than 3
+    assert [w.total for w in owner.weeks if w.total] == [3, 3, 3, 3, 3]
+    assert all(set(w.by_kind) <= {"task"} for w in owner.weeks)
+    # One enrollment alone: the forecast's weeks are its preview's tasks.
+    await stack.client.publish_cadence(CHECKINS.replace("key: checkins", "key: solo"), actor="admin")
+    stack.owner("csm-2", weekly_task_capacity=3)
+    solo = stack.contact(external_id="fc-solo", email="solo@example.com", owner_id="csm-2")
+    info = await stack.client.enroll("solo", solo.external_id, start_at=start)
+    for _ in range(100):
+        if (await stack.client.status(info.id)).live is not None:
+            break
+        await asyncio.sleep(0.1)
+    said = await stack.client.enrollment_preview(info.id)
+    [alone] = (await stack.client.forecast(owner="csm-2")).owners
+    weeks = [w.week for w in alone.weeks if w.total]
+    assert weeks == sorted({i.at.date() - dt.timedelta(days=i.at.weekday()) for i in said.items if i.kind == "task"})

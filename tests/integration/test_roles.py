@@ -45,6 +45,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     # Leads may preview and apply pauses, resumes and stops; a migration is refused them
     # inside (403), by the operation's action.
     ("POST", "/v1/previews"): READERS,
+    ("GET", "/v1/forecast"): READERS,
     ("GET", "/v1/enrollments/{enrollment_id}/preview"): READERS,
     ("POST", "/v1/operations"): {LEAD},
     ("GET", "/v1/operations"): READERS,

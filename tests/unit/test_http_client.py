@@ -266,6 +266,9 @@ PAIRS: dict[str, Any] = {
     "ItemPage": models.OperationItemPage,
     "PreviewOut": models.Preview,
     "PreviewItem": models.PreviewItem,
+    "ForecastOut": models.Forecast,
+    "OwnerForecast": models.OwnerForecast,
+    "WeekLoad": models.WeekLoad,
 }
 CLIENT_NAMES = {model.__name__: server for server, model in PAIRS.items()}
 
@@ -340,6 +343,7 @@ def test_every_call_the_client_makes_is_an_endpoint_of_the_api(openapi: dict[str
         calls.operation_items("x", None, None, 100, 0),
         calls.preview({"cadence": "x"}),
         calls.enrollment_preview("x", 30),
+        calls.forecast("x", 12),
     ]
     templates = [
         (method.upper(), re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"))

@@ -354,3 +354,8 @@ class AsyncCadence:
     async def enrollment_preview(self, enrollment_id: str, *, horizon_days: int | None = None) -> models.Preview:
         """What happens next in a running enrollment, from its live state."""
         return await self._send(r.enrollment_preview(enrollment_id, horizon_days))
+
+    async def forecast(self, *, owner: str | None = None, weeks: int | None = None) -> models.Forecast:
+        """The rep tasks each owner will get per week (default 12 weeks), from every running
+        enrollment, against their weekly allowance."""
+        return await self._send(r.forecast(owner, weeks))

@@ -77,6 +77,7 @@ _OPERATIONS = TypeAdapter(list[models.Operation])
 _ITEMS = TypeAdapter(models.OperationItemPage)
 _FOLLOW = TypeAdapter(dict[str, bool])
 _PREVIEW = TypeAdapter(models.Preview)
+_FORECAST = TypeAdapter(models.Forecast)
 
 
 # --- contacts and accounts ------------------------------------------------------------------
@@ -377,3 +378,7 @@ def preview(body: dict[str, Any]) -> Call[models.Preview]:
 def enrollment_preview(enrollment_id: str, horizon_days: int | None) -> Call[models.Preview]:
     params = _clean({"horizon_days": horizon_days})
     return Call("GET", f"/v1/enrollments/{_seg(enrollment_id)}/preview", _PREVIEW, params=params, retry_safe=True)
+
+
+def forecast(owner: str | None, weeks: int | None) -> Call[models.Forecast]:
+    return Call("GET", "/v1/forecast", _FORECAST, params=_clean({"owner": owner, "weeks": weeks}), retry_safe=True)

@@ -529,3 +529,38 @@ class Preview(_Model):
     other_open_enrollments: int
     assumptions: list[str]
     computed_ms: float
+
+
+class WeekLoad(_Model):
+    """One owner's week (from Monday, UTC): open tasks due, tasks the running enrollments will
+    create, what was asked before levelling, and whether that is over the allowance."""
+
+    week: dt.date
+    open: int
+    forecast: int
+    by_kind: dict[str, int]
+    asked: int
+    total: int
+    over: bool
+
+
+class OwnerForecast(_Model):
+    """An owner's coming weeks against their weekly allowance (None: no limit)."""
+
+    owner_id: str | None
+    capacity: int | None
+    enrollments: int
+    weeks: list[WeekLoad]
+    over_weeks: int
+    peak: int
+
+
+class Forecast(_Model):
+    """Rep tasks per owner per week from every running enrollment, owners over first."""
+
+    start: dt.date
+    weeks: int
+    owners: list[OwnerForecast]
+    enrollments: int
+    unreadable: int
+    computed_ms: float

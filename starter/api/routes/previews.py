@@ -1,6 +1,7 @@
 """Previews: what a contact will receive and when, before it is enrolled (any version of a
-cadence, a stored or an inline contact, with what-ifs) and for a running enrollment. Worked
-out by the engine's own state machine and gate, read-only. Any reader may ask."""
+cadence, a stored or an inline contact, with what-ifs) and for a running enrollment; and the
+capacity forecast of every owner's rep tasks. Worked out by the engine's own state machine
+and gate, read-only. Any reader may ask."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from fastapi import APIRouter, Query
 
 from cadence.definition import ReplyIntent
 from starter.api.deps import BackendDep, Reader
-from starter.service import previews
+from starter.service import forecast, previews
+from starter.service.forecast import ForecastOut
 from starter.service.previews import PreviewOut, PreviewRequest, ReplyWhatIf, WhatIfs
 
 router = APIRouter(tags=["previews"])
@@ -36,3 +38,16 @@ async def enrollment_preview(
     """What happens next, from the enrollment's live state to its end (or the horizon)."""
     replies = [ReplyWhatIf(step_id=reply_step, intent=reply_intent, after_hours=reply_after_hours)] if reply_step else []
     return await previews.preview_enrollment(backend, enrollment_id, WhatIfs(horizon_days=horizon_days, replies=replies))
+
+
+@router.get("/v1/forecast", response_model=ForecastOut)
+async def capacity_forecast(
+    backend: BackendDep,
+    caller: Reader,
+    owner: Annotated[str | None, Query(max_length=100, description="One owner's enrollments only")] = None,
+    weeks: Annotated[int, Query(ge=1, le=26)] = forecast.DEFAULT_WEEKS,
+) -> ForecastOut:
+    """The rep tasks each owner will get per week, from every running enrollment (stepped
+    by the engine's own state machine, with the levelling policy), against their weekly
+    allowance."""
+    return await forecast.forecast(backend, owner=owner, weeks=weeks)
