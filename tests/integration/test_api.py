@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -357,3 +358,49 @@ async def test_what_the_fuzzer_found_is_a_clear_error_now(api: Api) -> None:
         responses = document["paths"]["/v1/contacts/{contact_id}"]["get"]["responses"]
         assert {"200", "401", "403", "404", "422", "429", "503"} <= set(responses)
         assert (await admin.options("/v1/enrollments")).headers["allow"] == "GET, POST"
+
+
+async def test_previews_refuse_bad_input_naming_the_field_and_start_no_workflow(api: Api, stack: Stack) -> None:
+    from starter.catalog import playbook_files
+
+    async with api.client("auditor") as auditor, api.client("admin") as admin:
+        assert (await admin.post("/v1/cadences", content=CADENCE_YAML)).status_code in (200, 201)
+        rhythm = next(p for p in playbook_files() if p.stem == "enterprise-rhythm").read_text()
+        assert (await admin.post("/v1/cadences", content=rhythm)).status_code in (200, 201)
+        assert (await admin.post("/v1/contacts", json={"external_id": "pv-api", "email": "pv@example.com"})).status_code in (200, 201)
+        before = [w async for w in stack.env.client.list_workflows()]
+        for body, status, field in [
+            ({"cadence": "api-cadence", "contact": {"timezone": "Mars/Olympus"}}, 422, "contact.timezone"),
+            ({"cadence": "api-cadence", "contact": {"country": "USA"}}, 422, "contact.country"),
+            ({"cadence": "api-cadence", "contact": {}, "horizon_days": 0}, 422, "horizon_days"),
+            (
+                {"cadence": "api-cadence", "contact": {}, "pauses": [{"start": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"}]},
+                422,
+                "pauses.0",
+            ),
+            ({"cadence": "no-such-cadence", "contact": {}}, 404, "cadence"),
+            ({"cadence": "api-cadence", "version": 99, "contact": {}}, 404, "version"),
+            ({"cadence": "api-cadence", "version": "draft", "contact": {}}, 404, "version"),
+            ({"cadence": "api-cadence", "contact_id": "nobody"}, 404, "contact_id"),
+            ({"cadence": "api-cadence", "contact": {}, "replies": [{"step_id": "nope"}]}, 422, "replies[0].step_id"),
+        ]:
+            response = await auditor.post("/v1/previews", json=body)
+            error = assert_error(response, status, "validation_error" if status == 422 else "not_found")
+            named = [f["field"] for f in error["details"].get("fields", [])] or [error["details"].get("field")]
+            assert any(str(name).startswith(field) for name in named), (body, error)
+        bad_definition = await auditor.post("/v1/previews", json={"definition": "key: x\nsteps: [{id: a, type: fax}]", "contact": {}})
+        error = assert_error(bad_definition, 422, "validation_error")
+        assert {p["step_id"] for p in error["details"]["problems"]} == {None, "a"}, error  # the missing name, and step a
+        # An unbounded rhythm is previewed up to the horizon the request sets, and says so.
+        rhythm_preview = await auditor.post(
+            "/v1/previews", json={"cadence": "enterprise-rhythm", "contact_id": "pv-api", "horizon_days": 45}
+        )
+        assert rhythm_preview.status_code == 200, rhythm_preview.text
+        out = rhythm_preview.json()
+        horizon = dt.datetime.fromisoformat(out["horizon_end"]) - dt.datetime.fromisoformat(out["start_at"])
+        assert horizon == dt.timedelta(days=45) and out["items"][-1]["kind"] == "open" and out["outcome"] == "open"
+        assert "still open at the end of the preview" in out["items"][-1]["sentence"]
+        missing = await auditor.get(f"/v1/enrollments/{uuid.uuid4()}/preview")
+        assert assert_error(missing, 404, "not_found")["details"] == {"field": "enrollment_id"}
+        after = [w async for w in stack.env.client.list_workflows()]
+        assert len(after) == len(before)  # previews start no workflow

@@ -207,3 +207,24 @@ async def test_preview_as_a_table_as_json_and_as_a_calendar(stack: Stack, tmp_pa
     assert wrong.returncode == 5 and "nope" in wrong.stderr
     missing = await cli(stack, "preview", "no-such-cadence", "--contact", "cli-p1")
     assert missing.returncode == 3
+
+
+async def test_forecast_as_a_table_and_as_json(stack: Stack, tmp_path: Path) -> None:
+    source = tmp_path / "calls.yaml"
+    source.write_text(
+        "key: cli-calls\nname: Calls\nsteps:\n"
+        "  - {id: c1, type: task, task: {title: Call, due_hours: 0, wait_for_completion: false}}\n"
+        "  - {id: c2, type: task, wait: {days: 7}, task: {title: Call, due_hours: 0, wait_for_completion: false}}\n"
+    )
+    as_json(await cli(stack, "--json", "cadences", "load", str(source)))
+    stack.owner("cli-csm", weekly_task_capacity=1)
+    for i in range(2):
+        stack.contact(external_id=f"cli-f{i}", email=f"f{i}@example.com", owner_id="cli-csm")
+        as_json(await cli(stack, "--json", "enroll", "cli-calls", f"cli-f{i}", "--start-at", "2030-01-01T09:00:00+00:00"))
+    data = as_json(await cli(stack, "--json", "forecast", "--owner", "cli-csm", "--weeks", "26"))
+    [owner] = data["owners"]
+    assert owner["capacity"] == 1 and owner["enrollments"] == 2
+    table = await cli(stack, "forecast", "--owner", "cli-csm")
+    assert table.returncode == 0 and "cli-csm" in table.stdout, table.stderr
+    bad = await cli(stack, "forecast", "--weeks", "40")
+    assert bad.returncode == 5 and "weeks" in bad.stderr
