@@ -2,7 +2,7 @@
 
 Sign in with an API key (the session is a signed cookie, every form carries a CSRF token;
 see `session`). Pages: enrollments (list and one enrollment with its timeline and
-commands and the bulk bar), accounts, the task queue, unclear sends (to settle by hand),
+commands and the bulk bar), accounts, the task queue and the capacity forecast, unclear sends (to settle by hand),
 cadences (draft, diff, publish, roll back, migrate), operations (previews and their
 progress), and in dev mode the captured mail and texts.
 Auditors and service keys read; cs_lead and admin keys also act. Commands go through the
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from starter.console import accounts, auth, cadences, dev, enrollments, operations, previews, tasks, touches
+from starter.console import accounts, auth, cadences, dev, enrollments, forecast, operations, previews, tasks, touches
 from starter.console.pages import ConsoleError, console_router, redirect
 from starter.console.session import Viewer
 
 router = console_router("/console")
-for _module in (auth, enrollments, accounts, tasks, touches, cadences, operations, previews, dev):
+for _module in (auth, enrollments, accounts, tasks, forecast, touches, cadences, operations, previews, dev):
     router.include_router(_module.router)
 
 

@@ -13,6 +13,7 @@ from cadence.steps import AnyStep, TaskStep
 from cadence.waiting import describe_wait
 from models.keys import Role
 from starter.console.pages import backend_of, console_router, render
+from starter.console.previews import may_enroll
 from starter.console.session import Viewer
 from starter.errors import NotFound
 from starter.service import cadences as cadence_service
@@ -88,6 +89,7 @@ async def cadence(
         comparison=comparison,
         source=source,
         is_admin=user.role == Role.admin,
+        may_enroll=may_enroll(user),
     )
 
 

@@ -1,30 +1,47 @@
-"""Preview pages: "what would this contact receive, and when?" for a sample contact in any
-version of a cadence (a form of the contact's time zone, country, consents and segment, the
-version, the start and one what-if reply), and "what happens next" in a running enrollment.
+"""Preview pages: "what would this contact receive, and when?" in any version of a cadence,
+for a sample contact (a form of the contact's time zone, country, consents and segment) or
+a stored one (by id or external id: its real time zone, consents, caps and other open
+enrollments), with the version, the start and one what-if reply; and "what happens next" in
+a running enrollment.
 
 Both draw the preview (`starter.service.previews`) as an inline SVG timeline laid out by
 `starter.console.timeline_svg` (no script) over a table of every item with its local and UTC
 time and the gate's reason. Anyone signed in may look: a preview writes nothing.
+
+The preview of a stored contact is also the console's enroll form ("preview first"): under
+it, roles that may enroll (as in the API: service, admin) may enroll that contact from the
+same start in the published version; a preview of the draft or another version says so and
+offers no button.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import zoneinfo
+from dataclasses import dataclass
 from typing import Annotated, Any, get_args
 
 from fastapi import Query, Request, Response
 from pydantic import ValidationError
+from sqlmodel import Session
 
 from cadence.contact_policy import SegmentMatch
 from cadence.definition import ReplyIntent
-from starter.console.pages import ConsoleError, backend_of, console_router, render
-from starter.console.session import Viewer
+from models.contacts import find_contact
+from models.enrollments import open_enrollment_of
+from models.keys import Role
+from starter.console.pages import ConsoleError, backend_of, console_router, redirect, render
+from starter.console.session import ConsoleUser, Form, Viewer
 from starter.console.timeline_svg import LANE_LABELS, SHAPES, Timeline, layout, shape_path
-from starter.errors import CadenceError, Invalid, Unavailable
+from starter.errors import CadenceError, Conflict, Invalid, NotFound, Unavailable
 from starter.service import cadences as cadence_service
 from starter.service import overviews, reads
 from starter.service import previews as preview_service
+from starter.service.backend import Backend
+from starter.service.cadences import CadenceView
+from starter.service.enroll import enroll_contact
+from starter.service.overviews import contact_label
 from starter.service.previews import (
     DEFAULT_HORIZON_DAYS,
     MAX_HORIZON_DAYS,
@@ -44,6 +61,25 @@ PERSONAS: tuple[str, ...] = tuple(a for a in get_args(SegmentMatch.model_fields[
 TIERS: tuple[str, ...] = tuple(a for a in get_args(SegmentMatch.model_fields["tier"].annotation) if isinstance(a, str))
 INTENTS = tuple(intent.value for intent in ReplyIntent)
 VERSION_PATTERN = r"^(published|draft|[1-9][0-9]{0,8})$"
+WHO_PATTERN = r"^(sample|stored)$"
+# Who may enroll from the preview: the roles the API lets POST /v1/enrollments (service;
+# admin may do everything).
+ENROLLING = (Role.service, Role.admin)
+SAMPLE_DEFAULTS: dict[str, Any] = {
+    "timezone": DEFAULT_ZONE,
+    "country": DEFAULT_COUNTRY,
+    "region": "",
+    "consent_sms": False,
+    "consent_call": False,
+    "has_email": True,
+    "has_phone": True,
+    "persona": "",
+    "industry": "",
+    "tier": "",
+    "reply_step": "",
+    "reply_intent": "",
+    "reply_after": 1.0,
+}
 LEGEND = [(name, LANE_LABELS[name], shape_path(SHAPES[name], 0, 0)) for name in ("email", "sms", "call", "linkedin", "task")]
 COUNT_LABELS = {"touch": "touches", "task": "tasks", "crm_update": "CRM updates", "deferred": "deferred", "skipped": "skipped"}
 
@@ -96,12 +132,154 @@ def _shown(out: PreviewOut | None) -> dict[str, Any]:
     return {"out": out, "timeline": picture(out), "legend": LEGEND, "count_label": count_label}
 
 
+@dataclass(frozen=True)
+class StoredContact:
+    """A stored contact as the preview page names it, with its open enrollment in the cadence."""
+
+    id: str
+    label: str
+    timezone: str
+    open_enrollment: str | None
+
+
+async def _stored(backend: Backend, ref: str, cadence_id: str) -> StoredContact:
+    """The contact (by id or external id) and its open enrollment in the cadence; NotFound."""
+
+    def load(session: Session) -> StoredContact:
+        person = find_contact(session, ref)
+        if person is None:
+            raise NotFound(f"contact {ref!r} not found", {"field": "contact_id"})
+        row = open_enrollment_of(session, uuid.UUID(cadence_id), person.id)
+        return StoredContact(str(person.id), contact_label(person), person.timezone or "UTC", str(row.id) if row else None)
+
+    return await backend.db(load)
+
+
+def may_enroll(user: ConsoleUser) -> bool:
+    """Whether the signed-in role may enroll (the API's POST /v1/enrollments: service, admin)."""
+    return user.role in ENROLLING
+
+
+def _enroll_start(value: str, zone_name: str) -> dt.datetime | None:
+    """When an enrollment from the preview starts: the preview's start, or now (None) when
+    none was given or it has passed, as the preview itself reads it."""
+    start = _start(value, zone_name)
+    return start if start is not None and start > dt.datetime.now(dt.UTC) else None
+
+
+def _enrolling(user: ConsoleUser, view: CadenceView, out: PreviewOut | None, stored: StoredContact | None) -> dict[str, Any] | None:
+    """Whether the enroll form is offered under a stored contact's preview, or why not."""
+    if out is None or stored is None:
+        return None
+    published = view.cadence.published_version
+    if not may_enroll(user):
+        return {"offer": False, "why": "role"}
+    if published is None:
+        return {"offer": False, "why": "unpublished"}
+    if out.version != f"v{published.version}":
+        return {"offer": False, "why": "version", "published": f"v{published.version}"}
+    if stored.open_enrollment is not None:
+        return {"offer": False, "why": "open"}
+    return {"offer": True, "why": None, "published": f"v{published.version}"}
+
+
+async def _cadence_page(
+    request: Request,
+    user: ConsoleUser,
+    cadence_ref: str,
+    form: dict[str, Any],
+    *,
+    submitted: bool,
+    enroll_error: CadenceError | ConsoleError | None = None,
+) -> Response:
+    """The cadence preview page for the form's contact (sample or stored), with the enroll
+    form under a stored contact's preview; `enroll_error`: why an enrollment was refused."""
+    backend = backend_of(request)
+    version = form["version"]
+    view = await cadence_service.get_cadence(backend, cadence_ref, version=int(version) if version.isdigit() else None)
+    out: PreviewOut | None = None
+    stored: StoredContact | None = None
+    error: str | None = None
+    code = 200
+    try:
+        if form["who"] == "stored":
+            if submitted and not form["contact"]:
+                raise ConsoleError(422, "Enter the contact's id or external id.")
+            if form["contact"]:
+                stored = await _stored(backend, form["contact"], view.cadence.id)
+                body = PreviewRequest(
+                    cadence=view.cadence.key,
+                    version=int(version) if version.isdigit() else version,
+                    contact_id=stored.id,
+                    start_at=_start(form["start"], stored.timezone),
+                    replies=_replies(form["reply_step"], form["reply_intent"], form["reply_after"]),
+                    horizon_days=form["horizon"],
+                )
+                out = await preview_service.preview(backend, body)
+        else:
+            contact = InlineContact(
+                timezone=form["timezone"],
+                country=form["country"] or None,
+                region=form["region"] or None,
+                persona=form["persona"] or None,
+                industry=form["industry"] or None,
+                tier=form["tier"] or None,
+                has_email=form["has_email"],
+                has_phone=form["has_phone"],
+                consent={"sms": form["consent_sms"], "call": form["consent_call"]},
+            )
+            body = PreviewRequest(
+                cadence=view.cadence.key,
+                version=int(version) if version.isdigit() else version,
+                contact=contact,
+                start_at=_start(form["start"], form["timezone"]),
+                replies=_replies(form["reply_step"], form["reply_intent"], form["reply_after"]),
+                horizon_days=form["horizon"],
+            )
+            out = await preview_service.preview(backend, body)
+    except ValidationError as err:
+        error, code = _message(err), 422
+    except ConsoleError as err:
+        error, code = err.message, err.status
+    except CadenceError as err:
+        error, code = err.message, err.status
+    if enroll_error is not None:
+        refused = enroll_error.message[:1].upper() + enroll_error.message[1:]
+        error = refused if error is None else f"{refused} (and no preview: {error})"
+        code = enroll_error.status
+    enroll_start = _enroll_start(form["start"], stored.timezone) if stored is not None and out is not None else None
+    steps = [s.id for s in view.parsed.steps] if view.parsed else []
+    return render(
+        request,
+        "preview.html",
+        status=code,
+        section="cadences",
+        mode="cadence",
+        error=error,
+        enroll_refused=enroll_error is not None,
+        cadence=view.cadence,
+        versions=view.cadence.versions or [],
+        steps=steps,
+        form=form,
+        personas=PERSONAS,
+        tiers=TIERS,
+        intents=INTENTS,
+        max_horizon=MAX_HORIZON_DAYS,
+        stored=stored,
+        enrolling=_enrolling(user, view, out, stored),
+        enroll_start=enroll_start,
+        **_shown(out),
+    )
+
+
 @router.get("/cadences/{cadence_ref}/preview")
 async def cadence_preview(
     request: Request,
     user: Viewer,
     cadence_ref: str,
     run: Annotated[str | None, Query(max_length=5)] = None,
+    who: Annotated[str, Query(pattern=WHO_PATTERN)] = "sample",
+    contact: Annotated[str, Query(max_length=200)] = "",
     timezone: Annotated[str, Query(max_length=64)] = DEFAULT_ZONE,
     country: Annotated[str, Query(max_length=2)] = DEFAULT_COUNTRY,
     region: Annotated[str, Query(max_length=10)] = "",
@@ -119,14 +297,16 @@ async def cadence_preview(
     reply_after: Annotated[float, Query(ge=0, le=24 * 90)] = 1.0,
     horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON_DAYS)] = DEFAULT_HORIZON_DAYS,
 ) -> Response:
-    """A sample contact in a version of the cadence: every touch, task, deferral and skip,
-    drawn and listed. Before the form is submitted, the defaults (a Chicago contact with an
-    email address and a phone, no SMS or call consent, the published version, starting now)."""
-    backend = backend_of(request)
-    shown_version = int(version) if version.isdigit() else None
-    view = await cadence_service.get_cadence(backend, cadence_ref, version=shown_version)
+    """A contact in a version of the cadence: every touch, task, deferral and skip, drawn
+    and listed. The contact is a sample described by the form (before the form is
+    submitted, the defaults: a Chicago contact with an email address and a phone, no SMS or
+    call consent, the published version, starting now) or a stored one by id or external
+    id, with its real time zone, consents, caps and other open enrollments; under a stored
+    contact's preview of the published version, roles that may enroll get the enroll form."""
     submitted = run is not None
     form: dict[str, Any] = {
+        "who": who,
+        "contact": contact.strip(),
         "timezone": timezone.strip() or DEFAULT_ZONE,
         "country": country.strip().upper(),
         "region": region.strip(),
@@ -144,54 +324,49 @@ async def cadence_preview(
         "reply_after": reply_after,
         "horizon": horizon,
     }
-    out: PreviewOut | None = None
-    error: str | None = None
-    code = 200
+    return await _cadence_page(request, user, cadence_ref, form, submitted=submitted)
+
+
+@router.post("/cadences/{cadence_ref}/enroll")
+async def enroll(request: Request, cadence_ref: str, posted: Form) -> Response:
+    """Enroll the stored contact just previewed, from the same start, in the published
+    version (the one the preview showed, or the page says it changed); then its page. A
+    refusal (already enrolled, the no-contact period, an unknown contact) is said on the
+    preview page."""
+    user = posted.user
+    if not may_enroll(user):
+        raise ConsoleError(403, f"The {user.role.value} role may not enroll contacts; enrolling needs a service or admin key.")
+    backend = backend_of(request)
+    horizon = posted.fields.get("horizon", "")
+    form: dict[str, Any] = {
+        **SAMPLE_DEFAULTS,
+        "who": "stored",
+        "contact": posted.text("contact", label="The contact", required=True, max_length=200) or "",
+        "version": "published",
+        "start": posted.text("start", label="The start", max_length=40) or "",
+        "horizon": int(horizon) if horizon.isdigit() and 1 <= int(horizon) <= MAX_HORIZON_DAYS else DEFAULT_HORIZON_DAYS,
+    }
+    view = await cadence_service.get_cadence(backend, cadence_ref)  # an unknown cadence: the 404 page
+    previewed = posted.text("version", label="The previewed version", max_length=20)
+    published = view.cadence.published_version
     try:
-        contact = InlineContact(
-            timezone=form["timezone"],
-            country=form["country"] or None,
-            region=form["region"] or None,
-            persona=form["persona"] or None,
-            industry=form["industry"] or None,
-            tier=form["tier"] or None,
-            has_email=form["has_email"],
-            has_phone=form["has_phone"],
-            consent={"sms": form["consent_sms"], "call": form["consent_call"]},
-        )
-        body = PreviewRequest(
-            cadence=view.cadence.key,
-            version=int(version) if version.isdigit() else version,
-            contact=contact,
-            start_at=_start(form["start"], form["timezone"]),
-            replies=_replies(form["reply_step"], form["reply_intent"], reply_after),
-            horizon_days=horizon,
-        )
-        out = await preview_service.preview(backend, body)
-    except ValidationError as err:
-        error, code = _message(err), 422
-    except ConsoleError as err:
-        error, code = err.message, err.status
-    except CadenceError as err:
-        error, code = err.message, err.status
-    steps = [s.id for s in view.parsed.steps] if view.parsed else []
-    return render(
-        request,
-        "preview.html",
-        status=code,
-        section="cadences",
-        mode="cadence",
-        error=error,
-        cadence=view.cadence,
-        versions=view.cadence.versions or [],
-        steps=steps,
-        form=form,
-        personas=PERSONAS,
-        tiers=TIERS,
-        intents=INTENTS,
-        max_horizon=MAX_HORIZON_DAYS,
-        **_shown(out),
-    )
+        if published is None:
+            raise Conflict(f"cadence {view.cadence.key!r} has no published version yet (only a draft)")
+        if previewed != f"v{published.version}":
+            raise Conflict(
+                f"the published version changed since the preview (it showed {previewed or 'no version'}, "
+                f"v{published.version} is published now); look at the preview below before enrolling"
+            )
+        stored = await _stored(backend, form["contact"], view.cadence.id)
+        start_at = _enroll_start(form["start"], stored.timezone)
+        info = await enroll_contact(backend, view.cadence.key, stored.id, start_at=start_at, actor=user.actor)
+        if not info.created:
+            raise Conflict(f"{stored.label} is already enrolled in {view.cadence.key}; nothing was started")
+    except Unavailable:
+        raise  # the 503 page: nothing was changed
+    except (CadenceError, ConsoleError) as err:
+        return await _cadence_page(request, user, view.cadence.key, form, submitted=True, enroll_error=err)
+    return redirect(f"/console/enrollments/{info.id}")
 
 
 @router.get("/enrollments/{enrollment_id}/preview")

@@ -557,3 +557,128 @@ async def test_a_reader_previews_a_cadence_and_what_happens_next_in_an_enrollmen
     assert "already ended" in await page.get_by_role("status").inner_text()
     assert await page.locator("svg.preview-timeline").count() == 0
     await context.close()
+
+
+async def test_a_service_key_enrolls_a_stored_contact_from_its_preview_and_an_auditor_cannot(console: Console) -> None:
+    stack = console.stack
+    await stack.client.publish_cadence(PREVIEWED, actor="admin")
+    stack.load(WAITING)
+    person = stack.contact(email="eve@example.com", first_name="Eve", timezone="Europe/Paris")
+    await stack.client.enroll("console-cadence", person.external_id)  # counted against the caps
+    context, page = await console.sign_in("service", "/console/cadences/preview-cadence")
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="Enroll…").click()
+    assert page.url.endswith("/console/cadences/preview-cadence/preview?who=stored")
+    assert await page.get_by_label("A stored contact").is_checked() and await page.locator("svg.preview-timeline").count() == 0
+    assert not await page.get_by_label("Time zone").is_visible()  # the sample's fields are not the ones used
+
+    await page.get_by_label("Contact id or external id").fill(person.external_id)
+    saturday = next_saturday("Europe/Paris")  # read in the stored contact's own time zone
+    await page.get_by_label("Start").fill(saturday.astimezone(ZoneInfo("Europe/Paris")).strftime("%Y-%m-%dT%H:%M"))
+    assert await submit(page, "Show the preview") == 200
+    expected = await stack.client.preview(PreviewRequest(cadence="preview-cadence", contact_id=person.external_id, start_at=saturday))
+    planned = [i for i in expected.items if i.kind in ("touch", "task")]
+    assert planned and expected.timezone == "Europe/Paris" and expected.other_open_enrollments == 1
+    markers = page.locator("svg.preview-timeline g.marker[data-kind=touch], svg.preview-timeline g.marker[data-kind=task]")
+    assert await markers.count() == len(planned)
+    touched = await page.locator("table.preview-items tr.kind-touch td:nth-child(4)").all_inner_texts()
+    assert touched == [i.step_id for i in expected.items if i.kind == "touch"]
+    summary = await page.inner_text("section[aria-labelledby=summary-h]")
+    assert "Eve (" in summary and "Europe/Paris" in summary and "counting 1 other open enrollment of the contact" in summary
+    heading = await page.locator("#enroll-h").inner_text()
+    paris = saturday.astimezone(ZoneInfo("Europe/Paris"))
+    assert heading == f"Enroll Eve ({person.external_id}) in Preview cadence (starting at {paris:%Y-%m-%d %H:%M %Z} (Europe/Paris))"
+    await page.screenshot(path="/tmp/console-enroll-preview.png", full_page=True)
+
+    assert await submit(page, "Enroll") == 200
+    assert "/console/enrollments/" in page.url
+    enrollment_id = page.url.rsplit("/", 1)[1]
+    detail = await stack.client.get(enrollment_id)
+    assert detail.next_step_at == saturday  # the same start as the preview's
+    assert (detail.cadence_key, detail.contact_id) == ("preview-cadence", str(person.id))
+    assert "in preview-cadence" in await page.get_by_role("heading", level=1).inner_text()
+    assert await page.locator("table.timeline tbody tr").count() >= 1
+
+    # Previewed again: already enrolled, so no button; a stale or forged post is a message, not a 500.
+    preview = f"/console/cadences/preview-cadence/preview?who=stored&run=1&contact={person.external_id}"
+    await page.goto(preview)
+    assert await page.get_by_role("button", name="Enroll", exact=True).count() == 0
+    assert "already has an open enrollment" in await page.inner_text("section.enroll")
+    token = await page.locator("nav input[name=csrf]").input_value()
+    posts = [
+        ({"contact": person.external_id, "version": "v1"}, 409, "already enrolled"),
+        ({"contact": "nobody-at-all", "version": "v1"}, 404, "not found"),
+        ({"contact": person.external_id, "version": "v7"}, 409, "published version changed"),
+    ]
+    for fields, status, said in posts:
+        answer = await page.request.post("/console/cadences/preview-cadence/enroll", form={"csrf": token, **fields})
+        assert answer.status == status and said in await answer.text(), (fields, answer.status)
+
+    # A preview of another version than the published one offers no button, and says why.
+    await stack.client.publish_cadence(PREVIEWED.replace("wait: {days: 2}", "wait: {days: 3}"), actor="admin")
+    newcomer = stack.contact(email="noor@example.com", first_name="Noor")
+    await page.goto(f"/console/cadences/preview-cadence/preview?who=stored&run=1&version=1&contact={newcomer.external_id}")
+    assert await page.get_by_role("button", name="Enroll", exact=True).count() == 0
+    assert "enrolling always uses the published version, v2" in await page.inner_text("section.enroll")
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="Preview the published version").click()
+    assert await page.get_by_role("button", name="Enroll", exact=True).count() == 1
+    await context.close()
+
+    # An auditor sees the same preview without the button, and may not post the form.
+    context, page = await console.sign_in("auditor", "/console/cadences/preview-cadence")
+    assert await page.get_by_role("link", name="Enroll…").count() == 0
+    await page.goto(preview)
+    assert await page.locator("svg.preview-timeline g.marker").count() >= 1
+    assert await page.get_by_role("button", name="Enroll", exact=True).count() == 0
+    assert "cannot enroll" in await page.inner_text("main")
+    token = await page.locator("nav input[name=csrf]").input_value()
+    refused = await page.request.post("/console/cadences/preview-cadence/enroll", form={"csrf": token, "contact": person.external_id})
+    assert refused.status == 403 and "may not enroll" in await refused.text()
+    await context.close()
+
+
+WEEKLY_CALLS = """
+key: weekly-calls
+name: Weekly calls
+steps:
+  - {id: call-1, type: task, task: {title: Check in, due_hours: 0, wait_for_completion: false}}
+  - {id: call-2, type: task, wait: {days: 7}, task: {title: Check in, due_hours: 0, wait_for_completion: false}}
+"""
+
+
+async def test_a_lead_sees_an_owner_over_their_weekly_allowance_on_the_capacity_chart(console: Console) -> None:
+    stack = console.stack
+    await stack.client.publish_cadence(WEEKLY_CALLS, actor="admin")
+    stack.owner("csm-chart", weekly_task_capacity=2)
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    for i in range(3):
+        person = stack.contact(external_id=f"chart-{i}", email=f"chart{i}@example.com", owner_id="csm-chart")
+        await stack.client.enroll("weekly-calls", person.external_id, start_at=start)
+    for _ in range(100):
+        expected = await stack.client.forecast(owner="csm-chart")
+        if expected.enrollments == 3 and not expected.unreadable:
+            break
+        await asyncio.sleep(0.1)
+    [owner] = expected.owners
+    context, page = await console.sign_in("cs_lead", "/console/tasks")
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="Capacity").click()
+    await page.get_by_label("Owner").fill("csm-chart")
+    assert await submit(page, "Show") == 200
+    card = page.locator("section.forecast-owner[data-owner=csm-chart]")
+    assert "over in 2 weeks" in await card.locator("h2").inner_text()
+    bars = card.locator("svg.forecast-chart g.week")
+    assert await bars.count() == 12
+    titles = await bars.locator("title").all_text_contents()
+    assert titles[0] == (
+        f"week of {owner.weeks[0].week:%d %b}: {owner.weeks[0].open} open, {owner.weeks[0].forecast} new"
+        + (f" ({owner.weeks[0].forecast} task)" if owner.weeks[0].forecast else "")
+        + f"; {owner.weeks[0].asked} asked for"
+        + (", over the allowance of 2" if owner.weeks[0].over else "")
+    )
+    assert await card.locator("svg.forecast-chart g.week.over").count() == owner.over_weeks == 2
+    assert await card.locator("line.allowance title").text_content() == "allowance: 2 a week"
+    due = await card.locator("table.forecast-table tr", has_text="Due").locator("td").all_text_contents()
+    assert [int(n) for n in due] == [w.total for w in owner.weeks] and sum(int(n) for n in due) == 6
+    await context.close()
