@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 from temporalio import activity
 
-from cadence.contact_policy import ContactPolicy
-from cadence.contact_rules import Caps, ContactRules
+from cadence.contact_policy import ContactPolicy, EffectivePolicy
+from cadence.contact_rules import ContactRules
 from cadence.gate import Consent, ContactFacts, GateDecision, Recent, decide
 from models import audit, locks, mirror
 from models.contacts import active_suppressions, policy_in_force
@@ -144,50 +144,55 @@ def decide_touch(
     sender: str | None,
     spread_key: str,
     own_key: str | None = None,
-    also_claimed: Sequence[dt.datetime] = (),
-    lock: bool = True,
 ) -> GateDecision:
     """Run the whole gate for one touch, inside the claim transaction (the caller holds the
     contact lock, so concurrent enrollments of one contact see each other's claims). A
     retry passes its claim's key (`own_key`): every attempt is judged afresh, at its own
-    moment, without its own reservation counting against it.
-
-    A preview asks the same question read-only (`lock=False`), adding the claims its own
-    simulated touches would have made (`also_claimed`) to the contact's and the sender's."""
+    moment, without its own reservation counting against it."""
     policy = policy_in_force(config, contact, account, cadence_rules)
-    horizon = dt.timedelta(days=max((c.per_days for c in policy.cap_list), default=0))
     recent, sent_by_sender, suppressions = gate_reads(
         session,
         contact,
-        since=now - horizon if policy.cap_list else None,
+        since=now - cap_horizon(policy) if policy.cap_list else None,
         sender=sender,
         now=now,
         sender_cap=policy.sender_daily_cap,
         own_key=own_key,
-        lock=lock,
     )
-    if also_claimed:
-        recent = tuple(sorted((*recent, *(t for t in also_claimed if since_ok(t, now, policy.cap_list)))))
-        if sent_by_sender:
-            sent_by_sender = tuple(sorted((*sent_by_sender, *(t for t in also_claimed if t > now - dt.timedelta(hours=24)))))
+    facts = contact_facts(session, contact, suppressions)
+    return judge(contact, policy, facts, channel, topic, now, Recent(contact=recent, sender=sent_by_sender), spread_key)
+
+
+def cap_horizon(policy: EffectivePolicy) -> dt.timedelta:
+    """How far back the contact's caps look: the longest of their windows."""
+    return dt.timedelta(days=max((c.per_days for c in policy.cap_list), default=0))
+
+
+def judge(
+    contact: Contact,
+    policy: EffectivePolicy,
+    facts: ContactFacts,
+    channel: str,
+    topic: str,
+    now: dt.datetime,
+    recent: Recent,
+    spread_key: str,
+) -> GateDecision:
+    """The gate's decision for one touch of this contact at `now`, from what was read about
+    it: `decide_touch` for a send, and a preview with the same reads made once and its own
+    simulated claims added to `recent`."""
     return decide(
-        contact_facts(session, contact, suppressions),
+        facts,
         channel,
         topic,
         requested=now,
         policy=policy,
-        recent=Recent(contact=recent, sender=sent_by_sender),
+        recent=recent,
         timezone=contact.timezone,
         country=contact.country,
         region=contact.region,
         spread_key=spread_key,
     )
-
-
-def since_ok(claimed: dt.datetime, now: dt.datetime, caps: Sequence[Caps]) -> bool:
-    """Whether a claim at `claimed` is inside the longest cap horizon as seen at `now`."""
-    horizon = dt.timedelta(days=max((c.per_days for c in caps), default=0))
-    return now - horizon < claimed <= now
 
 
 def contact_facts(session: Session, contact: Contact, suppressions: Sequence[SuppressionFact] | None = None) -> ContactFacts:

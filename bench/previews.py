@@ -14,7 +14,10 @@ On the product stack (the worker as its own process, the dev server, Postgres):
    (p50/p99) and the round's wall time. The service lets PREVIEW_CONCURRENCY run at a time.
 3. Engine: `--engine-n` enrollments of a 3-email cadence (1 s apart) run to completion
    twice, alternately with and without 20 previews at a time running throughout: steps/s
-   of each, and their ratio (1.0: previews cost the engine nothing).
+   of each, their ratio (1.0: previews cost the engine nothing), and the latency of the
+   previews made while the engine ran.
+4. Forecast: `--forecast-n` running enrollments of `outbound-12-day` (10 owners, three
+   zones, first step tomorrow): the capacity forecast of every owner for 12 weeks, 3 runs.
 
 Figures go to stdout and bench/results/previews-<timestamp>.json.
 """
@@ -85,14 +88,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             )
             for i in range(args.engine_n * 4):
                 upsert_contact(session, ContactIn(external_id=f"bench-load-{i}", email=f"load{i}@example.com"))
-        other = await client.enroll("email-call-5-day", "bench-pv", start_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
-        for _ in range(100):
-            if (await client.status(other.id)).live is not None:
-                break
-            await asyncio.sleep(0.1)
+        if args.other:
+            other = await client.enroll("email-call-5-day", "bench-pv", start_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+            for _ in range(100):
+                if (await client.status(other.id)).live is not None:
+                    break
+                await asyncio.sleep(0.1)
         request = PreviewRequest(cadence="outbound-12-day", contact_id="bench-pv")
         first = await client.preview(request)
-        assert first.other_open_enrollments == 1, first.other_open_enrollments
+        assert first.other_open_enrollments == int(args.other), first.other_open_enrollments
         report["items"] = [i.sentence for i in first.items]
         log(f"{len(first.items)} items, {first.counts}")
 
@@ -119,7 +123,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             async def load() -> None:
                 while not stop.is_set():
-                    await asyncio.gather(*(timed() for _ in range(20)))
+                    under_load.extend(await asyncio.gather(*(timed() for _ in range(20))))
 
             loader = asyncio.create_task(load()) if loaded else None
             started = time.perf_counter()
@@ -145,6 +149,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             return rate
 
         runs_done = [0]
+        under_load: list[float] = []
         plain: list[float] = []
         loaded: list[float] = []
         for round_ in range(2):
@@ -153,6 +158,46 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         report["engine_steps_per_s"] = {"alone": plain, "with_previews": loaded}
         report["engine_ratio_median"] = statistics.median(loaded) / statistics.median(plain)
         log(f"engine with 20 previews at a time running / alone: {report['engine_ratio_median']:.2f}")
+        report["concurrent_while_engine_runs_ms"] = summary_ms(under_load)
+        log(
+            f"{len(under_load)} previews, 20 at a time, while the engine ran: "
+            f"p50 {report['concurrent_while_engine_runs_ms']['p50_ms']:.0f} ms, p99 {report['concurrent_while_engine_runs_ms']['p99_ms']:.0f} ms"
+        )
+        # 4. The capacity forecast over --forecast-n running enrollments (first step tomorrow).
+        if not args.forecast_n:
+            return report
+        people = [f"bench-fc-{i}" for i in range(args.forecast_n)]
+        with transaction(stack.engine) as session:
+            for i, ref in enumerate(people):
+                upsert_contact(
+                    session,
+                    ContactIn(
+                        external_id=ref,
+                        email=f"fc{i}@example.com",
+                        phone="+14155552671",
+                        timezone=("America/Chicago", "Europe/Berlin", "Asia/Tokyo")[i % 3],
+                        country=("US", "DE", "JP")[i % 3],
+                        owner_id=f"rep-{i % 10}",
+                        consent={"call": {"granted": True}},
+                    ),
+                )
+        tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        rows = await client.bulk_enroll("outbound-12-day", people, start_at=tomorrow, per_second=200)
+        assert all(r.ok for r in rows), [r.error for r in rows if not r.ok][:3]
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            fc = await client.forecast()
+            times.append(time.perf_counter() - started)
+        report["forecast"] = {
+            "enrollments": fc.enrollments,
+            "owners": len(fc.owners),
+            "seconds": times,
+            "p50_s": statistics.median(times),
+            "tasks": sum(w.forecast for o in fc.owners for w in o.weeks),
+            "over_weeks": sum(o.over_weeks for o in fc.owners),
+        }
+        log(f"forecast of {fc.enrollments} running enrollments, {len(fc.owners)} owners: {report['forecast']}")
     return report
 
 
@@ -161,6 +206,10 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--engine-n", type=int, default=150)
+    parser.add_argument("--forecast-n", type=int, default=500)
+    parser.add_argument(
+        "--other", action=argparse.BooleanOptionalAction, default=True, help="the previewed contact has another open enrollment"
+    )
     args = parser.parse_args()
     report = asyncio.run(bench(args))
     path = save_results("previews", report)

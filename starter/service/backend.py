@@ -5,6 +5,10 @@ and handed to the operations in `starter.service`."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import os
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -22,10 +26,18 @@ from starter.catalog import load_policy, load_rules
 from starter.temporal import Workflows
 
 T = TypeVar("T")
-# Previews that run at once in one process; the rest queue. Each holds a database connection
-# and a thread while it steps the machine, so this keeps a burst of them from taking the pool
-# (and the cores) from the requests that run the product.
+# Previews (and forecasts) that run at once in one process; the rest queue. Each holds a
+# database connection and a thread while it steps the machine, so this keeps a burst of them
+# from taking the pool from the requests that run the product; and their threads run at a
+# lower CPU priority, so on a shared machine the worker, Temporal and Postgres come first.
 PREVIEW_CONCURRENCY = 2
+PREVIEW_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run this (preview) thread at a lower CPU priority than the rest of the machine."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREVIEW_NICENESS)
 
 
 class Backend:
@@ -46,7 +58,7 @@ class Backend:
         self.policy = policy or load_policy()
         self.rules = rules if rules is not None else load_rules()
         self._owns_engine = owns_engine
-        self.preview_slots = asyncio.Semaphore(PREVIEW_CONCURRENCY)
+        self._previews: concurrent.futures.ThreadPoolExecutor | None = None
 
     @classmethod
     async def connect(
@@ -98,7 +110,24 @@ class Backend:
 
         return await asyncio.to_thread(run)
 
+    async def background(self, fn: Callable[[Session], T]) -> T:
+        """Like `db`, on the preview threads: `PREVIEW_CONCURRENCY` at a time, at a lower CPU
+        priority, queued beyond that. For read-only work that may take a while (previews,
+        forecasts)."""
+        if self._previews is None:
+            self._previews = concurrent.futures.ThreadPoolExecutor(
+                PREVIEW_CONCURRENCY, thread_name_prefix="preview", initializer=_lower_priority
+            )
+
+        def run() -> T:
+            with transaction(self.engine) as session:
+                return fn(session)
+
+        return await asyncio.get_running_loop().run_in_executor(self._previews, run)
+
     async def close(self) -> None:
-        """Release the database pool if this backend created it."""
+        """Release the preview threads, and the database pool if this backend created it."""
+        if self._previews is not None:
+            self._previews.shutdown(wait=False, cancel_futures=True)
         if self._owns_engine:
             self.engine.dispose()

@@ -118,7 +118,7 @@ async def forecast(
     snapshots, missing = await _snapshots(backend, rows)
 
     def work(session: Session) -> ForecastOut:
-        reader = GateReader(session, backend.policy)
+        reader = GateReader(session, backend.policy, now)
         contact_ids = {uuid.UUID(s.params.contact_id) for s in snapshots}
         contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(contact_ids))).all()} if contact_ids else {}
         account_ids = {c.account_id for c in contacts.values() if c.account_id}
@@ -144,7 +144,7 @@ async def forecast(
         existing: list[tuple[str | None, dt.datetime | None]] = [(o, d) for o, d in session.exec(open_query).all()]
         return _report(session, backend, reader, existing, owners_of, first_week, weeks, until, missing, began)
 
-    return await backend.db(work)
+    return await backend.background(work)
 
 
 def _report(

@@ -22,18 +22,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlmodel import Session, select
 from temporalio.service import RPCError
 
-from activities.gatekeeping import decide_touch
+from activities.gatekeeping import cap_horizon, contact_facts, gate_reads, judge
 from activities.work import plan_task
 from cadence.calendar import zone
-from cadence.contact_policy import ContactPolicy
+from cadence.contact_policy import ContactPolicy, EffectivePolicy
 from cadence.contact_rules import ContactRules
 from cadence.definition import CadenceBundle, CadenceDefinition, ReplyIntent
-from cadence.gate import GateDecision, local_label
+from cadence.gate import ContactFacts, GateDecision, Recent, local_label
 from cadence.machine import EnrollmentMachine
 from cadence.preview import Item, Ledger, Pause, Reply, TaskOutcome, Walker, walk
 from cadence.steps import EmailStep, SmsStep, TaskStep
 from models.cadences import bundle_of, find_cadence, published_version, version_number
-from models.contacts import calendar_facts, find_contact
+from models.contacts import calendar_facts, find_contact, policy_in_force
 from models.enrollments import account_pause
 from models.payloads import CalendarFacts, EnrollmentInput
 from models.tables import Account, CadenceDraft, CadenceVersion, Contact, Enrollment, Task
@@ -226,38 +226,55 @@ class PlannedTask:
     due_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What the gate reads about a contact, read once for a whole preview: nothing a
+    preview does changes it (it writes nothing)."""
+
+    facts: ContactFacts
+    claimed: tuple[dt.datetime, ...]
+
+
 class GateReader:
     """The activities' decisions (the gate for a touch, the planner for a task) asked
-    read-only in one transaction, for every enrollment registered with `add`. Tasks it
-    plans count against their owner's weeks for the tasks planned after them."""
+    read-only in one transaction, for every enrollment registered with `add`. The gate's
+    reads are made once per contact (its counted touches and suppressions) and each
+    decision is `activities.gatekeeping.judge`, the function the send path calls, with the
+    claims the preview has simulated so far added. Tasks it plans count against their
+    owner's weeks for the tasks planned after them."""
 
-    def __init__(self, session: Session, config: ContactPolicy) -> None:
+    def __init__(self, session: Session, config: ContactPolicy, now: dt.datetime) -> None:
         self.session = session
         self.config = config
+        self.now = now
         self.parties: dict[str, Party] = {}
         self.planned: list[PlannedTask] = []
+        self._policies: dict[str, EffectivePolicy] = {}
+        self._seen: dict[uuid.UUID, _Seen] = {}
         self._owner_due: dict[str | None, list[dt.datetime]] = {}
 
     def add(self, enrollment_id: str, party: Party) -> None:
         """Register an enrollment the walk will ask about."""
         self.parties[enrollment_id] = party
+        self._policies[enrollment_id] = policy_in_force(self.config, party.contact, party.account, party.rules)
+
+    def _read(self, contact: Contact) -> _Seen:
+        seen = self._seen.get(contact.id)
+        if seen is None:
+            horizons = [cap_horizon(p) for e, p in self._policies.items() if self.parties[e].contact.id == contact.id]
+            since = self.now - max(horizons, default=dt.timedelta(0))
+            claimed, _, suppressions = gate_reads(
+                self.session, contact, since=since, sender=None, now=self.now, sender_cap=None, lock=False
+            )
+            seen = self._seen[contact.id] = _Seen(contact_facts(self.session, contact, suppressions), claimed)
+        return seen
 
     def touch(self, enrollment_id: str, step: EmailStep | SmsStep, at: dt.datetime, ledger: Ledger) -> GateDecision:
-        party = self.parties[enrollment_id]
-        return decide_touch(
-            self.session,
-            contact=party.contact,
-            account=party.account,
-            channel=step.type,
-            topic=step.topic,
-            cadence_rules=party.rules,
-            config=self.config,
-            now=at,
-            sender=None,
-            spread_key=f"{enrollment_id}:{step.id}",
-            also_claimed=ledger.claimed,
-            lock=False,
-        )
+        party, policy = self.parties[enrollment_id], self._policies[enrollment_id]
+        seen = self._read(party.contact)
+        since = at - cap_horizon(policy)
+        recent = tuple(sorted(t for t in (*seen.claimed, *ledger.claimed) if t > since)) if policy.cap_list else ()
+        return judge(party.contact, policy, seen.facts, step.type, step.topic, at, Recent(contact=recent), f"{enrollment_id}:{step.id}")
 
     def task(self, enrollment_id: str, step: TaskStep, at: dt.datetime) -> TaskOutcome:
         party = self.parties[enrollment_id]
@@ -457,7 +474,7 @@ async def preview(backend: Backend, request: PreviewRequest, *, now: dt.datetime
     snapshots = await _others(backend, rows, None)
 
     def run(session: Session) -> PreviewOut:
-        reader = GateReader(session, backend.policy)
+        reader = GateReader(session, backend.policy, now)
         reader.add(STAND_IN_ID, Party(person, account, rules, person.owner_id))
         facts = (
             calendar_facts(person, account)
@@ -489,8 +506,7 @@ async def preview(backend: Backend, request: PreviewRequest, *, now: dt.datetime
             began=began,
         )
 
-    async with backend.preview_slots:
-        return await backend.db(run)
+    return await backend.background(run)
 
 
 async def preview_enrollment(
@@ -524,7 +540,7 @@ async def preview_enrollment(
     snapshots = await _others(backend, rows, str(row.id))
 
     def run(session: Session) -> PreviewOut:
-        reader = GateReader(session, backend.policy)
+        reader = GateReader(session, backend.policy, now)
         reader.add(str(row.id), Party(person, account, snapshot.params.definition.policy, snapshot.params.owner_id))
         subject = walker_of(str(row.id), snapshot, now, task_due_of(session, snapshot))
         subject.record, subject.replies, subject.pauses = True, replies, pauses
@@ -547,8 +563,7 @@ async def preview_enrollment(
         )
         return out.model_copy(update={"enrollment_id": str(row.id), "start_at": start})
 
-    async with backend.preview_slots:
-        return await backend.db(run)
+    return await backend.background(run)
 
 
 def _version_of(session: Session, version_id: str) -> str:

@@ -196,3 +196,22 @@ async def test_the_capacity_forecast_shows_an_owner_over_their_allowance_and_lev
     [alone] = (await stack.client.forecast(owner="csm-2")).owners
     weeks = [w.week for w in alone.weeks if w.total]
     assert weeks == sorted({i.at.date() - dt.timedelta(days=i.at.weekday()) for i in said.items if i.kind == "task"})
+
+
+async def test_previews_run_on_their_own_threads_below_the_engines_priority(stack: Stack) -> None:
+    import os
+    import threading
+
+    backend = stack.client.backend
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    names, priorities = zip(
+        *await asyncio.gather(
+            *(
+                backend.background(lambda _s: (threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+                for _ in range(6)
+            )
+        ),
+        strict=True,
+    )
+    assert all(n.startswith("preview") for n in names) and len(set(names)) <= 2  # two at a time
+    assert set(priorities) == {min(mine + 10, 19)}
