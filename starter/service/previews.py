@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 from sqlmodel import Session, select
 from temporalio.service import RPCError
 
@@ -147,14 +148,29 @@ class WhatIfs(_Strict):
     horizon_days: int = Field(default=DEFAULT_HORIZON_DAYS, ge=1, le=MAX_HORIZON_DAYS)
 
 
+def _given(name: str, schema: JsonDict, other: str) -> JsonDict:
+    return {"required": [name], "properties": {name: schema, other: {"type": "null"}}}
+
+
+# Which of each pair a request gives, in the OpenAPI document too (absent or null: not given).
+EITHER_OR: JsonDict = {
+    "allOf": [
+        {"anyOf": [_given("cadence", {"type": "string"}, "definition"), _given("definition", {"type": "string"}, "cadence")]},
+        {"anyOf": [_given("contact_id", {"type": "string"}, "contact"), _given("contact", {"type": "object"}, "contact_id")]},
+    ]
+}
+
+
 class PreviewRequest(WhatIfs):
     """A cadence version (by cadence and version, or an inline definition) and a contact (by
     id or external id, or inline), with an optional start and what-ifs."""
 
-    cadence: str | None = Field(default=None, max_length=200, description="Cadence id or key")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=EITHER_OR)
+
+    cadence: str | None = Field(default=None, min_length=1, max_length=200, description="Cadence id or key")
     version: int | Literal["published", "draft"] = "published"
-    definition: str | None = Field(default=None, max_length=200_000, description="An inline definition (YAML or JSON)")
-    contact_id: str | None = Field(default=None, max_length=200, description="Contact id or external id")
+    definition: str | None = Field(default=None, min_length=1, max_length=200_000, description="An inline definition (YAML or JSON)")
+    contact_id: str | None = Field(default=None, min_length=1, max_length=200, description="Contact id or external id")
     contact: InlineContact | None = None
     start_at: dt.datetime | None = None
 

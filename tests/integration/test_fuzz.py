@@ -5,7 +5,7 @@ response that breaks its schema, and no invalid request accepted.
 
 Valid-looking requests that the product refuses on purpose (a pause `until` in the past, a
 YAML cadence that is only a string, a CSV without a header row, a phone number that is not
-one) are business rules the
+one, a preview's what-if reply after a step its cadence does not have) are business rules the
 schema cannot express; for those operations a 422 is an accepted answer to the
 "positive data" check, and only for those."""
 
@@ -40,6 +40,7 @@ SEMANTIC_422 = (
     "POST /v1/accounts/{account_id}/pause",  # until in the past
     "POST /v1/events",  # an event without the contact it is about
     "POST /v1/touches/{touch_id}/resolve",  # a reason of only blanks
+    "POST /v1/previews",  # an inline definition that is not a valid cadence, a pause ending before it starts
 )
 
 
