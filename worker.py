@@ -19,6 +19,7 @@ import datetime
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,10 +39,10 @@ from activities.operations import BatchRunner, OperationActivities
 from activities.touches import TouchActivities
 from activities.work import WorkActivities
 from cadence.contact_policy import ContactPolicy
-from core import codecache, logs
+from core import codecache, logs, metrics
 from core.db import make_engine
 from core.settings import InsecureSettings, Settings, get_settings
-from core.temporal import connect, register_search_attributes
+from core.temporal import connect, metrics_runtime, register_search_attributes
 from models.payloads import OperationProgress, SwitchResult
 from starter.catalog import load_policy, load_rules
 from starter.errors import Conflict, NotFound
@@ -154,7 +155,14 @@ def build_worker(
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Connect, register search attributes, and run until `stop` is set."""
     settings.require_real_secrets()
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    runtime = None
+    if settings.worker_metrics_address:
+        # The SDK exports on a private local port; the worker's /metrics appends it to its own.
+        sdk = f"127.0.0.1:{_free_port()}"
+        runtime = metrics_runtime(sdk)
+        metrics.serve(settings.worker_metrics_address, sdk_url=f"http://{sdk}/metrics")
+        log.info("metrics at http://%s/metrics", settings.worker_metrics_address)
+    client = await connect(settings.temporal_address, settings.temporal_namespace, runtime=runtime)
     await register_search_attributes(client, visibility.ALL_KEYS)
     engine = make_engine(settings.database_url, settings.db_pool_size)
     with concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_max_concurrent_activities) as executor:
@@ -165,6 +173,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("shutting down: finishing running activities")
     engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def main() -> int:

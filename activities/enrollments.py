@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core import metrics
 from core.db import transaction
 from models import audit, mirror
 from models.payloads import Mirror, SwitchInput, SwitchResult, TransitionBatch
@@ -51,6 +52,9 @@ class EnrollmentActivities:
             state = batch.mirror or _from_last(batch)
             if enrollment_id is not None and state is not None:
                 mirror.write(session, enrollment_id, state, version_id=batch.cadence_version_id)
+        for item in batch.items:
+            if item.ended:
+                metrics.ENROLLMENTS_ENDED.labels(item.status.value).inc()
 
     @activity.defn(name="switch_cadence")
     async def switch_cadence(self, request: SwitchInput) -> SwitchResult:

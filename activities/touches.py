@@ -41,6 +41,7 @@ from activities.render import Rendered, context, links, render_email, render_sms
 from cadence.contact_policy import ContactPolicy
 from cadence.gate import GateDecision
 from cadence.ids import message_id, touch_key
+from core import metrics
 from core.db import transaction
 from core.settings import Settings
 from models import locks, mirror
@@ -93,14 +94,24 @@ class TouchActivities:
     @activity.defn(name="send_email")
     def send_email(self, touch: TouchInput) -> TouchResult:
         """Send one email of an enrollment step (at most once per touch key, gate permitting)."""
-        return self._send(touch, self._deliver_email)
+        return self._counted(touch, self._deliver_email)
 
     @activity.defn(name="send_sms")
     def send_sms(self, touch: TouchInput) -> TouchResult:
         """Send one text of an enrollment step (at most once per touch key, gate permitting)."""
-        return self._send(touch, self._deliver_sms)
+        return self._counted(touch, self._deliver_sms)
 
     # --- protocol --------------------------------------------------------------------------
+
+    def _counted(self, touch: TouchInput, deliver: Callable[[Claim], str]) -> TouchResult:
+        """`_send`, with the attempt's outcome counted for /metrics."""
+        try:
+            result = self._send(touch, deliver)
+        except ApplicationError as err:
+            metrics.TOUCHES.labels(touch.channel, "failed" if err.non_retryable else "retrying").inc()
+            raise
+        metrics.TOUCHES.labels(touch.channel, result.status).inc()
+        return result
 
     def _send(self, touch: TouchInput, deliver: Callable[[Claim], str]) -> TouchResult:
         key = touch_key(touch.enrollment_id, touch.step_id, touch.occurrence, touch.round)
@@ -209,6 +220,7 @@ class TouchActivities:
                 spread_key=f"{touch.enrollment_id}:{touch.step_id}",
                 own_key=key if existing is not None else None,
             )
+            metrics.GATE_DECISIONS.labels(decision.action, decision.code).inc()
             if decision.action != "allow" and not ambiguous:
                 return self._refused(session, touch, key, contact, decision, existing)
             template = bundle.templates.get(touch.template)

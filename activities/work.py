@@ -21,6 +21,7 @@ from cadence.contact_rules import ContactRules
 from cadence.gate import GateDecision, check_contact, local_label, next_slot
 from cadence.ids import touch_key
 from cadence.levelling import level, week_of
+from core import metrics
 from core.db import transaction
 from models import audit, locks, mirror
 from models.cadences import bundle_of
@@ -91,6 +92,12 @@ def plan_task(
     return TaskPlan(due_at=slot, requested=requested, moved_reason=f"call due {local_label(slot, zone, due)}: {why}", audit=asked)
 
 
+def _gate_label(plan: TaskPlan) -> tuple[str, str]:
+    if plan.refused is not None:
+        return plan.refused.action, plan.refused.code
+    return ("defer", "call_hours") if plan.moved_reason else ("allow", "allowed")
+
+
 def owner_capacity(session: Session, config: ContactPolicy | None, owner_id: str | None) -> int | None:
     """How many rep tasks an owner takes a week before new ones move to a later week (the
     owner's own allowance, else the policy's; None: no limit)."""
@@ -156,6 +163,8 @@ class WorkActivities:
                 session, self.policy, contact, rules, kind=spec.kind, owner_id=owner_id, due_hours=spec.due_hours, now=attempt_time()
             )
             details: dict[str, Any] = {"step_id": spec.step_id, "channel": "call"}
+            if spec.kind == "call":
+                metrics.GATE_DECISIONS.labels(*_gate_label(plan)).inc()
             if plan.refused is not None:
                 refused = plan.refused
                 _gate_entry(session, spec, f"gate_{refused.action}", refused.reason, {**details, "code": refused.code, **plan.audit})

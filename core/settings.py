@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(default=50, ge=1)
     worker_max_cached_workflows: int = Field(default=1000, ge=0)
     worker_shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    worker_metrics_address: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.\-]*:[0-9]{1,5}$",
+        description="host:port where the worker serves GET /metrics (its own series and the Temporal SDK's); unset: off",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -13,6 +13,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 DATA_CONVERTER = pydantic_data_converter
@@ -24,13 +25,19 @@ _INDEXED = {
 }
 
 
-async def connect(address: str, namespace: str = "default", *, lazy: bool = False) -> Client:
+async def connect(address: str, namespace: str = "default", *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
     """A client with the pydantic data converter (workers, API, CLI and tests all use it).
 
     `lazy` defers the connection to the first call, so the API can start (and report the
-    outage on /healthz) while Temporal is down.
+    outage on /healthz) while Temporal is down. `runtime`: one exporting the SDK's metrics.
     """
-    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER, lazy=lazy)
+    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER, lazy=lazy, runtime=runtime)
+
+
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A Temporal runtime that exports the SDK's own metrics (worker task slots, poll and
+    task latencies, sticky cache) in Prometheus's format at `bind_address`."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))
 
 
 async def register_search_attributes(client: Client, keys: Iterable[SearchAttributeKey[Any]]) -> list[str]:

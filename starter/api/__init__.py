@@ -11,9 +11,10 @@ from sqlalchemy import Engine
 
 from core.settings import Settings
 from starter import console
-from starter.api import errors, openapi
+from starter.api import errors, openapi, request_metrics
 from starter.api.limits import RateLimit
 from starter.api.no_nul import RefuseNul
+from starter.api.request_metrics import RequestMetrics
 from starter.api.routes import (
     accounts,
     audit,
@@ -84,11 +85,13 @@ def create_app(settings: Settings, *, backend: Backend | None = None, engine: En
         links,
     ):
         app.include_router(module.router)
+    app.include_router(request_metrics.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     if settings.dev_mode:
         app.include_router(dev.router)
     app.add_middleware(RefuseNul)  # inside the body limit: it reads bodies whole
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RateLimit, settings=settings)  # outermost: a refused request costs nothing
+    app.add_middleware(RateLimit, settings=settings)  # a refused request costs nothing
+    app.add_middleware(RequestMetrics)  # outermost: every answer is timed, a 429 too
     return app

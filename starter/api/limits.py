@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.settings import Settings
 from starter.api.errors import error_body
 
-EXEMPT = ("/healthz", "/static/")
+EXEMPT = ("/healthz", "/metrics", "/static/")
 # Buckets untouched for this long are forgotten (an idle bucket is full anyway).
 IDLE_SECONDS = 600.0
 

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from core import metrics
 from models import mirror
 from models.cadences import bundle_of, find_cadence, published_version
 from models.contacts import find_contact, policy_in_force
@@ -124,6 +125,8 @@ async def enroll_contact(
         run_id = await backend.workflows.start_enrollment(params, row.workflow_id)
         await backend.db(lambda session: mirror.started(session, row.id, run_id))
     info = await reads.get(backend, str(row.id))
+    if created:
+        metrics.ENROLLMENTS_STARTED.labels(info.cadence_key).inc()
     return info.model_copy(update={"created": created})
 
 

@@ -31,6 +31,7 @@ from sqlmodel import Session, select
 from cadence import events as vocabulary
 from cadence.definition import CadenceDefinition
 from cadence.events import EventKind
+from core import metrics
 from models import audit
 from models.cadences import bundle_of
 from models.contacts import effective_dates, find_contact, suppress
@@ -106,6 +107,7 @@ def record(
         .returning(InboundEvent.id)
     ).first()
     if inserted is not None:
+        metrics.INBOUND_EVENTS.labels(type).inc()
         return Recorded(new_id, True, status, contacts)
     existing = session.exec(select(InboundEvent).where(InboundEvent.source == source, InboundEvent.event_id == event_id)).one()
     return Recorded(existing.id, False, existing.status, list(existing.payload.get("contact_ids", [])), dict(existing.result))
@@ -261,6 +263,7 @@ async def deliver(backend: Backend, row_id: uuid.UUID) -> dict[str, Any]:
         )
 
     await backend.db(done)
+    metrics.INBOUND_LAG.observe(max((dt.datetime.now(dt.UTC) - row.received_at).total_seconds(), 0.0))
     return outcome
 
 

@@ -404,3 +404,46 @@ async def test_previews_refuse_bad_input_naming_the_field_and_start_no_workflow(
         assert assert_error(missing, 404, "not_found")["details"] == {"field": "enrollment_id"}
         after = [w async for w in stack.env.client.list_workflows()]
         assert len(after) == len(before)  # previews start no workflow
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """A series' value in a Prometheus exposition (0 when it is not there yet)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and all(found.labels.get(k) == v for k, v in labels.items()):
+                return float(found.value)
+    return 0.0
+
+
+async def test_metrics_count_requests_enrollments_and_inbound_events(api: Api, admin: httpx.AsyncClient) -> None:
+    async with httpx.AsyncClient(base_url=api.url) as anonymous:
+        before = (await anonymous.get("/metrics")).text
+        await _setup(admin, "met-1")
+        missing = await admin.get(f"/v1/enrollments/{uuid.uuid4()}")
+        assert missing.status_code == 404
+        enrolled = await admin.post("/v1/enrollments", json={"cadence_id": "api-cadence", "contact_external_id": "met-1"})
+        assert enrolled.status_code == 201
+        async with api.client("service") as service:
+            sent = await service.post(
+                "/v1/events", json={"type": "reply", "contact_external_id": "met-1", "event_id": "met-msg", "intent": "positive"}
+            )
+            assert sent.status_code == 202
+        scrape = await anonymous.get("/metrics")
+    assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+    after = scrape.text
+    by_route = {"method": "GET", "route": "/v1/enrollments/{enrollment_id}", "status": "404"}
+    assert (
+        sample(after, "cadence_http_request_duration_seconds_count", **by_route)
+        == sample(before, "cadence_http_request_duration_seconds_count", **by_route) + 1
+    )
+    assert (
+        sample(after, "cadence_enrollments_started_total", cadence="api-cadence")
+        == sample(before, "cadence_enrollments_started_total", cadence="api-cadence") + 1
+    )
+    assert sample(after, "cadence_inbound_events_total", kind="reply") == sample(before, "cadence_inbound_events_total", kind="reply") + 1
+    assert sample(after, "cadence_inbound_delivery_lag_seconds_count") == sample(before, "cadence_inbound_delivery_lag_seconds_count") + 1
+    assert (
+        'route="/v1/enrollments/{enrollment_id}"' in after and "/v1/enrollments/" + enrolled.json()["id"] not in after
+    )  # templates, not ids

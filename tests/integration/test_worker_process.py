@@ -1,4 +1,5 @@
-"""worker.py as a real process: it picks up enrollments and stops cleanly on SIGTERM."""
+"""worker.py as a real process: it picks up enrollments, serves its metrics (its own series
+and the Temporal SDK's), and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -21,7 +23,7 @@ from models.contacts import upsert_contact
 from models.schemas import ContactIn
 from starter.catalog import parse_text
 from starter.local import LocalCadence
-from tests.support.smtp import SmtpServer
+from tests.support.smtp import SmtpServer, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +42,7 @@ async def test_worker_runs_enrollments_and_stops_on_sigterm(
     dev_env: WorkflowEnvironment, clean_db: Engine, settings: Settings, smtp: SmtpServer
 ) -> None:
     queue = f"tq-{uuid.uuid4()}"
+    metrics_port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
@@ -51,6 +54,7 @@ async def test_worker_runs_enrollments_and_stops_on_sigterm(
         "LINK_SECRET": "worker-process-link-secret-0123",
         "INBOUND_EMAIL_SECRET": "worker-process-inbound-secret-0123",
         "POLICY_FILE": str(ROOT / "tests" / "support" / "open-policy.yaml"),
+        "WORKER_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
     }
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -67,6 +71,17 @@ async def test_worker_runs_enrollments_and_stops_on_sigterm(
                 break
             await asyncio.sleep(0.1)
         assert (await client.get(info.id)).status == "completed"
+        scrape = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+        assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+        series = scrape.text
+        for line in (
+            'cadence_touches_total{channel="email",outcome="sent"} 1.0',
+            'cadence_gate_decisions_total{action="allow",code="allowed"} 1.0',
+            'cadence_enrollments_ended_total{status="completed"} 1.0',
+        ):
+            assert line in series.splitlines(), line
+        assert "# TYPE temporal_" in series and "temporal_worker_task_slots_available" in series  # the SDK's own
+        assert (await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{metrics_port}/other", timeout=10)).status_code == 404
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.to_thread(process.communicate, timeout=60)
