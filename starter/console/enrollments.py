@@ -19,8 +19,10 @@ from models.payloads import StatusView
 from starter.console.pages import ConsoleError, backend_of, console_router, redirect, render
 from starter.console.session import Action, Posted, Viewer
 from starter.errors import CadenceError, NotFound
-from starter.service import audit, commands, overviews, reads
+from starter.service import audit, commands, overviews, previews, reads
+from starter.service.backend import Backend
 from starter.service.overviews import Labels
+from starter.service.previews import PreviewItem, WhatIfs
 from starter.service.reads import Page
 
 router = console_router()
@@ -96,6 +98,7 @@ async def enrollment_page(
     live: StatusView | None = detail.live
     state = live.status.value if live else detail.status
     zone = people.contact.timezone if people.contact else None
+    coming = await _coming(backend, enrollment_id) if live is not None and not live.status.terminal else []
     return render(
         request,
         "enrollment.html",
@@ -109,12 +112,27 @@ async def enrollment_page(
         open=state in ("pending", "active", "paused"),
         timeline=timeline,
         zone=zone,
+        coming=coming,
         next_due=live.next_due_at if live else detail.next_step_at,
         waiting=live.waiting_reason if live else detail.waiting_reason,
         contact=people.contact,
         contact_label=people.label,
         account=people.account,
     )
+
+
+# Upcoming lines shown on the enrollment page itself (the preview page has them all).
+COMING = 5
+
+
+async def _coming(backend: Backend, enrollment_id: str) -> list[PreviewItem]:
+    """The next few things the enrollment will do, from its live state (none when the
+    workflow cannot be asked: the page still shows everything else)."""
+    try:
+        out = await previews.preview_enrollment(backend, enrollment_id, WhatIfs(horizon_days=60))
+    except CadenceError:
+        return []
+    return [item for item in out.items if item.kind != "open"][:COMING]
 
 
 @router.get("/enrollments/{enrollment_id}")

@@ -537,6 +537,9 @@ async def test_a_reader_previews_a_cadence_and_what_happens_next_in_an_enrollmen
     # A running enrollment: what happens next, from its live state.
     enrollment_id = await enroll_one(stack, email="next@example.com", first_name="Nia", timezone="Europe/Paris")
     context, page = await console.sign_in("auditor", f"/console/enrollments/{enrollment_id}")
+    coming = page.locator("ol.coming li")  # the next few, on the enrollment page itself
+    assert await coming.count() >= 2
+    assert "hello" in await coming.first.inner_text() and "Europe/Paris" in await coming.first.inner_text()
     async with page.expect_navigation():
         await page.get_by_role("link", name="What happens next").click()
     assert page.url.endswith(f"/console/enrollments/{enrollment_id}/preview")
