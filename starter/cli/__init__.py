@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from starter.cli import accounts, audit, cadences, contacts, enrollments, keys, operations, policy, previews, services, tasks
+from starter.cli import accounts, audit, cadences, contacts, enrollments, keys, operations, policy, previews, reports, services, tasks
 from starter.cli.common import Context, finish
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ enrollments.register(app)
 audit.register(app)
 previews.register(app)
 previews.register_forecast(app)
+reports.register(app)
 operations.register(cadences.app)
 app.add_typer(cadences.app, name="cadences", help="Load, list, show, validate; draft, diff, publish, roll back and migrate cadences.")
 app.add_typer(operations.enrollments_app, name="enrollments", help="Pause, resume or stop every enrollment matching --where.")

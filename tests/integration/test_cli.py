@@ -209,7 +209,7 @@ async def test_preview_as_a_table_as_json_and_as_a_calendar(stack: Stack, tmp_pa
     assert missing.returncode == 3
 
 
-async def test_forecast_as_a_table_and_as_json(stack: Stack, tmp_path: Path) -> None:
+async def test_forecast_and_report_as_a_table_and_as_json(stack: Stack, tmp_path: Path) -> None:
     source = tmp_path / "calls.yaml"
     source.write_text(
         "key: cli-calls\nname: Calls\nsteps:\n"
@@ -228,3 +228,7 @@ async def test_forecast_as_a_table_and_as_json(stack: Stack, tmp_path: Path) -> 
     assert table.returncode == 0 and "cli-csm" in table.stdout, table.stderr
     bad = await cli(stack, "forecast", "--weeks", "40")
     assert bad.returncode == 5 and "weeks" in bad.stderr
+    report = as_json(await cli(stack, "--json", "report", "cli-calls", "--by", "variant"))
+    assert report["cadence_key"] == "cli-calls" and report["steps"] == []  # no A/B-tested step in it
+    inverted = await cli(stack, "report", "cli-calls", "--since", "2030-01-02T00:00:00+00:00", "--until", "2030-01-01T00:00:00+00:00")
+    assert inverted.returncode == 5 and "since" in inverted.stderr

@@ -46,6 +46,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     # inside (403), by the operation's action.
     ("POST", "/v1/previews"): READERS,
     ("GET", "/v1/forecast"): READERS,
+    ("GET", "/v1/reports/variants"): READERS,
     ("GET", "/v1/enrollments/{enrollment_id}/preview"): READERS,
     ("POST", "/v1/operations"): {LEAD},
     ("GET", "/v1/operations"): READERS,

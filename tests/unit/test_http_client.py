@@ -269,6 +269,9 @@ PAIRS: dict[str, Any] = {
     "ForecastOut": models.Forecast,
     "OwnerForecast": models.OwnerForecast,
     "WeekLoad": models.WeekLoad,
+    "VariantReport": models.VariantReport,
+    "StepTest": models.StepTest,
+    "VariantOut": models.VariantResult,
 }
 CLIENT_NAMES = {model.__name__: server for server, model in PAIRS.items()}
 
@@ -344,6 +347,7 @@ def test_every_call_the_client_makes_is_an_endpoint_of_the_api(openapi: dict[str
         calls.preview({"cadence": "x"}),
         calls.enrollment_preview("x", 30),
         calls.forecast("x", 12),
+        calls.variant_report("x", None, None, None),
     ]
     templates = [
         (method.upper(), re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"))

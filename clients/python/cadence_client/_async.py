@@ -359,3 +359,10 @@ class AsyncCadence:
         """The rep tasks each owner will get per week (default 12 weeks), from every running
         enrollment, against their weekly allowance."""
         return await self._send(r.forecast(owner, weeks))
+
+    async def variant_report(
+        self, cadence: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None, version: int | None = None
+    ) -> models.VariantReport:
+        """The A/B verdicts of a cadence's tested steps, for enrollments started in the range
+        (default: the last 90 days)."""
+        return await self._send(r.variant_report(cadence, since, until, version))

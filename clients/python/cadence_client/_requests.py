@@ -78,6 +78,7 @@ _ITEMS = TypeAdapter(models.OperationItemPage)
 _FOLLOW = TypeAdapter(dict[str, bool])
 _PREVIEW = TypeAdapter(models.Preview)
 _FORECAST = TypeAdapter(models.Forecast)
+_VARIANTS = TypeAdapter(models.VariantReport)
 
 
 # --- contacts and accounts ------------------------------------------------------------------
@@ -382,3 +383,15 @@ def enrollment_preview(enrollment_id: str, horizon_days: int | None) -> Call[mod
 
 def forecast(owner: str | None, weeks: int | None) -> Call[models.Forecast]:
     return Call("GET", "/v1/forecast", _FORECAST, params=_clean({"owner": owner, "weeks": weeks}), retry_safe=True)
+
+
+def variant_report(cadence: str, since: dt.datetime | None, until: dt.datetime | None, version: int | None) -> Call[models.VariantReport]:
+    params = _clean(
+        {
+            "cadence": cadence,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "version": version,
+        }
+    )
+    return Call("GET", "/v1/reports/variants", _VARIANTS, params=params, retry_safe=True)

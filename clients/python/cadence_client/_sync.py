@@ -356,3 +356,10 @@ class Cadence:
         """The rep tasks each owner will get per week (default 12 weeks), from every running
         enrollment, against their weekly allowance."""
         return self._send(r.forecast(owner, weeks))
+
+    def variant_report(
+        self, cadence: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None, version: int | None = None
+    ) -> models.VariantReport:
+        """The A/B verdicts of a cadence's tested steps, for enrollments started in the range
+        (default: the last 90 days)."""
+        return self._send(r.variant_report(cadence, since, until, version))

@@ -564,3 +564,36 @@ class Forecast(_Model):
     enrollments: int
     unreadable: int
     computed_ms: float
+
+
+class VariantResult(_Model):
+    """One variant of a step: enrollments that got it, responses, rate, chance to be best."""
+
+    variant: str
+    exposed: int
+    responded: int
+    rate: float
+    probability_best: float
+    p_value_vs_leader: float | None
+
+
+class StepTest(_Model):
+    """A step's A/B test: `verdict` is winner, no_difference_yet or too_early."""
+
+    step_id: str
+    verdict: str
+    leader: str | None
+    reason: str
+    variants: list[VariantResult]
+
+
+class VariantReport(_Model):
+    """Every A/B-tested step of a cadence over a date range of enrollment starts."""
+
+    cadence_key: str
+    version: int | None
+    since: dt.datetime
+    until: dt.datetime
+    min_exposed: int
+    min_responses: int
+    steps: list[StepTest]
