@@ -261,6 +261,8 @@ def _banner(info: dict[str, Any], playbooks: list[str]) -> None:
         "Cadence is running.",
         f"  API            {info['api_url']}",
         f"  API docs       {info['docs_url']}",
+        f"  Console        {info['api_url']}/console  (sign in with a key below)",
+        f"  Metrics        {info['api_url']}/metrics",
         f"  Temporal UI    {info['temporal_ui']}",
         f"  Temporal       {info['temporal_address']}",
         f"  SMTP sink      127.0.0.1:{info['smtp_port']}  (mail at {info['api_url']}/dev/mail)",
