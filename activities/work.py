@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities.gatekeeping import attempt_time, contact_facts
 from cadence.contact_policy import ContactPolicy
 from cadence.contact_rules import ContactRules
-from cadence.gate import GateDecision, check_contact, local_label, next_slot
+from cadence.gate import GateDecision, check_contact, local_label, next_slot, reason_code
 from cadence.ids import touch_key
 from cadence.levelling import level, week_of
 from core import metrics
@@ -49,6 +49,7 @@ class TaskPlan:
     due_at: dt.datetime | None = None
     requested: dt.datetime | None = None
     moved_reason: str | None = None
+    moved_code: str | None = None
     refused: GateDecision | None = None
     audit: dict[str, Any] = field(default_factory=dict)
 
@@ -89,13 +90,14 @@ def plan_task(
     if slot is None:
         refused = GateDecision("skip", "no_slot", f"skipped: no time to call within a year ({why})")
         return TaskPlan(refused=refused, audit=asked)
-    return TaskPlan(due_at=slot, requested=requested, moved_reason=f"call due {local_label(slot, zone, due)}: {why}", audit=asked)
+    moved = f"call due {local_label(slot, zone, due)}: {why}"
+    return TaskPlan(due_at=slot, requested=requested, moved_reason=moved, moved_code=reason_code(why), audit=asked)
 
 
 def _gate_label(plan: TaskPlan) -> tuple[str, str]:
     if plan.refused is not None:
         return plan.refused.action, plan.refused.code
-    return ("defer", "call_hours") if plan.moved_reason else ("allow", "allowed")
+    return ("defer", plan.moved_code or "deferred") if plan.moved_reason else ("allow", "allowed")
 
 
 def owner_capacity(session: Session, config: ContactPolicy | None, owner_id: str | None) -> int | None:
@@ -173,7 +175,7 @@ class WorkActivities:
                 )
             assert plan.due_at is not None
             if plan.moved_reason is not None:
-                details = {**details, **plan.audit, "code": "call_hours", "until": plan.due_at.isoformat()}
+                details = {**details, **plan.audit, "code": plan.moved_code or "deferred", "until": plan.due_at.isoformat()}
                 _gate_entry(session, spec, "gate_defer", plan.moved_reason, details)
             due = plan.due_at
             task = Task(

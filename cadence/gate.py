@@ -307,7 +307,7 @@ def decide(
         return GateDecision("allow", "allowed", "allowed", open_until=closes)
     if window_bound and policy.spread_minutes:
         at = _spread(at, policy, channel, tz_name, spread_key)
-    return GateDecision("defer", _code(first_reason), f"deferred to {local_label(at, tz_name, requested)}: {first_reason}", until=at)
+    return GateDecision("defer", reason_code(first_reason), f"deferred to {local_label(at, tz_name, requested)}: {first_reason}", until=at)
 
 
 def _spread(at: dt.datetime, policy: EffectivePolicy, channel: str, tz_name: str | None, key: str) -> dt.datetime:
@@ -327,7 +327,9 @@ def _spread(at: dt.datetime, policy: EffectivePolicy, channel: str, tz_name: str
     return at + dt.timedelta(seconds=bucket(key, "spread", int(span.total_seconds())))
 
 
-def _code(reason: str | None) -> str:
+def reason_code(reason: str | None) -> str:
+    """The machine code of a deferral's reason (weekend, send_window, quiet_hours, holiday,
+    blackout, frequency_cap, cooldown, sender_cap; deferred when none fits)."""
     text = reason or ""
     for needle, code in (
         ("quiet hours", "quiet_hours"),

@@ -43,6 +43,7 @@ class TaskOutcome:
     due_at: dt.datetime | None = None
     sla_at: dt.datetime | None = None
     moved_reason: str | None = None
+    moved_code: str | None = None
     refused: GateDecision | None = None
 
 
@@ -244,7 +245,9 @@ class Walker:
         assert outcome.due_at is not None
         self._ran.setdefault(step.id, at)
         if outcome.moved_reason:
-            self._add(Item(at, "deferred", **shown, code="call_hours", reason=outcome.moved_reason, until=outcome.due_at))  # type: ignore[arg-type]
+            code = outcome.moved_code or "deferred"
+            moved = Item(at, "deferred", **shown, code=code, reason=outcome.moved_reason, until=outcome.due_at)  # type: ignore[arg-type]
+            self._add(moved)
         self._add(Item(outcome.due_at, "task", **shown, reason=step.task.title))  # type: ignore[arg-type]
         self.task_due = outcome.due_at
         self.machine.task_created(step, f"preview-task-{step.id}-{at.timestamp():.0f}", outcome.sla_at, at)

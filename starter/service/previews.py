@@ -313,7 +313,7 @@ class GateReader:
         self.planned.append(PlannedTask(owner, step.type, plan.requested or at, plan.due_at))
         spec = step.task
         sla = plan.due_at + dt.timedelta(hours=max(spec.sla_hours - spec.due_hours, 0)) if spec.sla_hours else None
-        return TaskOutcome(due_at=plan.due_at, sla_at=sla, moved_reason=plan.moved_reason)
+        return TaskOutcome(due_at=plan.due_at, sla_at=sla, moved_reason=plan.moved_reason, moved_code=plan.moved_code)
 
 
 def _what_ifs(request: WhatIfs, definition: CadenceDefinition) -> tuple[list[Reply], list[Pause]]:
