@@ -230,5 +230,11 @@ async def test_forecast_and_report_as_a_table_and_as_json(stack: Stack, tmp_path
     assert bad.returncode == 5 and "weeks" in bad.stderr
     report = as_json(await cli(stack, "--json", "report", "cli-calls", "--by", "variant"))
     assert report["cadence_key"] == "cli-calls" and report["steps"] == []  # no A/B-tested step in it
+    owners = as_json(await cli(stack, "--json", "report", "cli-calls", "--by", "owner"))
+    assert [(r["key"], r["enrolled"], r["still_open"]) for r in owners["rows"]] == [("cli-csm", 2, 2)]
+    funnel = await cli(stack, "report", "cli-calls", "--by", "step")
+    assert funnel.returncode == 0 and "c1" in funnel.stdout and "c2" in funnel.stdout, funnel.stderr
+    csv_rows = await cli(stack, "report", "cli-calls", "--by", "version", "--csv")
+    assert csv_rows.returncode == 0 and csv_rows.stdout.splitlines()[0].startswith("key,enrolled,touched"), csv_rows.stdout
     inverted = await cli(stack, "report", "cli-calls", "--since", "2030-01-02T00:00:00+00:00", "--until", "2030-01-01T00:00:00+00:00")
     assert inverted.returncode == 5 and "since" in inverted.stderr

@@ -47,6 +47,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/previews"): READERS,
     ("GET", "/v1/forecast"): READERS,
     ("GET", "/v1/reports/variants"): READERS,
+    ("GET", "/v1/reports"): READERS,
+    ("GET", "/v1/reports/funnel"): READERS,
     ("GET", "/v1/enrollments/{enrollment_id}/preview"): READERS,
     ("POST", "/v1/operations"): {LEAD},
     ("GET", "/v1/operations"): READERS,

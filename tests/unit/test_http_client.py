@@ -272,6 +272,10 @@ PAIRS: dict[str, Any] = {
     "VariantReport": models.VariantReport,
     "StepTest": models.StepTest,
     "VariantOut": models.VariantResult,
+    "OutcomeReport": models.OutcomeReport,
+    "OutcomeRow": models.OutcomeRow,
+    "FunnelReport": models.FunnelReport,
+    "FunnelStep": models.FunnelStep,
 }
 CLIENT_NAMES = {model.__name__: server for server, model in PAIRS.items()}
 
@@ -348,6 +352,8 @@ def test_every_call_the_client_makes_is_an_endpoint_of_the_api(openapi: dict[str
         calls.enrollment_preview("x", 30),
         calls.forecast("x", 12),
         calls.variant_report("x", None, None, None),
+        calls.outcome_report("x", "owner", None, None),
+        calls.funnel_report("x", None, None),
     ]
     templates = [
         (method.upper(), re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"))

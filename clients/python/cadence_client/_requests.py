@@ -79,6 +79,8 @@ _FOLLOW = TypeAdapter(dict[str, bool])
 _PREVIEW = TypeAdapter(models.Preview)
 _FORECAST = TypeAdapter(models.Forecast)
 _VARIANTS = TypeAdapter(models.VariantReport)
+_OUTCOMES = TypeAdapter(models.OutcomeReport)
+_FUNNEL = TypeAdapter(models.FunnelReport)
 
 
 # --- contacts and accounts ------------------------------------------------------------------
@@ -395,3 +397,17 @@ def variant_report(cadence: str, since: dt.datetime | None, until: dt.datetime |
         }
     )
     return Call("GET", "/v1/reports/variants", _VARIANTS, params=params, retry_safe=True)
+
+
+def _report_params(cadence: str, since: dt.datetime | None, until: dt.datetime | None, **more: Any) -> dict[str, Any]:
+    return _clean(
+        {"cadence": cadence, "since": since.isoformat() if since else None, "until": until.isoformat() if until else None, **more}
+    )
+
+
+def outcome_report(cadence: str, by: str, since: dt.datetime | None, until: dt.datetime | None) -> Call[models.OutcomeReport]:
+    return Call("GET", "/v1/reports", _OUTCOMES, params=_report_params(cadence, since, until, by=by), retry_safe=True)
+
+
+def funnel_report(cadence: str, since: dt.datetime | None, until: dt.datetime | None) -> Call[models.FunnelReport]:
+    return Call("GET", "/v1/reports/funnel", _FUNNEL, params=_report_params(cadence, since, until), retry_safe=True)

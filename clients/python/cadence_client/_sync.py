@@ -363,3 +363,14 @@ class Cadence:
         """The A/B verdicts of a cadence's tested steps, for enrollments started in the range
         (default: the last 90 days)."""
         return self._send(r.variant_report(cadence, since, until, version))
+
+    def outcome_report(
+        self, cadence: str, *, by: str = "version", since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> models.OutcomeReport:
+        """What became of a cadence's enrollments (started in the range; default the last 90
+        days) by version, owner or cohort: counts, rates and times to first touch and reply."""
+        return self._send(r.outcome_report(cadence, by, since, until))
+
+    def funnel_report(self, cadence: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None) -> models.FunnelReport:
+        """A cadence's step funnel: who reached each step, and who ended there and how."""
+        return self._send(r.funnel_report(cadence, since, until))

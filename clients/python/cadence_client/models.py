@@ -597,3 +597,58 @@ class VariantReport(_Model):
     min_exposed: int
     min_responses: int
     steps: list[StepTest]
+
+
+class OutcomeRow(_Model):
+    """One group's enrollments and what became of them (rates per enrollment touched)."""
+
+    key: str
+    enrolled: int
+    touched: int
+    sent: int
+    replied: int
+    meetings: int
+    switched: int
+    opted_out: int
+    bounced: int
+    completed: int
+    still_open: int
+    response_rate: float
+    opt_out_rate: float
+    bounce_rate: float
+    completion_rate: float
+    first_touch_p50_seconds: float | None
+    first_touch_p95_seconds: float | None
+    response_p50_seconds: float | None
+
+
+class OutcomeReport(_Model):
+    """A cadence's enrollments by version, owner or cohort."""
+
+    cadence_key: str
+    by: str
+    since: dt.datetime
+    until: dt.datetime
+    rows: list[OutcomeRow]
+
+
+class FunnelStep(_Model):
+    """A step: enrollments that reached it, its touches, and who ended there and how."""
+
+    step_index: int | None
+    step_id: str
+    reached: int
+    sent: int
+    skipped: int
+    failed: int
+    ended_here: dict[str, int]
+
+
+class FunnelReport(_Model):
+    """Where a cadence's enrollments go, step by step, and where and why they leave."""
+
+    cadence_key: str
+    since: dt.datetime
+    until: dt.datetime
+    enrolled: int
+    steps: list[FunnelStep]
