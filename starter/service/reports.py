@@ -151,14 +151,18 @@ _GROUP = {
     "cohort": "coalesce(c.persona, '-') || ' / ' || coalesce(c.industry, '-') || ' / ' || coalesce(c.tier, '-')",
 }
 _OUTCOMES = """
-    WITH e AS (
-        SELECT e.status, e.created_at, e.ended_at, {group} AS grp,
-               (SELECT min(coalesce(t.sent_at, t.claimed_at)) FROM touches t
-                 WHERE t.enrollment_id = e.id AND t.status = ANY(:delivered)) AS first_touch,
-               (SELECT count(*) FROM touches t WHERE t.enrollment_id = e.id AND t.status = ANY(:delivered)) AS sent
+    WITH t AS (
+        SELECT t.enrollment_id, min(coalesce(t.sent_at, t.claimed_at)) AS first_touch, count(*) AS sent
+          FROM touches t
+          JOIN enrollments e ON e.id = t.enrollment_id
+         WHERE e.cadence_id = :cadence AND e.created_at >= :since AND e.created_at < :until AND t.status = ANY(:delivered)
+      GROUP BY t.enrollment_id
+    ), e AS (
+        SELECT e.status, e.created_at, e.ended_at, {group} AS grp, t.first_touch, coalesce(t.sent, 0) AS sent
           FROM enrollments e
           JOIN contacts c ON c.id = e.contact_id
           JOIN cadence_versions v ON v.id = e.cadence_version_id
+          LEFT JOIN t ON t.enrollment_id = e.id
          WHERE e.cadence_id = :cadence AND e.created_at >= :since AND e.created_at < :until
     )
     SELECT grp,
