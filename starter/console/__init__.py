@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from starter.console import accounts, auth, cadences, dev, enrollments, forecast, operations, previews, tasks, touches
+from starter.console import accounts, auth, cadences, dev, enrollments, forecast, operations, previews, reports, tasks, touches
 from starter.console.pages import ConsoleError, console_router, redirect
 from starter.console.session import Viewer
 
 router = console_router("/console")
-for _module in (auth, enrollments, accounts, tasks, forecast, touches, cadences, operations, previews, dev):
+for _module in (auth, enrollments, accounts, tasks, forecast, touches, cadences, operations, previews, reports, dev):
     router.include_router(_module.router)
 
 

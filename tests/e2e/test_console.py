@@ -24,9 +24,10 @@ from activities.lookups import NoLookup
 from core.db import transaction
 from core.settings import Settings
 from models.keys import Role, create_key
-from models.tables import ApiKey, AuditEntry, DevOutbox, Task
+from models.tables import ApiKey, AuditEntry, DevOutbox, Enrollment, Task, Touch
 from starter.api import create_app
 from starter.console.session import seal
+from starter.service import reports
 from starter.service.previews import InlineContact, PreviewRequest
 from tests.integration.conftest import Stack
 from tests.integration.test_sends import crash_after_claim, enrollment_for, run, touch, with_lookup
@@ -684,4 +685,126 @@ async def test_a_lead_sees_an_owner_over_their_weekly_allowance_on_the_capacity_
     assert await card.locator("line.allowance title").text_content() == "allowance: 2 a week"
     due = await card.locator("table.forecast-table tr", has_text="Due").locator("td").all_text_contents()
     assert [int(n) for n in due] == [w.total for w in owner.weeks] and sum(int(n) for n in due) == 6
+    await context.close()
+
+
+AB_REPORT = """
+key: ab-report
+name: A/B report
+steps:
+  - id: hello
+    type: email
+    variants:
+      - {id: short, weight: 1, template: short}
+      - {id: long, weight: 1, template: long}
+  - {id: later, type: email, template: short, wait: {days: 3}}
+templates:
+  short: {channel: email, subject: "Hi", html: "<p>Hi</p>", text: "Hi"}
+  long: {channel: email, subject: "Hello there", html: "<p>Hello there</p>", text: "Hello there"}
+"""
+
+
+async def test_an_auditor_reads_a_cadence_report_with_its_charts_and_downloads_its_csv(console: Console) -> None:
+    stack = console.stack
+    await stack.client.publish_cadence(AB_REPORT, actor="admin")
+    people = [stack.contact(external_id=f"rep-{i}", email=f"rep{i}@example.com") for i in range(6)]
+    for person in people:
+        await stack.client.enroll("ab-report", person.external_id)
+
+    def count(model: Any, *where: Any) -> int:
+        with transaction(stack.engine) as session:
+            return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
+
+    async def all_sent() -> bool:
+        return count(Touch, Touch.step_id == "hello", Touch.status == "sent") == 6
+
+    await eventually(all_sent)
+    for person in people[:3]:
+        await stack.client.send_event("reply", person.external_id, event_id=f"rep-reply-{person.external_id}", intent="neutral")
+
+    async def replied() -> bool:
+        return count(Enrollment, Enrollment.status == "replied") == 3
+
+    await eventually(replied)
+    backend = stack.client.backend
+    outcomes = await reports.outcomes(backend, "ab-report", by="version")
+    funnel = await reports.funnel(backend, "ab-report")
+    variants = await reports.variants(backend, "ab-report")
+    [row] = outcomes.rows
+    assert (row.key, row.enrolled, row.replied) == ("v1", 6, 3)
+
+    context, page = await console.sign_in("auditor", "/console/cadences/ab-report")
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="Report", exact=True).click()
+    assert page.url.endswith("/console/cadences/ab-report/report")
+    cells = await page.locator("table.outcome-table tr[data-key=v1] > *").all_inner_texts()
+    assert cells[:11] == [
+        "v1",
+        *(
+            str(n)
+            for n in (
+                row.enrolled,
+                row.touched,
+                row.sent,
+                row.replied,
+                row.meetings,
+                row.switched,
+                row.opted_out,
+                row.bounced,
+                row.completed,
+            )
+        ),
+        str(row.still_open),
+    ]
+    assert cells[11:15] == [f"{r * 100:.1f}%" for r in (row.response_rate, row.opt_out_rate, row.bounce_rate, row.completion_rate)]
+    assert cells[11] == "50.0%"
+    rate_bars = page.locator("svg.outcome-chart g.bar")
+    assert await rate_bars.count() == 1
+    assert await rate_bars.locator("text.value").all_text_contents() == [f"{row.response_rate * 100:.1f}%"]
+    assert float(await rate_bars.first.get_attribute("data-value") or "nan") == row.response_rate
+    assert await rate_bars.locator("rect").first.bounding_box() is not None  # really drawn
+
+    funnel_labels = await page.locator("svg.funnel-chart g.bar text.value").all_text_contents()
+    assert funnel_labels == [label for s in funnel.steps for label in (f"{s.reached} reached", f"{sum(s.ended_here.values())} ended here")]
+    assert [s.step_id for s in funnel.steps] == ["hello", "later"] and funnel.steps[0].reached == 6
+    reached = await page.locator("table.funnel-table tbody tr td:nth-of-type(2)").all_inner_texts()
+    assert reached == [str(s.reached) for s in funnel.steps]
+
+    [test] = variants.steps
+    block = page.locator(f"div.variant-test[data-step={test.step_id}]")
+    assert await block.locator("p.verdict-reason").inner_text() == test.reason
+    assert await block.locator("svg.variant-chart g.bar text.value").all_text_contents() == [
+        f"{v.rate * 100:.1f}% ({v.responded}/{v.exposed})" for v in test.variants
+    ]
+    assert sum(v.exposed for v in test.variants) == 6
+    await page.screenshot(path="/tmp/console-report.png", full_page=True)
+
+    # Grouped by owner, and each table as CSV: the service's header and rows.
+    await page.get_by_label("Group by").select_option("owner")
+    assert await submit(page, "Show") == 200
+    by_owner = await reports.outcomes(backend, "ab-report", by="owner")
+    assert await page.locator("table.outcome-table tbody th").all_inner_texts() == [r.key for r in by_owner.rows]
+    async with page.expect_download() as download_info:
+        await page.get_by_role("link", name="Download outcomes by owner (CSV)").click()
+    download = await download_info.value
+    assert download.suggested_filename == "ab-report-by-owner.csv"
+    path = await download.path()
+    assert path is not None
+    with open(path, newline="") as f:
+        assert f.read() == reports.rows_csv(list(by_owner.rows))
+    answer = await page.request.get("/console/cadences/ab-report/report.csv?table=variants")
+    assert answer.status == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert await answer.text() == reports.rows_csv(reports.variant_rows(variants))
+    answer = await page.request.get("/console/cadences/ab-report/report.csv?table=funnel")
+    lines = (await answer.text()).splitlines()
+    assert lines[0].startswith("step_index,step_id,reached,sent,skipped,failed") and lines[1].startswith("0,hello,6,6,")
+
+    # Bad input: a message with its status, never a 500.
+    shown = await page.goto("/console/cadences/no-such-cadence/report")
+    assert shown is not None and shown.status == 404
+    shown = await page.goto("/console/cadences/ab-report/report?since=2030-02-01&until=2030-01-01")
+    assert shown is not None and shown.status == 422
+    assert "since must be before until" in (await page.get_by_role("alert").inner_text()).lower()
+    shown = await page.goto("/console/cadences/ab-report/report?since=yesterday")
+    assert shown is not None and shown.status == 422
     await context.close()

@@ -1,0 +1,212 @@
+"""The geometry of the report page's charts, as plain data the template draws as inline SVG
+(no script, no CDN): horizontal bars, one row per group, step or variant, each bar with its
+number written at its end. Pure functions, so the layout is unit-tested without a browser.
+
+Also the report's number formats: rates as percentages, times as seconds, minutes, hours or
+days, and the funnel flattened into one CSV column per way an enrollment ended.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from starter.service.reports import FunnelReport, OutcomeReport, StepTest
+
+WIDTH = 720
+LABEL_WIDTH = 200  # the row names, left of the bars
+VALUE_ROOM = 110  # right of the longest bar, for its number
+BAR_HEIGHT = 18
+BAR_GAP = 4  # between the bars of one row
+ROW_GAP = 12  # between rows
+PAD = 8  # above the first row and below the last
+
+
+@dataclass(frozen=True)
+class Series:
+    """One bar of a row before layout: its kind (a CSS class), value, drawn number, tooltip."""
+
+    kind: str
+    value: float
+    label: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A laid-out bar: its rectangle, and its number's position just past its end."""
+
+    kind: str
+    value: float
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    label_x: float
+    label_y: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row of the chart: its name at the left, vertically centred on its bars."""
+
+    name: str
+    name_y: float
+    bars: list[Bar]
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """A horizontal bar chart: rows top to bottom, the scale's top value, the SVG size."""
+
+    rows: list[Row]
+    top_value: float
+    width: int
+    height: int
+    label_width: int = LABEL_WIDTH
+
+
+def percent(rate: float) -> str:
+    """A rate (0..1) as a percentage with one decimal: 0.375 -> "37.5%"."""
+    return f"{rate * 100:.1f}%"
+
+
+def span(seconds: float | None) -> str:
+    """A length of time in the largest fitting unit: "45 s", "12 min", "3.5 h", "2.1 d" ("—": none)."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def bar_chart(rows: Sequence[tuple[str, Sequence[Series]]], *, top_value: float | None = None, width: int = WIDTH) -> BarChart:
+    """Lay out rows of bars: lengths in proportion to value over the scale's top (the largest
+    value unless given; never zero), every bar as tall, rows one under the other."""
+    values = [s.value for _, series in rows for s in series]
+    top = top_value if top_value is not None else max(values, default=0.0)
+    if top <= 0:
+        top = 1.0
+    plot = max(width - LABEL_WIDTH - VALUE_ROOM, 1)
+    laid: list[Row] = []
+    y = float(PAD)
+    for name, series in rows:
+        bars = []
+        row_top = y
+        for s in series:
+            length = plot * max(min(s.value / top, 1.0), 0.0)
+            bars.append(
+                Bar(
+                    kind=s.kind,
+                    value=s.value,
+                    x=float(LABEL_WIDTH),
+                    y=round(y, 1),
+                    width=round(length, 1),
+                    height=float(BAR_HEIGHT),
+                    label=s.label,
+                    label_x=round(LABEL_WIDTH + length + 6, 1),
+                    label_y=round(y + BAR_HEIGHT * 0.75, 1),
+                    title=s.title,
+                )
+            )
+            y += BAR_HEIGHT + BAR_GAP
+        if series:
+            y -= BAR_GAP
+        else:
+            y += BAR_HEIGHT
+        laid.append(Row(name=name, name_y=round((row_top + y) / 2 + 4, 1), bars=bars))
+        y += ROW_GAP
+    height = int(y - ROW_GAP + PAD) if rows else 2 * PAD
+    return BarChart(rows=laid, top_value=top, width=width, height=height)
+
+
+def outcome_chart(report: OutcomeReport) -> BarChart:
+    """The response rate of each group (per enrollment touched), scaled to the best group's."""
+    rows = [
+        (
+            r.key,
+            [
+                Series(
+                    "rate",
+                    r.response_rate,
+                    percent(r.response_rate),
+                    f"{r.key}: {percent(r.response_rate)} responded ({r.replied + r.meetings + r.switched} of {r.touched} touched)",
+                )
+            ],
+        )
+        for r in report.rows
+    ]
+    return bar_chart(rows)
+
+
+def funnel_chart(report: FunnelReport) -> BarChart:
+    """Per step, the enrollments that reached it and those that ended there, on one scale
+    (every enrollment started in the range at most)."""
+    rows = []
+    for step in report.steps:
+        ended = sum(step.ended_here.values())
+        how = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(step.ended_here.items()))
+        rows.append(
+            (
+                step.step_id,
+                [
+                    Series("reached", step.reached, f"{step.reached} reached", f"{step.step_id}: {step.reached} reached"),
+                    Series("ended", ended, f"{ended} ended here", f"{step.step_id}: {ended} ended here" + (f" ({how})" if how else "")),
+                ],
+            )
+        )
+    top = max([report.enrolled, *(s.reached for s in report.steps), *(sum(s.ended_here.values()) for s in report.steps)])
+    return bar_chart(rows, top_value=top)
+
+
+def variant_chart(step: StepTest) -> BarChart:
+    """A tested step's variants side by side: each one's response rate, the leader marked."""
+    rows = [
+        (
+            v.variant,
+            [
+                Series(
+                    "leader" if v.variant == step.leader else "rate",
+                    v.rate,
+                    f"{percent(v.rate)} ({v.responded}/{v.exposed})",
+                    f"{v.variant}: {v.responded} of {v.exposed} responded, {percent(v.rate)}; {percent(v.probability_best)} chance to be best",
+                )
+            ],
+        )
+        for v in step.variants
+    ]
+    return bar_chart(rows)
+
+
+def ended_statuses(report: FunnelReport) -> list[str]:
+    """Every way an enrollment ended at some step, sorted: the funnel's extra columns."""
+    return sorted({status for step in report.steps for status in step.ended_here})
+
+
+def funnel_csv(report: FunnelReport) -> str:
+    """The funnel as CSV: one row per step, ended_here flattened to one column per status."""
+    statuses = ended_statuses(report)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["step_index", "step_id", "reached", "sent", "skipped", "failed", *(f"ended_{s}" for s in statuses)])
+    for step in report.steps:
+        writer.writerow(
+            [
+                "" if step.step_index is None else step.step_index,
+                step.step_id,
+                step.reached,
+                step.sent,
+                step.skipped,
+                step.failed,
+                *(step.ended_here.get(s, 0) for s in statuses),
+            ]
+        )
+    return out.getvalue()
