@@ -148,10 +148,18 @@ class _OperationBody(_Body):
         return OperationRequest.model_validate(self.model_dump())
 
 
+class MigrateFilter(OperationFilter):
+    """Which open enrollments to migrate: those of one cadence (named), and the rest as any
+    operation's filter."""
+
+    cadence_id: str = Field(min_length=1, max_length=200, description="Cadence id or key: a migration moves one cadence's enrollments")
+
+
 class MigrateOperation(_OperationBody):
     """Move the matching enrollments to another version of their cadence (the filter names it)."""
 
     action: Literal["migrate"]
+    filter: MigrateFilter
     to_version: int | None = Field(default=None, ge=1, description="Default: the published version")
     to_cadence_id: str | None = Field(default=None, max_length=200, description="Must be the filter's cadence if given")
     spread_per_second: float = Field(default=10.0, ge=0.1, le=1000.0, description="Steps made due now, per second")

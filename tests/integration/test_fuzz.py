@@ -41,6 +41,7 @@ SEMANTIC_422 = (
     "POST /v1/events",  # an event without the contact it is about
     "POST /v1/touches/{touch_id}/resolve",  # a reason of only blanks
     "POST /v1/previews",  # an inline definition that is not a valid cadence, a pause ending before it starts
+    "POST /v1/operations",  # a migration to another cadence than the filter's
     "GET /v1/reports/variants",  # a date range that ends before it starts
     "GET /v1/reports",  # the same
     "GET /v1/reports/funnel",  # the same

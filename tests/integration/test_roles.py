@@ -142,7 +142,7 @@ def test_a_key_cannot_revoke_itself(api: tuple[str, dict[str, str], set[tuple[st
     url, keys, _ = api
     with httpx.Client(base_url=url, timeout=30) as http:
         admin = {"Authorization": f"Bearer {keys['admin']}"}
-        mine = next(k for k in http.get("/v1/keys", headers=admin).json() if k["role"] == "admin" and not k["revoked_at"])
+        mine = next(k for k in http.get("/v1/keys", headers=admin).json() if k["name"] == "matrix-admin" and not k["revoked_at"])
         refused = http.delete(f"/v1/keys/{mine['id']}", headers=admin)
         assert refused.status_code == 409 and "cannot revoke itself" in refused.json()["error"]["message"]
         assert http.get("/v1/keys", headers=admin).status_code == 200  # still signed in
