@@ -11,7 +11,6 @@ owner's weeks, all enrollments in one time order. Nothing is written.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 import uuid
@@ -19,22 +18,18 @@ from collections import Counter, defaultdict
 
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
-from temporalio.service import RPCError
 
 from activities.work import owner_capacity
 from cadence.levelling import week_of
 from cadence.preview import Ledger, Walker, run
-from models.payloads import EnrollmentInput
 from models.tables import Account, Contact, Enrollment, Task
-from starter.errors import Invalid, Unavailable
+from starter.errors import Invalid
 from starter.service.backend import Backend
-from starter.service.previews import GateReader, party_of, task_due_of, walker_of
+from starter.service.previews import GateReader, live_states, party_of, task_due_of, walker_of
 
 DEFAULT_WEEKS = 12
 # More open enrollments than this in one forecast: narrow it to an owner (or a few).
 MAX_ENROLLMENTS = 20_000
-# Workflow queries in flight at once while reading the enrollments' live state.
-QUERIES_IN_FLIGHT = 16
 
 
 class WeekLoad(BaseModel):
@@ -73,26 +68,6 @@ class ForecastOut(BaseModel):
     computed_ms: float
 
 
-async def _snapshots(backend: Backend, rows: list[Enrollment]) -> tuple[list[EnrollmentInput], int]:
-    slots = asyncio.Semaphore(QUERIES_IN_FLIGHT)
-    missing = 0
-
-    async def one(row: Enrollment) -> EnrollmentInput | None:
-        nonlocal missing
-        async with slots:
-            try:
-                return await backend.workflows.snapshot(row.workflow_id)
-            except (RPCError, TimeoutError, Unavailable):
-                missing += 1
-                return None
-            except Exception:  # an older worker without the query, a workflow that just ended
-                missing += 1
-                return None
-
-    found = await asyncio.gather(*(one(row) for row in rows))
-    return [s for s in found if s is not None], missing
-
-
 async def forecast(
     backend: Backend, *, owner: str | None = None, weeks: int = DEFAULT_WEEKS, now: dt.datetime | None = None
 ) -> ForecastOut:
@@ -115,7 +90,7 @@ async def forecast(
         return rows
 
     rows = await backend.db(load)
-    snapshots, missing = await _snapshots(backend, rows)
+    snapshots, missing = await live_states(backend, rows)
 
     def work(session: Session) -> ForecastOut:
         reader = GateReader(session, backend.policy, now)

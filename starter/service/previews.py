@@ -11,6 +11,7 @@ live state, so their touches count against the caps as they will. Nothing starts
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 import uuid
@@ -34,7 +35,7 @@ from cadence.machine import EnrollmentMachine
 from cadence.preview import Item, Ledger, Pause, Reply, TaskOutcome, Walker, walk
 from cadence.steps import EmailStep, SmsStep, TaskStep
 from models.cadences import bundle_of, find_cadence, published_version, version_number
-from models.contacts import calendar_facts, find_contact, policy_in_force
+from models.contacts import as_uuid, calendar_facts, find_contact, policy_in_force
 from models.enrollments import account_pause
 from models.payloads import CalendarFacts, EnrollmentInput
 from models.tables import Account, CadenceDraft, CadenceVersion, Contact, Enrollment, Task
@@ -351,20 +352,31 @@ def _bundle(session: Session, request: PreviewRequest) -> tuple[str, CadenceBund
     return f"v{row.version}", bundle, bundle.definition.policy
 
 
-async def _others(backend: Backend, session_rows: list[Enrollment], skip: str | None) -> list[EnrollmentInput]:
-    """The live state of the contact's other open enrollments (those whose workflow does not
-    answer are left out of the count: their touches cannot be foreseen)."""
-    found = []
-    for row in session_rows:
-        if str(row.id) == skip or row.status == "pending":
-            continue
-        try:
-            found.append(await backend.workflows.snapshot(row.workflow_id))
-        except (RPCError, TimeoutError, Unavailable):
-            continue
-        except Exception:  # a query can fail for reasons the caller cannot fix (an old worker)
-            continue
-    return found
+# Workflow queries in flight at once while reading enrollments' live state.
+QUERIES_IN_FLIGHT = 16
+
+
+async def live_states(backend: Backend, rows: list[Enrollment]) -> tuple[list[EnrollmentInput], int]:
+    """The live state of each enrollment, read from its workflow (`QUERIES_IN_FLIGHT` at a
+    time), and how many did not answer: those are left out, since what they will do cannot
+    be foreseen."""
+    slots = asyncio.Semaphore(QUERIES_IN_FLIGHT)
+
+    async def one(row: Enrollment) -> EnrollmentInput | None:
+        async with slots:
+            try:
+                return await backend.workflows.snapshot(row.workflow_id)
+            except Exception:  # Temporal down, an older worker without the query, a workflow that just ended
+                return None
+
+    found = await asyncio.gather(*(one(row) for row in rows))
+    return [s for s in found if s is not None], sum(s is None for s in found)
+
+
+async def _others(backend: Backend, rows: list[Enrollment], skip: str | None) -> list[EnrollmentInput]:
+    """The live state of the contact's other started open enrollments."""
+    states, _ = await live_states(backend, [r for r in rows if str(r.id) != skip and r.status != "pending"])
+    return states
 
 
 def party_of(snapshot: EnrollmentInput, contact: Contact, account: Account | None) -> Party:
@@ -388,16 +400,9 @@ def task_due_of(session: Session, snapshot: EnrollmentInput) -> dt.datetime | No
     task = snapshot.state.task if snapshot.state else None
     if task is None:
         return None
-    row = session.get(Task, uuid.UUID(task.task_id)) if _is_uuid(task.task_id) else None
+    key = as_uuid(task.task_id)
+    row = session.get(Task, key) if key is not None else None
     return row.due_at if row is not None else None
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _out(
@@ -537,7 +542,8 @@ async def preview_enrollment(
     until = now + dt.timedelta(days=what_ifs.horizon_days)
 
     def load(session: Session) -> tuple[Enrollment, Contact, Account | None, list[Enrollment]]:
-        row = session.get(Enrollment, uuid.UUID(enrollment_id)) if _is_uuid(enrollment_id) else None
+        key = as_uuid(enrollment_id)
+        row = session.get(Enrollment, key) if key is not None else None
         if row is None:
             raise NotFound(f"enrollment {enrollment_id!r} not found", {"field": "enrollment_id"})
         person = session.get(Contact, row.contact_id)
@@ -557,7 +563,7 @@ async def preview_enrollment(
 
     def run(session: Session) -> PreviewOut:
         reader = GateReader(session, backend.policy, now)
-        reader.add(str(row.id), Party(person, account, snapshot.params.definition.policy, snapshot.params.owner_id))
+        reader.add(str(row.id), party_of(snapshot, person, account))
         subject = walker_of(str(row.id), snapshot, now, task_due_of(session, snapshot))
         subject.record, subject.replies, subject.pauses = True, replies, pauses
         others = []

@@ -30,6 +30,7 @@ from starter.console.session import seal
 from starter.service import reports
 from starter.service.previews import InlineContact, PreviewRequest
 from tests.integration.conftest import Stack
+from tests.integration.test_reports import AB
 from tests.integration.test_sends import crash_after_claim, enrollment_for, run, touch, with_lookup
 from tests.support.server import serve
 
@@ -688,20 +689,7 @@ async def test_a_lead_sees_an_owner_over_their_weekly_allowance_on_the_capacity_
     await context.close()
 
 
-AB_REPORT = """
-key: ab-report
-name: A/B report
-steps:
-  - id: hello
-    type: email
-    variants:
-      - {id: short, weight: 1, template: short}
-      - {id: long, weight: 1, template: long}
-  - {id: later, type: email, template: short, wait: {days: 3}}
-templates:
-  short: {channel: email, subject: "Hi", html: "<p>Hi</p>", text: "Hi"}
-  long: {channel: email, subject: "Hello there", html: "<p>Hello there</p>", text: "Hello there"}
-"""
+AB_REPORT = AB.replace("key: ab-test\nname: A/B test", "key: ab-report\nname: A/B report")
 
 
 async def test_an_auditor_reads_a_cadence_report_with_its_charts_and_downloads_its_csv(console: Console) -> None:
