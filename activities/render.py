@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ from urllib.parse import quote
 from cadence.definition import TemplateSource
 from cadence.templates import render
 from cadence.tokens import make_token
+from cadence.tracking import add_pixel, make_track_token, rewrite_links
 from core.settings import Settings
 from models.tables import Account, Contact, Owner
 
@@ -136,6 +138,28 @@ def render_email(template: TemplateSource, ctx: dict[str, Any], settings: Settin
     closing = body_html.lower().rfind("</body>")
     body_html = body_html[:closing] + html_footer + body_html[closing:] if closing >= 0 else body_html + html_footer
     return Rendered(subject=parts["subject"], html=body_html, text=parts["text"] + text_footer)
+
+
+def tracked(
+    rendered: Rendered, touch_id: uuid.UUID, settings: Settings, ctx: dict[str, Any], *, regulated: bool, today: dt.date
+) -> Rendered:
+    """The email with its links rewritten to signed click redirects and an open pixel
+    (see `cadence.tracking`), as the settings say: clicks when `TRACK_CLICKS`, the pixel when
+    `TRACK_OPENS`, and for contacts in regulated industries only with `TRACK_OPENS_REGULATED`
+    as well (off by default). The unsubscribe and preference links are never rewritten."""
+    assert rendered.html is not None
+    base = f"{settings.public_base_url.rstrip('/')}/t"
+    body = rendered.html
+    if settings.track_clicks:
+        keep = (ctx["links"]["unsubscribe_url"], ctx["links"]["preferences_url"])
+
+        def click(url: str) -> str:
+            return f"{base}/c/{make_track_token(touch_id, 'click', settings.link_secret, url=url, issued=today)}"
+
+        body = rewrite_links(body, click, never=keep)
+    if settings.track_opens and (settings.track_opens_regulated or not regulated):
+        body = add_pixel(body, f"{base}/o/{make_track_token(touch_id, 'open', settings.link_secret, issued=today)}.gif")
+    return Rendered(subject=rendered.subject, html=body, text=rendered.text)
 
 
 def render_sms(template: TemplateSource, ctx: dict[str, Any], *, first_text: bool) -> Rendered:

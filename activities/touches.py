@@ -37,7 +37,7 @@ from activities import outcomes
 from activities.channels import PermanentSendError, SmsSender, SmtpMailer, TransientSendError, build_email
 from activities.gatekeeping import AttemptClock, decide_touch, record_decision
 from activities.lookups import NoLookup, SentLookup
-from activities.render import Rendered, context, links, render_email, render_sms
+from activities.render import Rendered, context, links, render_email, render_sms, tracked
 from cadence.contact_policy import ContactPolicy
 from cadence.gate import GateDecision
 from cadence.ids import message_id, touch_key
@@ -241,9 +241,14 @@ class TouchActivities:
                 occurrence=touch.occurrence,
                 round_=touch.round,
             )
+            # The touch's id is known before it is claimed: its tracking links carry it.
+            touch_id = existing.id if existing is not None else uuid.uuid4()
             try:
                 if touch.channel == "email":
                     rendered = render_email(template, ctx, self.settings)
+                    rendered = tracked(
+                        rendered, touch_id, self.settings, ctx, regulated=self._regulated(contact, account), today=now.date()
+                    )
                 else:
                     first = (
                         session.exec(
@@ -264,7 +269,7 @@ class TouchActivities:
                 ) from None
             if existing is None:
                 # A plain INSERT: the claim is written once and never loaded back as an object.
-                touch_id, claimed_at = uuid.uuid4(), now
+                claimed_at = now
                 session.exec(
                     sa.insert(Touch).values(
                         id=touch_id,
@@ -287,7 +292,7 @@ class TouchActivities:
                 existing.attempts += 1
                 session.add(existing)
                 session.flush()
-                touch_id, claimed_at = existing.id, existing.claimed_at
+                claimed_at = existing.claimed_at
             address = contact.email if touch.channel == "email" else contact.phone
             assert address is not None
             return Claim(
@@ -306,6 +311,10 @@ class TouchActivities:
                 sms_from=owner.sms_from if owner else None,
                 unsubscribe_url=links(self.settings, contact)["unsubscribe_url"],
             )
+
+    def _regulated(self, contact: Contact, account: Account | None) -> bool:
+        industry = contact.industry or (account.industry if account else None)
+        return self.policy.industry_group(industry) == "regulated"
 
     def _sender(self, channel: str, owner: Owner | None) -> str | None:
         """Who the touch goes out from: the mailbox, or the Twilio number or service."""

@@ -24,6 +24,9 @@ GATE_DECISIONS = Counter("cadence_gate_decisions", "The gate's decisions on touc
 ENROLLMENTS_STARTED = Counter("cadence_enrollments_started", "Enrollments started, by cadence", ["cadence"])
 ENROLLMENTS_ENDED = Counter("cadence_enrollments_ended", "Enrollments ended, by final status", ["status"])
 INBOUND_EVENTS = Counter("cadence_inbound_events", "Inbound events written (replies, opt-outs, bounces, meetings...), by kind", ["kind"])
+ENGAGEMENTS = Counter(
+    "cadence_engagements", "Opens and clicks recorded from tracking links, by kind and whether a machine made them", ["kind", "machine"]
+)
 INBOUND_LAG = Histogram(
     "cadence_inbound_delivery_lag_seconds",
     "From an inbound event's arrival to its delivery to the contact's enrollments",

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
 
     public_base_url: str = "http://127.0.0.1:8000"
     link_secret: str = Field(default=DEV_SECRETS["link_secret"], min_length=16)
+    track_opens: bool = Field(default=True, description="Add an open-tracking pixel to emails")
+    track_opens_regulated: bool = Field(
+        default=False, description="Also track opens of contacts in regulated industries (off: no pixel for them)"
+    )
+    track_clicks: bool = Field(default=True, description="Rewrite email links to signed click redirects")
+    tracking_token_days: int = Field(
+        default=365, ge=1, description="After this many days a tracking link still forwards but records nothing"
+    )
     inbound_email_secret: str = Field(
         default=DEV_SECRETS["inbound_email_secret"], min_length=16, description="HMAC key of the inbound email webhook"
     )

@@ -430,3 +430,26 @@ class OperationItem(SQLModel, table=True):
     status: str = Field(default="pending", max_length=10)
     message: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
     applied_at: dt.datetime | None = _ts()
+
+
+class Engagement(SQLModel, table=True):
+    """One thing a contact did with what Cadence sent, against the touch that caused it:
+    delivered (a carrier's receipt), opened, clicked, replied (with its intent), booked a
+    meeting, bounced (hard or soft), complained, opted out, or (a rep) completed a task.
+
+    Written before the pixel, redirect or webhook answers. `dedup_key` (the provider's id,
+    the tracking token) makes a repeat a no-op. Opens and clicks a machine made (Apple's
+    privacy proxy, link scanners) are kept with `machine` set and never counted as a
+    person's. An email's own delivery is its touch's sent mark (SMTP acceptance), not a row."""
+
+    __tablename__ = "engagements"
+    __table_args__ = (sa.Index("ix_engagements_touch", "touch_id", "kind"), sa.Index("ix_engagements_enrollment", "enrollment_id", "kind"))
+    id: int | None = Field(default=None, sa_column=Column(sa.BigInteger, primary_key=True, autoincrement=True))
+    dedup_key: str = Field(max_length=300, unique=True)
+    kind: str = Field(max_length=20)
+    touch_id: uuid.UUID | None = Field(default=None, foreign_key="touches.id")
+    enrollment_id: uuid.UUID | None = Field(default=None, foreign_key="enrollments.id")
+    contact_id: uuid.UUID | None = Field(default=None, foreign_key="contacts.id", index=True)
+    machine: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    detail: dict[str, Any] = _json()
+    at: dt.datetime = _created()

@@ -31,6 +31,7 @@ from starter.api.routes import (
     reports,
     tasks,
     touches,
+    tracking,
     webhooks,
 )
 from starter.service.backend import Backend
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None, engine: En
         keys,
         webhooks,
         links,
+        tracking,
     ):
         app.include_router(module.router)
     app.include_router(request_metrics.router)

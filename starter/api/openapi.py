@@ -1,7 +1,7 @@
 """The OpenAPI document lists every status an operation can answer, not only its success:
 clients (and the generated ones) can then handle each, and a fuzzer can tell a documented
 refusal from a surprise. Every error has the same body (`ErrorBody`), except the contact's
-own pages (/u, /p), which answer an invalid link with an HTML page. Every free-text string
+own pages (/u, /p) and the tracking links (/t), which answer an invalid link with an HTML page. Every free-text string
 says it may not hold a NUL character (the API refuses one anywhere: see `no_nul`)."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def install(app: FastAPI, models: tuple[type[BaseModel], ...] = ()) -> None:
                 for status in statuses(path, method, operation):
                     existing = responses.get(str(status))
                     content: dict[str, Any] = {"application/json": {"schema": ref}}
-                    if status == 404 and path.startswith(("/u/", "/p/")):
+                    if status == 404 and path.startswith(("/u/", "/p/", "/t/")):
                         content = {"text/html": {"schema": {"type": "string"}}}
                     response: dict[str, Any] = {"description": ERRORS[status], "content": content}
                     if status in (429, 503):

@@ -8,8 +8,6 @@ days, and the funnel flattened into one CSV column per way an enrollment ended.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -184,29 +182,3 @@ def variant_chart(step: StepTest) -> BarChart:
         for v in step.variants
     ]
     return bar_chart(rows)
-
-
-def ended_statuses(report: FunnelReport) -> list[str]:
-    """Every way an enrollment ended at some step, sorted: the funnel's extra columns."""
-    return sorted({status for step in report.steps for status in step.ended_here})
-
-
-def funnel_csv(report: FunnelReport) -> str:
-    """The funnel as CSV: one row per step, ended_here flattened to one column per status."""
-    statuses = ended_statuses(report)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["step_index", "step_id", "reached", "sent", "skipped", "failed", *(f"ended_{s}" for s in statuses)])
-    for step in report.steps:
-        writer.writerow(
-            [
-                "" if step.step_index is None else step.step_index,
-                step.step_id,
-                step.reached,
-                step.sent,
-                step.skipped,
-                step.failed,
-                *(step.ended_here.get(s, 0) for s in statuses),
-            ]
-        )
-    return out.getvalue()

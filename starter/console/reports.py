@@ -18,12 +18,12 @@ from fastapi import Query, Request, Response
 from pydantic import BaseModel
 
 from starter.console.pages import ConsoleError, backend_of, console_router, render
-from starter.console.report_charts import ended_statuses, funnel_chart, funnel_csv, outcome_chart, percent, span, variant_chart
+from starter.console.report_charts import funnel_chart, outcome_chart, percent, span, variant_chart
 from starter.console.session import Viewer
 from starter.errors import CadenceError, NotFound
 from starter.service import cadences as cadence_service
 from starter.service import reports as report_service
-from starter.service.reports import Dimension, OutcomeRow
+from starter.service.reports import Dimension, OutcomeRow, ended_statuses, funnel_csv
 
 router = console_router()
 

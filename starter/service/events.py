@@ -32,12 +32,12 @@ from cadence import events as vocabulary
 from cadence.definition import CadenceDefinition
 from cadence.events import EventKind
 from core import metrics
-from models import audit
+from models import audit, engagements
 from models.cadences import bundle_of
-from models.contacts import effective_dates, find_contact, suppress
+from models.contacts import as_uuid, effective_dates, find_contact, suppress
 from models.enrollments import OPEN
 from models.payloads import ContactEventSignal, DatesChangedSignal, NamedEventSignal, ReplySignal, TaskCompletedSignal
-from models.tables import Contact, Enrollment, InboundEvent
+from models.tables import Contact, Enrollment, InboundEvent, Task
 from starter.errors import CadenceError, Invalid
 from starter.service import rules
 from starter.service.backend import Backend
@@ -78,8 +78,11 @@ def record(
     contact_ids: Iterable[uuid.UUID],
     payload: dict[str, Any],
     deliver: bool = True,
+    touch_id: uuid.UUID | None = None,
 ) -> Recorded:
-    """Store the event (once per source and id) in the caller's transaction.
+    """Store the event (once per source and id) in the caller's transaction, with the
+    engagement it stands for (a reply with its intent, a bounce, an opt-out...) against
+    `touch_id` (the email a reply answers) or the contact's newest touch.
 
     With no matching contact it is kept as `unmatched`, visible to operators; events that
     need no delivery (a status callback) are stored as `processed`.
@@ -108,9 +111,36 @@ def record(
     ).first()
     if inserted is not None:
         metrics.INBOUND_EVENTS.labels(type).inc()
+        _engagement(session, source, event_id, type, payload, contacts, touch_id)
         return Recorded(new_id, True, status, contacts)
     existing = session.exec(select(InboundEvent).where(InboundEvent.source == source, InboundEvent.event_id == event_id)).one()
     return Recorded(existing.id, False, existing.status, list(existing.payload.get("contact_ids", [])), dict(existing.result))
+
+
+def _engagement(
+    session: Session, source: str, event_id: str, type: str, payload: dict[str, Any], contacts: list[str], touch_id: uuid.UUID | None
+) -> None:
+    found = engagements.of_event(type, payload)
+    if found is None:
+        return
+    kind, detail = found
+    enrollment_id = None
+    if kind == "task_completed":
+        task = session.get(Task, as_uuid(str(payload.get("task_id") or "")) or uuid.UUID(int=0))
+        if task is None or task.status != "completed":
+            return
+        enrollment_id = task.enrollment_id
+    for contact in contacts:
+        engagements.note(
+            session,
+            kind=kind,
+            dedup_key=f"{kind}:{source}:{event_id}:{contact}",
+            contact_id=uuid.UUID(contact),
+            touch_id=touch_id if len(contacts) == 1 else None,
+            enrollment_id=enrollment_id,
+            channel=payload.get("channel") if payload.get("channel") in ("email", "sms") else None,
+            detail=detail,
+        )
 
 
 def suppress_for(

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from cadence.intent import classify_reply
 from cadence.keywords import SmsKeyword, classify_sms
-from models import audit
+from models import audit, engagements
 from models.contacts import contacts_by_email, contacts_by_phone
 from models.schemas import Day
 from models.tables import Contact, Suppression, Touch
@@ -158,6 +158,12 @@ async def sms_status(backend: Backend, *, sid: str, status: str, error_code: int
                 touch.error_code = f"twilio_{error_code}"
             session.add(touch)
         reason = SMS_PERMANENT.get(error_code) if error_code else None
+        # The carrier's receipt is the text's delivery; a text that never arrived bounced.
+        if status in ("delivered", "read"):
+            engagements.note(session, kind="delivered", dedup_key=f"delivered:{touch.id}", touch_id=touch.id)
+        elif status in ("undelivered", "failed"):
+            detail = {"type": "hard" if reason else "soft", "code": f"twilio_{error_code}" if error_code else None}
+            engagements.note(session, kind="bounced", dedup_key=f"bounced:{touch.id}", touch_id=touch.id, detail=detail)
         contact = session.get(Contact, touch.contact_id)
         if reason and contact is not None:
             suppress_for(session, [contact], type="opt_out", channel="sms", source="twilio-status", reason=reason)
@@ -198,7 +204,7 @@ async def receive_email(backend: Backend, mail: InboundEmail) -> Recorded:
     reply = classify_reply(text=mail.text, subject=mail.subject, headers=mail.headers, today=today)
 
     def store(session: Session) -> Recorded:
-        contacts = _email_contacts(session, mail)
+        contacts, answered = _email_contacts(session, mail)
         payload: dict[str, Any] = {"channel": "email", "from": mail.from_, "subject": mail.subject, "message": mail.id}
         if mail.type == "bounce":
             hard = mail.bounce is None or mail.bounce.type == "hard"
@@ -224,6 +230,7 @@ async def receive_email(backend: Backend, mail: InboundEmail) -> Recorded:
             contact_ids=[c.id for c in contacts],
             payload={**payload, "kind": event_type},
             deliver=event_type not in ("soft_bounce", "auto_reply"),
+            touch_id=answered,
         )
         if recorded.created and event_type in ("bounce", "complaint", "opt_out"):
             reason = {"bounce": "bounce", "complaint": "complaint", "opt_out": "reply asked to unsubscribe"}[event_type]
@@ -233,8 +240,9 @@ async def receive_email(backend: Backend, mail: InboundEmail) -> Recorded:
     return await backend.db(store)
 
 
-def _email_contacts(session: Session, mail: InboundEmail) -> list[Contact]:
-    """The contact a reply answers: by the Message-ID it replies to, else by its sender."""
+def _email_contacts(session: Session, mail: InboundEmail) -> tuple[list[Contact], uuid.UUID | None]:
+    """The contact a reply answers, and the touch: by the Message-ID it replies to, else the
+    contact by its sender (and no touch)."""
     for message_id in [mail.in_reply_to, *reversed(mail.references)]:
         if not message_id:
             continue
@@ -242,9 +250,9 @@ def _email_contacts(session: Session, mail: InboundEmail) -> list[Contact]:
         if touch is not None:
             contact = session.get(Contact, touch.contact_id)
             if contact is not None:
-                return [contact]
+                return [contact], touch.id
     address = mail.from_.rsplit("<", 1)[-1].rstrip(">").strip()
-    return contacts_by_email(session, address)
+    return contacts_by_email(session, address), None
 
 
 async def linked_contact(backend: Backend, contact_id: uuid.UUID | None) -> Contact | None:

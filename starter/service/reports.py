@@ -13,7 +13,7 @@ whatever its retries.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
@@ -21,26 +21,71 @@ from sqlmodel import Session
 
 from cadence.experiments import MIN_EXPOSED, MIN_RESPONSES, Arm, judge
 from models.cadences import bundle_of, find_cadence, published_version, version_number
+from models.tables import Cadence
 from starter.errors import Invalid, NotFound
 from starter.service.backend import Backend
+
+
+class Filters(BaseModel):
+    """Which of a cadence's enrollments a report counts, besides the date range of their
+    starts: one version, one owner, one cohort (any of persona, industry, tier)."""
+
+    version: int | None = Field(default=None, ge=1)
+    owner: str | None = Field(default=None, max_length=100)
+    persona: str | None = Field(default=None, max_length=50)
+    industry: str | None = Field(default=None, max_length=100)
+    tier: str | None = Field(default=None, max_length=50)
+
+
+NO_FILTERS = Filters()
+
+
+def scope(session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters) -> tuple[Cadence, str, dict[str, Any]]:
+    """The cadence (NotFound names the field), and a `scope` CTE body: the enrollments the
+    report counts (`s`: id, status, created_at, ended_at, current_step, version_id, owner_id,
+    persona, industry, tier), with its parameters."""
+    found = find_cadence(session, cadence)
+    if found is None:
+        raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence"})
+    params: dict[str, Any] = {"cadence": found.id, "since": since, "until": until}
+    where = ["e.cadence_id = :cadence", "e.created_at >= :since", "e.created_at < :until"]
+    if filters.version is not None:
+        row = version_number(session, found, filters.version)
+        if row is None:
+            raise NotFound(f"cadence {found.key!r} has no version {filters.version}", {"field": "version"})
+        where.append("e.cadence_version_id = :version_id")
+        params["version_id"] = row.id
+    if filters.owner is not None:
+        where.append("e.owner_id = :owner")
+        params["owner"] = filters.owner
+    for name in ("persona", "industry", "tier"):
+        value = getattr(filters, name)
+        if value is not None:
+            where.append(f"c.{name} = :{name}")
+            params[name] = value
+    body = f"""
+        SELECT e.id, e.status, e.created_at, e.ended_at, e.current_step, e.cadence_version_id AS version_id, e.owner_id,
+               c.persona, c.industry, c.tier
+          FROM enrollments e JOIN contacts c ON c.id = e.contact_id
+         WHERE {" AND ".join(where)}"""
+    return found, body, params
+
 
 # An enrollment that ended in one of these responded.
 RESPONDED = ("replied", "meeting_booked", "switched")
 DELIVERED = ("sent", "delivered", "read")
 
-_BY_VARIANT = sa.text("""
+_BY_VARIANT = """
+    WITH s AS ({scope})
     SELECT t.step_id, t.variant,
            count(DISTINCT t.enrollment_id) AS exposed,
-           count(DISTINCT t.enrollment_id) FILTER (WHERE e.status = ANY(:responded)) AS responded
+           count(DISTINCT t.enrollment_id) FILTER (WHERE s.status = ANY(:responded)) AS responded
       FROM touches t
-      JOIN enrollments e ON e.id = t.enrollment_id
-     WHERE e.cadence_id = :cadence
-       AND (CAST(:version AS uuid) IS NULL OR e.cadence_version_id = CAST(:version AS uuid))
-       AND e.created_at >= :since AND e.created_at < :until
-       AND t.variant IS NOT NULL AND t.status = ANY(:delivered)
+      JOIN s ON s.id = t.enrollment_id
+     WHERE t.variant IS NOT NULL AND t.status = ANY(:delivered)
   GROUP BY t.step_id, t.variant
   ORDER BY t.step_id, t.variant
-""")
+"""
 
 
 class VariantOut(BaseModel):
@@ -71,72 +116,63 @@ class VariantReport(BaseModel):
     version: int | None
     since: dt.datetime
     until: dt.datetime
+    filters: Filters = Field(default_factory=Filters)
     min_exposed: int
     min_responses: int
     steps: list[StepTest]
 
 
+def _step_test(step_id: str, arms: list[Arm]) -> StepTest:
+    verdict = judge(arms)
+    return StepTest(
+        step_id=step_id,
+        verdict=verdict.verdict,
+        leader=verdict.leader,
+        reason=verdict.reason,
+        variants=[
+            VariantOut(
+                variant=a.name,
+                exposed=a.exposed,
+                responded=a.responded,
+                rate=a.rate,
+                probability_best=a.probability_best,
+                p_value_vs_leader=a.p_value_vs_leader,
+            )
+            for a in verdict.arms
+        ],
+    )
+
+
 async def variants(
-    backend: Backend, cadence: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None, version: int | None = None
+    backend: Backend,
+    cadence: str,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    version: int | None = None,
+    filters: Filters = NO_FILTERS,
 ) -> VariantReport:
     """The A/B report of a cadence (by id or key), optionally of one version, for
     enrollments started in [since, until) (default: the last 90 days)."""
-    since, until = _range(since, until)
+    since, until = date_range(since, until)
+    if version is not None:
+        filters = filters.model_copy(update={"version": version})
 
     def load(session: Session) -> VariantReport:
-        found = find_cadence(session, cadence)
-        if found is None:
-            raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence"})
-        version_id = None
-        if version is not None:
-            row = version_number(session, found, version)
-            if row is None:
-                raise NotFound(f"cadence {found.key!r} has no version {version}", {"field": "version"})
-            version_id = str(row.id)
-        rows = session.execute(
-            _BY_VARIANT,
-            {
-                "cadence": found.id,
-                "version": version_id,
-                "since": since,
-                "until": until,
-                "responded": list(RESPONDED),
-                "delivered": list(DELIVERED),
-            },
-        ).all()
+        found, body, params = scope(session, cadence, since, until, filters)
+        params.update(responded=list(RESPONDED), delivered=list(DELIVERED))
         arms_by_step: dict[str, list[Arm]] = {}
-        for step_id, variant, exposed, responded in rows:
+        for step_id, variant, exposed, responded in session.execute(sa.text(_BY_VARIANT.format(scope=body)), params).all():
             arms_by_step.setdefault(step_id, []).append(Arm(variant, int(exposed), int(responded)))
-        steps = []
-        for step_id, arms in arms_by_step.items():
-            verdict = judge(arms)
-            steps.append(
-                StepTest(
-                    step_id=step_id,
-                    verdict=verdict.verdict,
-                    leader=verdict.leader,
-                    reason=verdict.reason,
-                    variants=[
-                        VariantOut(
-                            variant=a.name,
-                            exposed=a.exposed,
-                            responded=a.responded,
-                            rate=a.rate,
-                            probability_best=a.probability_best,
-                            p_value_vs_leader=a.p_value_vs_leader,
-                        )
-                        for a in verdict.arms
-                    ],
-                )
-            )
         return VariantReport(
             cadence_key=found.key,
-            version=version,
+            version=filters.version,
             since=since,
             until=until,
+            filters=filters,
             min_exposed=MIN_EXPOSED,
             min_responses=MIN_RESPONSES,
-            steps=steps,
+            steps=[_step_test(step_id, arms) for step_id, arms in arms_by_step.items()],
         )
 
     return await backend.db(load)
@@ -147,66 +183,101 @@ async def variants(
 Dimension = Literal["version", "owner", "cohort"]
 _GROUP = {
     "version": "'v' || v.version",
-    "owner": "coalesce(e.owner_id, '(no owner)')",
-    "cohort": "coalesce(c.persona, '-') || ' / ' || coalesce(c.industry, '-') || ' / ' || coalesce(c.tier, '-')",
+    "owner": "coalesce(s.owner_id, '(no owner)')",
+    "cohort": "coalesce(s.persona, '-') || ' / ' || coalesce(s.industry, '-') || ' / ' || coalesce(s.tier, '-')",
 }
-_OUTCOMES = """
-    WITH t AS (
-        SELECT t.enrollment_id, min(coalesce(t.sent_at, t.claimed_at)) AS first_touch, count(*) AS sent
-          FROM touches t
-          JOIN enrollments e ON e.id = t.enrollment_id
-         WHERE e.cadence_id = :cadence AND e.created_at >= :since AND e.created_at < :until AND t.status = ANY(:delivered)
+# Per enrollment: its touches that went out, then what the contact did (people only: opens
+# and clicks a machine made are not counted), then one row per enrollment to group.
+OUTCOMES_SQL = """
+    WITH s AS ({scope}),
+    t AS (
+        SELECT t.enrollment_id, min(coalesce(t.sent_at, t.claimed_at)) AS first_touch, count(*) AS sent,
+               bool_or(t.channel = 'email') AS emailed
+          FROM touches t JOIN s ON s.id = t.enrollment_id
+         WHERE t.status = ANY(:delivered)
       GROUP BY t.enrollment_id
-    ), e AS (
-        SELECT e.status, e.created_at, e.ended_at, {group} AS grp, t.first_touch, coalesce(t.sent, 0) AS sent
-          FROM enrollments e
-          JOIN contacts c ON c.id = e.contact_id
-          JOIN cadence_versions v ON v.id = e.cadence_version_id
-          LEFT JOIN t ON t.enrollment_id = e.id
-         WHERE e.cadence_id = :cadence AND e.created_at >= :since AND e.created_at < :until
+    ), g AS (
+        SELECT g.enrollment_id,
+               bool_or(g.kind = 'opened' AND NOT g.machine) AS opened,
+               bool_or(g.kind = 'clicked' AND NOT g.machine) AS clicked,
+               bool_or(g.kind = 'complained') AS complained,
+               min(g.at) FILTER (WHERE g.kind = 'replied' AND g.detail->>'intent' <> 'out_of_office') AS first_reply,
+               (array_agg(g.detail->>'intent' ORDER BY g.at)
+                    FILTER (WHERE g.kind = 'replied' AND g.detail->>'intent' <> 'out_of_office'))[1] AS intent
+          FROM engagements g JOIN s ON s.id = g.enrollment_id
+         WHERE g.kind IN ('opened', 'clicked', 'complained', 'replied')
+      GROUP BY g.enrollment_id
+    ), x AS (
+        SELECT s.status, s.created_at, s.ended_at, {group} AS grp, t.first_touch, coalesce(t.sent, 0) AS sent,
+               coalesce(t.emailed, false) AS emailed, coalesce(g.opened, false) AS opened, coalesce(g.clicked, false) AS clicked,
+               coalesce(g.complained, false) AS complained, g.first_reply, g.intent
+          FROM s
+          JOIN cadence_versions v ON v.id = s.version_id
+          LEFT JOIN t ON t.enrollment_id = s.id
+          LEFT JOIN g ON g.enrollment_id = s.id
     )
     SELECT grp,
            count(*) AS enrolled,
            count(first_touch) AS touched,
            coalesce(sum(sent), 0) AS sent,
+           count(*) FILTER (WHERE emailed) AS emailed,
+           count(*) FILTER (WHERE opened) AS opened,
+           count(*) FILTER (WHERE clicked) AS clicked,
+           count(*) FILTER (WHERE intent = 'positive') AS replied_positive,
+           count(*) FILTER (WHERE intent = 'negative') AS replied_negative,
+           count(*) FILTER (WHERE intent = 'neutral') AS replied_neutral,
            count(*) FILTER (WHERE status = 'replied') AS replied,
            count(*) FILTER (WHERE status = 'meeting_booked') AS meetings,
            count(*) FILTER (WHERE status = 'switched') AS switched,
            count(*) FILTER (WHERE status = 'opted_out') AS opted_out,
            count(*) FILTER (WHERE status = 'bounced') AS bounced,
+           count(*) FILTER (WHERE complained) AS complained,
            count(*) FILTER (WHERE status = 'completed') AS completed,
            count(*) FILTER (WHERE status IN ('pending', 'active', 'paused')) AS still_open,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_touch - created_at)) AS first_touch_p50,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM first_touch - created_at)) AS first_touch_p95,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_reply - created_at)) AS first_reply_p50,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ended_at - created_at))
                FILTER (WHERE status = ANY(:responded)) AS response_p50
-      FROM e
+      FROM x
   GROUP BY grp
   ORDER BY grp
 """
 
 
 class OutcomeRow(BaseModel):
-    """One group's enrollments (started in the range) and what became of them. Rates are
-    per enrollment touched (at least one email or text went out), completion per enrolled."""
+    """One group's enrollments (started in the range) and what became of them. Response,
+    opt-out and bounce rates are per enrollment touched (at least one email or text went
+    out); open and click rates per enrollment emailed; completion per enrolled. Opens and
+    clicks are people's (a machine's are not counted); a click counts as an open."""
 
     key: str
     enrolled: int
     touched: int
     sent: int
-    replied: int
+    emailed: int = Field(description="Enrollments with at least one email accepted by the mail server")
+    opened: int = Field(description="Enrollments whose contact opened (or clicked in) at least one email")
+    clicked: int = Field(description="Enrollments whose contact clicked a link in at least one email")
+    replied_positive: int = Field(description="By the intent of the enrollment's first reply (out-of-office not counted)")
+    replied_negative: int
+    replied_neutral: int
+    replied: int = Field(description="Enrollments that ended because the contact replied")
     meetings: int
     switched: int = Field(description="Switched to another cadence by a positive reply")
     opted_out: int
     bounced: int
+    complained: int = Field(description="Marked an email as spam")
     completed: int
     still_open: int
     response_rate: float = Field(description="(replied + meetings + switched) / touched")
+    open_rate: float = Field(description="opened / emailed")
+    click_rate: float = Field(description="clicked / emailed")
     opt_out_rate: float
     bounce_rate: float
     completion_rate: float = Field(description="completed / enrolled")
     first_touch_p50_seconds: float | None = Field(description="From enrollment to its first email or text went out")
     first_touch_p95_seconds: float | None
+    first_reply_p50_seconds: float | None = Field(description="From enrollment to the contact's first reply")
     response_p50_seconds: float | None = Field(description="From enrollment to the response that ended it")
 
 
@@ -217,6 +288,7 @@ class OutcomeReport(BaseModel):
     by: str
     since: dt.datetime
     until: dt.datetime
+    filters: Filters = Field(default_factory=Filters)
     rows: list[OutcomeRow]
 
 
@@ -240,11 +312,12 @@ class FunnelReport(BaseModel):
     cadence_key: str
     since: dt.datetime
     until: dt.datetime
+    filters: Filters = Field(default_factory=Filters)
     enrolled: int
     steps: list[FunnelStep]
 
 
-def _range(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+def date_range(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
     until = until or dt.datetime.now(dt.UTC)
     since = since or until - dt.timedelta(days=90)
     for name, value in (("since", since), ("until", until)):
@@ -255,7 +328,7 @@ def _range(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.dat
     return since, until
 
 
-def _ratio(part: int, whole: int) -> float:
+def ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
@@ -264,89 +337,109 @@ def _seconds(value: object) -> float | None:
 
 
 async def outcomes(
-    backend: Backend, cadence: str, *, by: Dimension, since: dt.datetime | None = None, until: dt.datetime | None = None
+    backend: Backend,
+    cadence: str,
+    *,
+    by: Dimension,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    filters: Filters = NO_FILTERS,
 ) -> OutcomeReport:
-    """Enrolled, touched, sent, each ending and the rates, per version, owner or cohort."""
+    """Enrolled, touched, sent, opened, clicked, replied by intent, each ending and the
+    rates, per version, owner or cohort."""
     if by not in _GROUP:
         raise Invalid(f"by: one of {', '.join(_GROUP)}", {"field": "by"})
-    start, end = _range(since, until)
+    start, end = date_range(since, until)
 
     def load(session: Session) -> OutcomeReport:
-        found = find_cadence(session, cadence)
-        if found is None:
-            raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence"})
-        params = {"cadence": found.id, "since": start, "until": end, "delivered": list(DELIVERED), "responded": list(RESPONDED)}
-        rows = session.execute(sa.text(_OUTCOMES.format(group=_GROUP[by])), params).mappings().all()
-        out = []
-        for r in rows:
-            responses = r["replied"] + r["meetings"] + r["switched"]
-            out.append(
-                OutcomeRow(
-                    key=r["grp"],
-                    enrolled=r["enrolled"],
-                    touched=r["touched"],
-                    sent=int(r["sent"]),
-                    replied=r["replied"],
-                    meetings=r["meetings"],
-                    switched=r["switched"],
-                    opted_out=r["opted_out"],
-                    bounced=r["bounced"],
-                    completed=r["completed"],
-                    still_open=r["still_open"],
-                    response_rate=_ratio(responses, r["touched"]),
-                    opt_out_rate=_ratio(r["opted_out"], r["touched"]),
-                    bounce_rate=_ratio(r["bounced"], r["touched"]),
-                    completion_rate=_ratio(r["completed"], r["enrolled"]),
-                    first_touch_p50_seconds=_seconds(r["first_touch_p50"]),
-                    first_touch_p95_seconds=_seconds(r["first_touch_p95"]),
-                    response_p50_seconds=_seconds(r["response_p50"]),
-                )
-            )
-        return OutcomeReport(cadence_key=found.key, by=by, since=start, until=end, rows=out)
+        found, body, params = scope(session, cadence, start, end, filters)
+        params.update(delivered=list(DELIVERED), responded=list(RESPONDED))
+        rows = session.execute(sa.text(OUTCOMES_SQL.format(scope=body, group=_GROUP[by])), params).mappings().all()
+        return OutcomeReport(cadence_key=found.key, by=by, since=start, until=end, filters=filters, rows=[outcome_row(r) for r in rows])
 
     return await backend.db(load)
 
 
-_FUNNEL_TOUCHES = sa.text("""
-    SELECT t.step_id,
-           count(DISTINCT t.enrollment_id) AS reached,
-           count(DISTINCT t.enrollment_id) FILTER (WHERE t.status = ANY(:delivered)) AS sent,
-           count(DISTINCT t.enrollment_id) FILTER (WHERE t.status = 'skipped') AS skipped,
-           count(DISTINCT t.enrollment_id) FILTER (WHERE t.status = 'failed') AS failed
-      FROM touches t JOIN enrollments e ON e.id = t.enrollment_id
-     WHERE e.cadence_id = :cadence AND e.created_at >= :since AND e.created_at < :until
-  GROUP BY t.step_id
-""")
-_FUNNEL_TASKS = sa.text("""
+def outcome_row(r: Any) -> OutcomeRow:
+    """A row of `OUTCOMES_SQL` with its rates."""
+    responses = r["replied"] + r["meetings"] + r["switched"]
+    return OutcomeRow(
+        key=r["grp"],
+        enrolled=r["enrolled"],
+        touched=r["touched"],
+        sent=int(r["sent"]),
+        emailed=r["emailed"],
+        opened=r["opened"],
+        clicked=r["clicked"],
+        replied_positive=r["replied_positive"],
+        replied_negative=r["replied_negative"],
+        replied_neutral=r["replied_neutral"],
+        replied=r["replied"],
+        meetings=r["meetings"],
+        switched=r["switched"],
+        opted_out=r["opted_out"],
+        bounced=r["bounced"],
+        complained=r["complained"],
+        completed=r["completed"],
+        still_open=r["still_open"],
+        response_rate=ratio(responses, r["touched"]),
+        open_rate=ratio(r["opened"], r["emailed"]),
+        click_rate=ratio(r["clicked"], r["emailed"]),
+        opt_out_rate=ratio(r["opted_out"], r["touched"]),
+        bounce_rate=ratio(r["bounced"], r["touched"]),
+        completion_rate=ratio(r["completed"], r["enrolled"]),
+        first_touch_p50_seconds=_seconds(r["first_touch_p50"]),
+        first_touch_p95_seconds=_seconds(r["first_touch_p95"]),
+        first_reply_p50_seconds=_seconds(r["first_reply_p50"]),
+        response_p50_seconds=_seconds(r["response_p50"]),
+    )
+
+
+# Each enrollment counts once per step, whatever its retries and rounds: grouped by step and
+# enrollment first (cheaper than count(DISTINCT) over every touch).
+_FUNNEL_TOUCHES = """
+    WITH s AS ({scope}),
+    per AS (
+        SELECT t.step_id, bool_or(t.status = ANY(:delivered)) AS sent, bool_or(t.status = 'skipped') AS skipped,
+               bool_or(t.status = 'failed') AS failed
+          FROM touches t JOIN s ON s.id = t.enrollment_id
+      GROUP BY t.step_id, t.enrollment_id
+    )
+    SELECT step_id, count(*) AS reached, count(*) FILTER (WHERE sent) AS sent, count(*) FILTER (WHERE skipped) AS skipped,
+           count(*) FILTER (WHERE failed) AS failed
+      FROM per
+  GROUP BY step_id
+"""
+_FUNNEL_TASKS = """
+    WITH s AS ({scope})
     SELECT k.step_id, count(DISTINCT k.enrollment_id) AS reached
-      FROM tasks k JOIN enrollments e ON e.id = k.enrollment_id
-     WHERE e.cadence_id = :cadence AND e.created_at >= :since AND e.created_at < :until
+      FROM tasks k JOIN s ON s.id = k.enrollment_id
   GROUP BY k.step_id
-""")
-_FUNNEL_ENDS = sa.text("""
-    SELECT e.cadence_version_id, e.current_step, e.status, count(*) AS n
-      FROM enrollments e
-     WHERE e.cadence_id = :cadence AND e.created_at >= :since AND e.created_at < :until
-  GROUP BY e.cadence_version_id, e.current_step, e.status
-""")
+"""
+_FUNNEL_ENDS = """
+    WITH s AS ({scope})
+    SELECT s.version_id, s.current_step, s.status, count(*) AS n
+      FROM s
+  GROUP BY s.version_id, s.current_step, s.status
+"""
 
 
-async def funnel(backend: Backend, cadence: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None) -> FunnelReport:
+async def funnel(
+    backend: Backend, cadence: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None, filters: Filters = NO_FILTERS
+) -> FunnelReport:
     """Step by step, in the published version's order (steps only older versions have come
     after): how many enrollments reached each step, how its touches went, and how many ended
     there and how (replied, opted out, bounced, completed...)."""
-    start, end = _range(since, until)
+    start, end = date_range(since, until)
 
     def load(session: Session) -> FunnelReport:
-        found = find_cadence(session, cadence)
-        if found is None:
-            raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence"})
-        params = {"cadence": found.id, "since": start, "until": end, "delivered": list(DELIVERED)}
-        touches = {r.step_id: r for r in session.execute(_FUNNEL_TOUCHES, params).all()}
-        tasks = {r.step_id: int(r.reached) for r in session.execute(_FUNNEL_TASKS, params).all()}
+        found, body, params = scope(session, cadence, start, end, filters)
+        params["delivered"] = list(DELIVERED)
+        touches = {r.step_id: r for r in session.execute(sa.text(_FUNNEL_TOUCHES.format(scope=body)), params).all()}
+        tasks = {r.step_id: int(r.reached) for r in session.execute(sa.text(_FUNNEL_TASKS.format(scope=body)), params).all()}
         ends: dict[str, dict[str, int]] = {}
         enrolled = 0
-        for version_id, index, status, n in session.execute(_FUNNEL_ENDS, params).all():
+        for version_id, index, status, n in session.execute(sa.text(_FUNNEL_ENDS.format(scope=body)), params).all():
             enrolled += int(n)
             if status in ("pending", "active", "paused"):
                 continue
@@ -354,8 +447,7 @@ async def funnel(backend: Backend, cadence: str, *, since: dt.datetime | None = 
             where = steps[index].id if index is not None and 0 <= index < len(steps) else "(after the last step)"
             ends.setdefault(where, {})
             ends[where][status] = ends[where].get(status, 0) + int(n)
-        published = published_version(session, found)
-        order = [s.id for s in bundle_of(session, published.id).definition.steps] if published else []
+        order = step_order(session, found)
         known = order + sorted((set(touches) | set(tasks) | set(ends)) - set(order))
         rows = []
         for step_id in known:
@@ -371,9 +463,15 @@ async def funnel(backend: Backend, cadence: str, *, since: dt.datetime | None = 
                     ended_here=ends.get(step_id, {}),
                 )
             )
-        return FunnelReport(cadence_key=found.key, since=start, until=end, enrolled=enrolled, steps=rows)
+        return FunnelReport(cadence_key=found.key, since=start, until=end, filters=filters, enrolled=enrolled, steps=rows)
 
     return await backend.db(load)
+
+
+def step_order(session: Session, cadence: Cadence) -> list[str]:
+    """The step ids of the cadence's published version, in order (reports list steps so)."""
+    published = published_version(session, cadence)
+    return [s.id for s in bundle_of(session, published.id).definition.steps] if published else []
 
 
 def rows_csv(rows: list[BaseModel]) -> str:
@@ -392,6 +490,35 @@ def rows_csv(rows: list[BaseModel]) -> str:
     for row in rows:
         data = row.model_dump(mode="json")
         writer.writerow([json.dumps(data[f]) if isinstance(data[f], dict | list) else data[f] for f in fields])
+    return out.getvalue()
+
+
+def ended_statuses(report: FunnelReport) -> list[str]:
+    """Every way an enrollment ended at some step, sorted: the funnel's extra columns."""
+    return sorted({status for step in report.steps for status in step.ended_here})
+
+
+def funnel_csv(report: FunnelReport) -> str:
+    """The funnel as CSV: one row per step, ended_here flattened to one column per status."""
+    statuses = ended_statuses(report)
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["step_index", "step_id", "reached", "sent", "skipped", "failed", *(f"ended_{s}" for s in statuses)])
+    for step in report.steps:
+        writer.writerow(
+            [
+                "" if step.step_index is None else step.step_index,
+                step.step_id,
+                step.reached,
+                step.sent,
+                step.skipped,
+                step.failed,
+                *(step.ended_here.get(s, 0) for s in statuses),
+            ]
+        )
     return out.getvalue()
 
 

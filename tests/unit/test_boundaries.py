@@ -41,6 +41,8 @@ PURE_STDLIB = {
     "hashlib",
     "heapq",
     "hmac",
+    "html",
+    "ipaddress",
     "itertools",
     "json",
     "math",

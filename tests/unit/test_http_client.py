@@ -276,6 +276,13 @@ PAIRS: dict[str, Any] = {
     "OutcomeRow": models.OutcomeRow,
     "FunnelReport": models.FunnelReport,
     "FunnelStep": models.FunnelStep,
+    "Filters": models.ReportFilters,
+    "TouchRow": models.TouchRow,
+    "TouchReport": models.TouchReport,
+    "DayActivity": models.DayActivity,
+    "DailyReport": models.DailyReport,
+    "ComparedSide": models.ComparedSide,
+    "Comparison": models.Comparison,
 }
 CLIENT_NAMES = {model.__name__: server for server, model in PAIRS.items()}
 
@@ -353,7 +360,10 @@ def test_every_call_the_client_makes_is_an_endpoint_of_the_api(openapi: dict[str
         calls.forecast("x", 12),
         calls.variant_report("x", None, None, None),
         calls.outcome_report("x", "owner", None, None),
-        calls.funnel_report("x", None, None),
+        calls.funnel_report("x", None, None, owner="o"),
+        calls.touch_report("x", "step", None, None),
+        calls.daily_report("x", None, None),
+        calls.compare_report("x", "y@2", None, None),
     ]
     templates = [
         (method.upper(), re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"))

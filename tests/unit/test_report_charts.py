@@ -9,7 +9,7 @@ import io
 import pytest
 
 from starter.console import report_charts as rc
-from starter.service.reports import FunnelReport, FunnelStep, OutcomeReport, OutcomeRow, StepTest, VariantOut
+from starter.service.reports import FunnelReport, FunnelStep, OutcomeReport, OutcomeRow, StepTest, VariantOut, ended_statuses, funnel_csv
 
 NOW = dt.datetime(2030, 1, 31, tzinfo=dt.UTC)
 
@@ -20,19 +20,29 @@ def _row(key: str, touched: int, replied: int, rate: float) -> OutcomeRow:
         enrolled=touched,
         touched=touched,
         sent=touched,
+        emailed=touched,
+        opened=0,
+        clicked=0,
+        replied_positive=replied,
+        replied_negative=0,
+        replied_neutral=0,
         replied=replied,
         meetings=0,
         switched=0,
         opted_out=0,
         bounced=0,
+        complained=0,
         completed=0,
         still_open=touched - replied,
         response_rate=rate,
+        open_rate=0.0,
+        click_rate=0.0,
         opt_out_rate=0.0,
         bounce_rate=0.0,
         completion_rate=0.0,
         first_touch_p50_seconds=3.0,
         first_touch_p95_seconds=None,
+        first_reply_p50_seconds=None,
         response_p50_seconds=None,
     )
 
@@ -102,8 +112,8 @@ def test_funnel_chart_draws_reached_and_ended_on_the_enrolled_scale_and_its_csv_
     assert hello.bars[1].y == hello.bars[0].y + rc.BAR_HEIGHT + rc.BAR_GAP
     assert chart.rows[1].bars[1].title == "later: 5 ended here (4 completed, 1 opted out)"
     assert chart.rows[1].bars[0].width == pytest.approx(hello.bars[0].width / 2, abs=0.1)
-    assert rc.ended_statuses(report) == ["completed", "opted_out", "replied"]
-    rows = list(csv.reader(io.StringIO(rc.funnel_csv(report))))
+    assert ended_statuses(report) == ["completed", "opted_out", "replied"]
+    rows = list(csv.reader(io.StringIO(funnel_csv(report))))
     assert rows[0] == [
         "step_index",
         "step_id",

@@ -81,6 +81,9 @@ _FORECAST = TypeAdapter(models.Forecast)
 _VARIANTS = TypeAdapter(models.VariantReport)
 _OUTCOMES = TypeAdapter(models.OutcomeReport)
 _FUNNEL = TypeAdapter(models.FunnelReport)
+_TOUCH_REPORT = TypeAdapter(models.TouchReport)
+_DAILY = TypeAdapter(models.DailyReport)
+_COMPARISON = TypeAdapter(models.Comparison)
 
 
 # --- contacts and accounts ------------------------------------------------------------------
@@ -387,27 +390,37 @@ def forecast(owner: str | None, weeks: int | None) -> Call[models.Forecast]:
     return Call("GET", "/v1/forecast", _FORECAST, params=_clean({"owner": owner, "weeks": weeks}), retry_safe=True)
 
 
-def variant_report(cadence: str, since: dt.datetime | None, until: dt.datetime | None, version: int | None) -> Call[models.VariantReport]:
-    params = _clean(
-        {
-            "cadence": cadence,
-            "since": since.isoformat() if since else None,
-            "until": until.isoformat() if until else None,
-            "version": version,
-        }
-    )
+def _report_params(cadence: str, since: dt.datetime | None, until: dt.datetime | None, **more: Any) -> dict[str, Any]:
+    return _clean({"cadence": cadence, "since": _iso(since), "until": _iso(until), **more})
+
+
+def variant_report(
+    cadence: str, since: dt.datetime | None, until: dt.datetime | None, version: int | None, **filters: Any
+) -> Call[models.VariantReport]:
+    params = _report_params(cadence, since, until, version=version, **filters)
     return Call("GET", "/v1/reports/variants", _VARIANTS, params=params, retry_safe=True)
 
 
-def _report_params(cadence: str, since: dt.datetime | None, until: dt.datetime | None, **more: Any) -> dict[str, Any]:
-    return _clean(
-        {"cadence": cadence, "since": since.isoformat() if since else None, "until": until.isoformat() if until else None, **more}
+def outcome_report(
+    cadence: str, by: str, since: dt.datetime | None, until: dt.datetime | None, **filters: Any
+) -> Call[models.OutcomeReport]:
+    return Call("GET", "/v1/reports", _OUTCOMES, params=_report_params(cadence, since, until, by=by, **filters), retry_safe=True)
+
+
+def funnel_report(cadence: str, since: dt.datetime | None, until: dt.datetime | None, **filters: Any) -> Call[models.FunnelReport]:
+    return Call("GET", "/v1/reports/funnel", _FUNNEL, params=_report_params(cadence, since, until, **filters), retry_safe=True)
+
+
+def touch_report(cadence: str, by: str, since: dt.datetime | None, until: dt.datetime | None, **filters: Any) -> Call[models.TouchReport]:
+    return Call(
+        "GET", "/v1/reports/touches", _TOUCH_REPORT, params=_report_params(cadence, since, until, by=by, **filters), retry_safe=True
     )
 
 
-def outcome_report(cadence: str, by: str, since: dt.datetime | None, until: dt.datetime | None) -> Call[models.OutcomeReport]:
-    return Call("GET", "/v1/reports", _OUTCOMES, params=_report_params(cadence, since, until, by=by), retry_safe=True)
+def daily_report(cadence: str, since: dt.datetime | None, until: dt.datetime | None, **filters: Any) -> Call[models.DailyReport]:
+    return Call("GET", "/v1/reports/daily", _DAILY, params=_report_params(cadence, since, until, **filters), retry_safe=True)
 
 
-def funnel_report(cadence: str, since: dt.datetime | None, until: dt.datetime | None) -> Call[models.FunnelReport]:
-    return Call("GET", "/v1/reports/funnel", _FUNNEL, params=_report_params(cadence, since, until), retry_safe=True)
+def compare_report(a: str, b: str, since: dt.datetime | None, until: dt.datetime | None, **filters: Any) -> Call[models.Comparison]:
+    params = _clean({"a": a, "b": b, "since": _iso(since), "until": _iso(until), **filters})
+    return Call("GET", "/v1/reports/compare", _COMPARISON, params=params, retry_safe=True)

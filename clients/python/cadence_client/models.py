@@ -587,6 +587,16 @@ class StepTest(_Model):
     variants: list[VariantResult]
 
 
+class ReportFilters(_Model):
+    """Which enrollments a report counted besides the date range: a version, an owner, a cohort."""
+
+    version: int | None = None
+    owner: str | None = None
+    persona: str | None = None
+    industry: str | None = None
+    tier: str | None = None
+
+
 class VariantReport(_Model):
     """Every A/B-tested step of a cadence over a date range of enrollment starts."""
 
@@ -594,6 +604,7 @@ class VariantReport(_Model):
     version: int | None
     since: dt.datetime
     until: dt.datetime
+    filters: ReportFilters = ReportFilters()
     min_exposed: int
     min_responses: int
     steps: list[StepTest]
@@ -606,19 +617,29 @@ class OutcomeRow(_Model):
     enrolled: int
     touched: int
     sent: int
+    emailed: int
+    opened: int
+    clicked: int
+    replied_positive: int
+    replied_negative: int
+    replied_neutral: int
     replied: int
     meetings: int
     switched: int
     opted_out: int
     bounced: int
+    complained: int
     completed: int
     still_open: int
     response_rate: float
+    open_rate: float
+    click_rate: float
     opt_out_rate: float
     bounce_rate: float
     completion_rate: float
     first_touch_p50_seconds: float | None
     first_touch_p95_seconds: float | None
+    first_reply_p50_seconds: float | None
     response_p50_seconds: float | None
 
 
@@ -629,6 +650,7 @@ class OutcomeReport(_Model):
     by: str
     since: dt.datetime
     until: dt.datetime
+    filters: ReportFilters = ReportFilters()
     rows: list[OutcomeRow]
 
 
@@ -650,5 +672,88 @@ class FunnelReport(_Model):
     cadence_key: str
     since: dt.datetime
     until: dt.datetime
+    filters: ReportFilters = ReportFilters()
     enrolled: int
     steps: list[FunnelStep]
+
+
+class TouchRow(_Model):
+    """A step, channel or step/variant's messages: people's opens and clicks (a machine's
+    apart), replies, bounces, opt-outs, and the rates per message delivered."""
+
+    key: str
+    sent: int
+    delivered: int
+    skipped: int
+    failed: int
+    opened: int
+    machine_opened: int
+    clicked: int
+    machine_clicked: int
+    replied: int
+    bounced: int
+    opted_out: int
+    complained: int
+    delivery_rate: float
+    open_rate: float
+    click_rate: float
+    click_to_open_rate: float
+    reply_rate: float
+    bounce_rate: float
+    opt_out_rate: float
+
+
+class TouchReport(_Model):
+    """A cadence's messages by step, channel or step and variant."""
+
+    cadence_key: str
+    by: str
+    since: dt.datetime
+    until: dt.datetime
+    filters: ReportFilters = ReportFilters()
+    rows: list[TouchRow]
+
+
+class DayActivity(_Model):
+    """One UTC day: messages sent, and people's opens, clicks and replies."""
+
+    day: dt.date
+    sent: int
+    opened: int
+    clicked: int
+    replied: int
+
+
+class DailyReport(_Model):
+    """A cadence's activity day by day."""
+
+    cadence_key: str
+    since: dt.datetime
+    until: dt.datetime
+    filters: ReportFilters = ReportFilters()
+    days: list[DayActivity]
+
+
+class ComparedSide(_Model):
+    """One side of a comparison: its outcomes and its chance to be the better one."""
+
+    label: str
+    cadence_key: str
+    version: int | None
+    outcomes: OutcomeRow
+    probability_best: float
+    p_value_vs_leader: float | None
+
+
+class Comparison(_Model):
+    """Two cadences or versions compared on response rate: winner, no_difference_yet or too_early."""
+
+    since: dt.datetime
+    until: dt.datetime
+    filters: ReportFilters = ReportFilters()
+    verdict: str
+    leader: str | None
+    reason: str
+    min_exposed: int
+    min_responses: int
+    sides: list[ComparedSide]
