@@ -234,6 +234,17 @@ async def test_forecast_and_report_as_a_table_and_as_json(stack: Stack, tmp_path
     assert [(r["key"], r["enrolled"], r["still_open"]) for r in owners["rows"]] == [("cli-csm", 2, 2)]
     funnel = await cli(stack, "report", "cli-calls", "--by", "step")
     assert funnel.returncode == 0 and "c1" in funnel.stdout and "c2" in funnel.stdout, funnel.stderr
+    assert "no email or text of these enrollments yet" in funnel.stdout  # a cadence of calls sends no messages
+    steps = as_json(await cli(stack, "--json", "report", "cli-calls", "--by", "step", "--owner", "cli-csm"))
+    assert steps["messages"]["rows"] == [] and steps["funnel"]["enrolled"] == 2 and steps["funnel"]["filters"]["owner"] == "cli-csm"
+    nobody = as_json(await cli(stack, "--json", "report", "cli-calls", "--by", "owner", "--owner", "someone-else"))
+    assert nobody["rows"] == []
+    days = await cli(stack, "report", "cli-calls", "--by", "day", "--csv")
+    assert days.returncode == 0 and days.stdout == "", days.stdout  # nothing was sent yet
+    compared = as_json(await cli(stack, "--json", "report", "cli-calls@1", "--compare", "cli-calls"))
+    assert compared["verdict"] == "too_early" and [s["outcomes"]["enrolled"] for s in compared["sides"]] == [2, 2]
+    unknown = await cli(stack, "report", "cli-calls@1", "--compare", "cli-calls@2")
+    assert unknown.returncode != 0 and "no version 2" in unknown.stderr
     csv_rows = await cli(stack, "report", "cli-calls", "--by", "version", "--csv")
     assert csv_rows.returncode == 0 and csv_rows.stdout.splitlines()[0].startswith("key,enrolled,touched"), csv_rows.stdout
     inverted = await cli(stack, "report", "cli-calls", "--since", "2030-01-02T00:00:00+00:00", "--until", "2030-01-01T00:00:00+00:00")
