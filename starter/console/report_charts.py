@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from starter.service.engagement_reports import DailyReport, TouchReport
 from starter.service.reports import FunnelReport, OutcomeReport, StepTest
 
 WIDTH = 720
@@ -182,3 +183,93 @@ def variant_chart(step: StepTest) -> BarChart:
         for v in step.variants
     ]
     return bar_chart(rows)
+
+
+def message_chart(report: TouchReport) -> BarChart:
+    """Per step (or channel, or variant), the rates a person acted on its messages: opened,
+    clicked and replied per message delivered, on one 0-100% scale."""
+    rows = []
+    for r in report.rows:
+        rows.append(
+            (
+                r.key,
+                [
+                    Series(
+                        "opened", r.open_rate, f"{percent(r.open_rate)} opened", f"{r.key}: {r.opened} of {r.delivered} delivered opened"
+                    ),
+                    Series(
+                        "clicked",
+                        r.click_rate,
+                        f"{percent(r.click_rate)} clicked",
+                        f"{r.key}: {r.clicked} of {r.delivered} delivered clicked",
+                    ),
+                    Series(
+                        "replied",
+                        r.reply_rate,
+                        f"{percent(r.reply_rate)} replied",
+                        f"{r.key}: {r.replied} of {r.delivered} delivered replied",
+                    ),
+                ],
+            )
+        )
+    return bar_chart(rows, top_value=1.0)
+
+
+DAY_CHART_HEIGHT = 160
+DAY_AXIS = 40  # left of the columns, for the scale's top value
+DAY_FOOT = 18  # below the columns, for the first and last day
+DAY_MAX_COLUMN = 36.0  # a few days' columns stay columns, not blocks
+
+
+@dataclass(frozen=True)
+class DayColumn:
+    """One day: a column for its sends and, inside it, one for its replies (same scale)."""
+
+    day: str
+    x: float
+    width: float
+    sent_y: float
+    sent_height: float
+    replied_y: float
+    replied_height: float
+    title: str
+
+
+@dataclass(frozen=True)
+class DayChart:
+    """Columns left to right, one per day; the scale's top value; the SVG size."""
+
+    columns: list[DayColumn]
+    top_value: int
+    width: int
+    height: int
+    base_y: float
+    axis_x: float
+
+
+def daily_chart(report: DailyReport, *, width: int = WIDTH) -> DayChart:
+    """Sends and replies per day as columns on one scale (the busiest day's sends at the top;
+    never zero), each column titled with the day's sends, opens, clicks and replies."""
+    top = max([d.sent for d in report.days] + [d.replied for d in report.days] + [1])
+    plot_height = DAY_CHART_HEIGHT - PAD - DAY_FOOT
+    base = float(PAD + plot_height)
+    step = (width - DAY_AXIS - PAD) / max(len(report.days), 1)
+    columns = []
+    for i, d in enumerate(report.days):
+        sent_h = plot_height * d.sent / top
+        replied_h = plot_height * d.replied / top
+        x = DAY_AXIS + i * step
+        bar = min(max(step * 0.8, 1.0), DAY_MAX_COLUMN)
+        columns.append(
+            DayColumn(
+                day=d.day.isoformat(),
+                x=round(x + (step - bar) / 2, 1),
+                width=round(bar, 1),
+                sent_y=round(base - sent_h, 1),
+                sent_height=round(sent_h, 1),
+                replied_y=round(base - replied_h, 1),
+                replied_height=round(replied_h, 1),
+                title=f"{d.day.isoformat()}: {d.sent} sent, {d.opened} opened, {d.clicked} clicked, {d.replied} replied",
+            )
+        )
+    return DayChart(columns=columns, top_value=top, width=width, height=DAY_CHART_HEIGHT, base_y=base, axis_x=float(DAY_AXIS))

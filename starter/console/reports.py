@@ -1,8 +1,10 @@
 """The report page of a cadence: what became of its enrollments (started in a date range) by
-version, owner or cohort, its step funnel, and the A/B tests of its steps with variants,
-each as a server-drawn SVG chart (`starter.console.report_charts`, no script) over its table,
-and every table as a CSV download. The numbers are `starter.service.reports`'s, the same as
-the API's /v1/reports. Anyone signed in may look: a report writes nothing.
+version, owner or cohort, their activity day by day (sends, opens, clicks, replies), how its
+messages did step by step, its step funnel, a cohort table, and the A/B tests of its steps
+with variants, each as a server-drawn SVG chart (`starter.console.report_charts`, no script)
+over its table, and every table as a CSV download. Filters narrow it to one version, owner or
+cohort. The numbers are `starter.service.reports`'s, the same as the API's /v1/reports.
+Anyone signed in may look: a report writes nothing.
 
 The dates are days in UTC, both included; left empty, the last 90 days up to now.
 """
@@ -18,17 +20,20 @@ from fastapi import Query, Request, Response
 from pydantic import BaseModel
 
 from starter.console.pages import ConsoleError, backend_of, console_router, render
-from starter.console.report_charts import funnel_chart, outcome_chart, percent, span, variant_chart
+from starter.console.report_charts import daily_chart, funnel_chart, message_chart, outcome_chart, percent, span, variant_chart
 from starter.console.session import Viewer
 from starter.errors import CadenceError, NotFound
 from starter.service import cadences as cadence_service
+from starter.service import engagement_reports
 from starter.service import reports as report_service
-from starter.service.reports import Dimension, OutcomeRow, ended_statuses, funnel_csv
+from starter.service.engagement_reports import DayActivity, TouchRow
+from starter.service.reports import Dimension, Filters, OutcomeRow, ended_statuses, funnel_csv
 
 router = console_router()
 
 BY: dict[str, str] = {"version": "Version", "owner": "Owner", "cohort": "Cohort (persona / industry / tier)"}
-Table = Literal["outcomes", "funnel", "variants"]
+Table = Literal["outcomes", "funnel", "variants", "messages", "daily", "cohorts"]
+Text = Annotated[str, Query(max_length=100)]
 
 
 def _day(value: str, name: str) -> dt.date | None:
@@ -50,8 +55,22 @@ def date_range(since: str, until: str) -> tuple[dt.datetime | None, dt.datetime 
     )
 
 
-def _query(by: str, since: str, until: str) -> str:
-    return urlencode({k: v for k, v in (("by", by), ("since", since), ("until", until)) if v})
+def _filters(version: str, owner: str, persona: str, industry: str, tier: str) -> Filters:
+    """The form's filters (blank: any). A version that is not a whole number is said on the page."""
+    number = None
+    if version.strip():
+        try:
+            number = int(version.strip())
+        except ValueError:
+            raise ConsoleError(422, "The version must be a number, like 3.") from None
+        if number < 1:
+            raise ConsoleError(422, "The version must be 1 or more.")
+    clean = {k: v.strip() or None for k, v in (("owner", owner), ("persona", persona), ("industry", industry), ("tier", tier))}
+    return Filters(version=number, **clean)
+
+
+def _query(form: dict[str, str]) -> str:
+    return urlencode({k: v for k, v in form.items() if v})
 
 
 @router.get("/cadences/{key}/report")
@@ -62,30 +81,38 @@ async def report_page(
     by: Annotated[Dimension, Query()] = "version",
     since: Annotated[str, Query(max_length=20)] = "",
     until: Annotated[str, Query(max_length=20)] = "",
+    version: Annotated[str, Query(max_length=10)] = "",
+    owner: Text = "",
+    persona: Text = "",
+    industry: Text = "",
+    tier: Text = "",
 ) -> Response:
-    """Outcomes by the chosen grouping, the funnel and the A/B tests, for enrollments started
-    in the range: each drawn and tabled, with its CSV. An unknown cadence is the 404 page; a
-    bad range is said on the page (422)."""
+    """Outcomes by the chosen grouping, activity by day, messages by step, the funnel, the
+    cohorts and the A/B tests, for enrollments started in the range and matching the filters:
+    each drawn and tabled, with its CSV. An unknown cadence is the 404 page; a bad range or
+    filter is said on the page (422)."""
     backend = backend_of(request)
     view = await cadence_service.get_cadence(backend, key)  # NotFound: the 404 page
-    form = {"by": by, "since": since.strip(), "until": until.strip()}
-    context: dict[str, Any] = {
-        "section": "cadences",
-        "cadence": view.cadence,
-        "form": form,
-        "dimensions": BY,
-        "query": _query(by, form["since"], form["until"]),
-    }
+    raw = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier}
+    form = {"by": by, "since": since.strip(), "until": until.strip(), **{k: v.strip() for k, v in raw.items()}}
+    context: dict[str, Any] = {"section": "cadences", "cadence": view.cadence, "form": form, "dimensions": BY, "query": _query(form)}
     try:
         start, end = date_range(since, until)
-        outcomes, funnel, variants = await asyncio.gather(
-            report_service.outcomes(backend, view.cadence.key, by=by, since=start, until=end),
-            report_service.funnel(backend, view.cadence.key, since=start, until=end),
-            report_service.variants(backend, view.cadence.key, since=start, until=end),
+        filters = _filters(**raw)
+        cadence = view.cadence.key
+        outcomes, daily, messages, funnel, cohorts, variants = await asyncio.gather(
+            report_service.outcomes(backend, cadence, by=by, since=start, until=end, filters=filters),
+            engagement_reports.daily(backend, cadence, since=start, until=end, filters=filters),
+            engagement_reports.touches(backend, cadence, by="step", since=start, until=end, filters=filters),
+            report_service.funnel(backend, cadence, since=start, until=end, filters=filters),
+            report_service.outcomes(backend, cadence, by="cohort", since=start, until=end, filters=filters),
+            report_service.variants(backend, cadence, since=start, until=end, filters=filters),
         )
     except ConsoleError as err:
         return render(request, "report.html", status=err.status, error=err.message, **context)
-    except NotFound:
+    except NotFound as err:
+        if (err.details or {}).get("field") == "version":
+            return render(request, "report.html", status=404, error=err.message[:1].upper() + err.message[1:] + ".", **context)
         raise
     except CadenceError as err:
         return render(request, "report.html", status=err.status, error=err.message[:1].upper() + err.message[1:] + ".", **context)
@@ -94,9 +121,14 @@ async def report_page(
         "report.html",
         outcomes=outcomes,
         outcome_chart=outcome_chart(outcomes),
+        daily=daily,
+        daily_chart=daily_chart(daily),
+        messages=messages,
+        message_chart=message_chart(messages),
         funnel=funnel,
         funnel_chart=funnel_chart(funnel),
         statuses=ended_statuses(funnel),
+        cohorts=cohorts,
         variants=variants,
         tests=[(step, variant_chart(step)) for step in variants.steps],
         percent=percent,
@@ -119,19 +151,34 @@ async def report_csv(
     by: Annotated[Dimension, Query()] = "version",
     since: Annotated[str, Query(max_length=20)] = "",
     until: Annotated[str, Query(max_length=20)] = "",
+    version: Annotated[str, Query(max_length=10)] = "",
+    owner: Text = "",
+    persona: Text = "",
+    industry: Text = "",
+    tier: Text = "",
 ) -> Response:
-    """One table of the report as a CSV attachment: outcomes (by the grouping), the funnel
-    (one column per way enrollments ended) or the variants (one row per step and variant)."""
+    """One table of the report as a CSV attachment: outcomes (by the grouping), cohorts,
+    messages by step, activity by day, the funnel (one column per way enrollments ended) or
+    the variants (one row per step and variant); with the page's range and filters."""
     backend = backend_of(request)
     start, end = date_range(since, until)
-    if table == "outcomes":
-        outcomes = await report_service.outcomes(backend, key, by=by, since=start, until=end)
-        text, name = _rows_csv(list(outcomes.rows), OutcomeRow), f"{outcomes.cadence_key}-by-{by}"
+    filters = _filters(version, owner, persona, industry, tier)
+    window: dict[str, Any] = {"since": start, "until": end, "filters": filters}
+    if table in ("outcomes", "cohorts"):
+        grouping: Dimension = "cohort" if table == "cohorts" else by
+        outcomes = await report_service.outcomes(backend, key, by=grouping, **window)
+        text, name = _rows_csv(list(outcomes.rows), OutcomeRow), f"{outcomes.cadence_key}-by-{grouping}"
+    elif table == "messages":
+        messages = await engagement_reports.touches(backend, key, by="step", **window)
+        text, name = _rows_csv(list(messages.rows), TouchRow), f"{messages.cadence_key}-messages-by-step"
+    elif table == "daily":
+        daily = await engagement_reports.daily(backend, key, **window)
+        text, name = _rows_csv(list(daily.days), DayActivity), f"{daily.cadence_key}-daily"
     elif table == "funnel":
-        funnel = await report_service.funnel(backend, key, since=start, until=end)
+        funnel = await report_service.funnel(backend, key, **window)
         text, name = funnel_csv(funnel), f"{funnel.cadence_key}-funnel"
     else:
-        variants = await report_service.variants(backend, key, since=start, until=end)
+        variants = await report_service.variants(backend, key, **window)
         text, name = _rows_csv(report_service.variant_rows(variants), report_service.VariantCsvRow), f"{variants.cadence_key}-variants"
     return Response(
         text,

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from pydantic import BaseModel
 from sqlmodel import func, select
 
 from activities.lookups import NoLookup
@@ -27,11 +30,12 @@ from models.keys import Role, create_key
 from models.tables import ApiKey, AuditEntry, DevOutbox, Enrollment, Task, Touch
 from starter.api import create_app
 from starter.console.session import seal
-from starter.service import reports
+from starter.service import engagement_reports, reports
 from starter.service.previews import InlineContact, PreviewRequest
 from tests.integration.conftest import Stack
 from tests.integration.test_reports import AB
 from tests.integration.test_sends import crash_after_claim, enrollment_for, run, touch, with_lookup
+from tests.integration.test_tracking import CHROME
 from tests.support.server import serve
 
 pytestmark = pytest.mark.e2e
@@ -689,7 +693,11 @@ async def test_a_lead_sees_an_owner_over_their_weekly_allowance_on_the_capacity_
     await context.close()
 
 
-AB_REPORT = AB.replace("key: ab-test\nname: A/B test", "key: ab-report\nname: A/B report")
+AB_REPORT = (
+    AB.replace("key: ab-test\nname: A/B test", "key: ab-report\nname: A/B report")
+    .replace('html: "<p>Hi</p>"', "html: \"<p>Hi, <a href='https://example.com/x'>a link</a></p>\"")
+    .replace('html: "<p>Hello there</p>"', "html: \"<p>Hello there, <a href='https://example.com/y'>a link</a></p>\"")
+)
 
 
 async def test_an_auditor_reads_a_cadence_report_with_its_charts_and_downloads_its_csv(console: Console) -> None:
@@ -714,38 +722,37 @@ async def test_an_auditor_reads_a_cadence_report_with_its_charts_and_downloads_i
         return count(Enrollment, Enrollment.status == "replied") == 3
 
     await eventually(replied)
+    # Two of them opened the email a minute after it came (a person, not a scanner), one clicked too.
+    with transaction(stack.engine) as session:
+        session.execute(sa.text("UPDATE touches SET sent_at = sent_at - interval '1 minute'"))
     backend = stack.client.backend
+    context, page = await console.sign_in("auditor", "/console/cadences/ab-report")
+    for i, kind in enumerate(("o", "o", "c")):
+        [mail] = stack.smtp.sink.to(f"rep{i % 2}@example.com")
+        body = mail.get_body(("html",))
+        assert body is not None
+        link = re.findall(r"https?://[^/\"']+(/t/" + kind + r"/[^\"']+)", body.get_content())[0]
+        assert (await page.request.get(link, headers={"user-agent": CHROME}, max_redirects=0)).status in (200, 302)
     outcomes = await reports.outcomes(backend, "ab-report", by="version")
     funnel = await reports.funnel(backend, "ab-report")
     variants = await reports.variants(backend, "ab-report")
+    messages = await engagement_reports.touches(backend, "ab-report", by="step")
+    daily = await engagement_reports.daily(backend, "ab-report")
     [row] = outcomes.rows
-    assert (row.key, row.enrolled, row.replied) == ("v1", 6, 3)
+    assert (row.key, row.enrolled, row.replied, row.opened, row.clicked) == ("v1", 6, 3, 2, 1)
 
-    context, page = await console.sign_in("auditor", "/console/cadences/ab-report")
     async with page.expect_navigation():
         await page.get_by_role("link", name="Report", exact=True).click()
     assert page.url.endswith("/console/cadences/ab-report/report")
     cells = await page.locator("table.outcome-table tr[data-key=v1] > *").all_inner_texts()
-    assert cells[:11] == [
-        "v1",
-        *(
-            str(n)
-            for n in (
-                row.enrolled,
-                row.touched,
-                row.sent,
-                row.replied,
-                row.meetings,
-                row.switched,
-                row.opted_out,
-                row.bounced,
-                row.completed,
-            )
-        ),
-        str(row.still_open),
-    ]
-    assert cells[11:15] == [f"{r * 100:.1f}%" for r in (row.response_rate, row.opt_out_rate, row.bounce_rate, row.completion_rate)]
-    assert cells[11] == "50.0%"
+    counts = (row.enrolled, row.touched, row.sent, row.opened, row.clicked)
+    assert cells[:6] == ["v1", *(str(n) for n in counts)]
+    assert cells[6] == f"{row.replied_positive} / {row.replied_negative} / {row.replied_neutral}" == "0 / 0 / 3"
+    ends = (row.replied, row.meetings, row.switched, row.opted_out, row.bounced, row.completed, row.still_open)
+    assert cells[7:14] == [str(n) for n in ends]
+    rates = (row.response_rate, row.open_rate, row.click_rate, row.opt_out_rate, row.bounce_rate, row.completion_rate)
+    assert cells[14:20] == [f"{r * 100:.1f}%" for r in rates]
+    assert cells[14:17] == ["50.0%", "33.3%", "16.7%"]
     rate_bars = page.locator("svg.outcome-chart g.bar")
     assert await rate_bars.count() == 1
     assert await rate_bars.locator("text.value").all_text_contents() == [f"{row.response_rate * 100:.1f}%"]
@@ -765,7 +772,38 @@ async def test_an_auditor_reads_a_cadence_report_with_its_charts_and_downloads_i
         f"{v.rate * 100:.1f}% ({v.responded}/{v.exposed})" for v in test.variants
     ]
     assert sum(v.exposed for v in test.variants) == 6
+
+    # Sends and replies over time: one column for today, titled with its numbers.
+    [today] = daily.days
+    assert (today.sent, today.opened, today.clicked, today.replied) == (6, 2, 1, 3)
+    day = page.locator("svg.day-chart g.day")
+    assert await day.count() == 1 and await day.get_attribute("data-day") == today.day.isoformat()
+    assert await day.locator("title").text_content() == f"{today.day.isoformat()}: 6 sent, 2 opened, 1 clicked, 3 replied"
+    sent_box, replied_box = await day.locator("rect.sent").bounding_box(), await day.locator("rect.replied").bounding_box()
+    assert sent_box is not None and replied_box is not None and replied_box["height"] == pytest.approx(sent_box["height"] / 2, abs=1)
+    # Messages by step: the open, click and reply rates of the first email, drawn and tabled.
+    hello = messages.rows[0]
+    assert (hello.key, hello.delivered, hello.opened, hello.clicked) == ("hello", 6, 2, 1)
+    assert await page.locator("svg.message-chart g.chart-row[data-name=hello] text.value").all_text_contents() == [
+        "33.3% opened",
+        "16.7% clicked",
+        "50.0% replied",  # the API's replies count against the last email each contact got
+    ]
+    cells = await page.locator("table.message-table tr[data-step=hello] > *").all_inner_texts()
+    assert cells[:6] == ["hello", "6", "6", "2", "1", "3"]
+    assert await page.locator("table.cohort-table tbody th").all_inner_texts() == ["- / - / -"]
     await page.screenshot(path="/tmp/console-report.png", full_page=True)
+
+    # Narrowed to one owner (nobody here has one): every table says so.
+    shown = await page.goto("/console/cadences/ab-report/report?owner=rep-nobody")
+    assert shown is not None and shown.status == 200
+    assert await page.locator("table.outcome-table tbody tr").count() == 0
+    assert await page.get_by_label("Owner").input_value() == "rep-nobody"
+    shown = await page.goto("/console/cadences/ab-report/report?version=7")
+    assert shown is not None and shown.status == 404 and "no version 7" in await page.get_by_role("alert").inner_text()
+    shown = await page.goto("/console/cadences/ab-report/report?version=x")
+    assert shown is not None and shown.status == 422
+    await page.goto("/console/cadences/ab-report/report")
 
     # Grouped by owner, and each table as CSV: the service's header and rows.
     await page.get_by_label("Group by").select_option("owner")
@@ -786,6 +824,12 @@ async def test_an_auditor_reads_a_cadence_report_with_its_charts_and_downloads_i
     answer = await page.request.get("/console/cadences/ab-report/report.csv?table=funnel")
     lines = (await answer.text()).splitlines()
     assert lines[0].startswith("step_index,step_id,reached,sent,skipped,failed") and lines[1].startswith("0,hello,6,6,")
+    tables: list[tuple[str, list[BaseModel]]] = [("messages", list(messages.rows)), ("daily", list(daily.days))]
+    for table, expected in tables:
+        answer = await page.request.get(f"/console/cadences/ab-report/report.csv?table={table}")
+        assert await answer.text() == reports.rows_csv(expected)
+    answer = await page.request.get("/console/cadences/ab-report/report.csv?table=cohorts&owner=rep-nobody")
+    assert (await answer.text()).splitlines() == [",".join(reports.OutcomeRow.model_fields)]
 
     # Bad input: a message with its status, never a 500.
     shown = await page.goto("/console/cadences/no-such-cadence/report")

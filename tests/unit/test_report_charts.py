@@ -147,3 +147,24 @@ def test_variant_chart_marks_the_leader() -> None:
         ("long", "rate", "25.0% (2/8)"),
     ]
     assert chart.rows[0].bars[0].width == 2 * chart.rows[1].bars[0].width
+
+
+def test_day_columns_share_one_scale_and_say_their_numbers() -> None:
+    from starter.service.engagement_reports import DailyReport, DayActivity
+
+    days = [
+        DayActivity(day=dt.date(2030, 1, 1), sent=10, opened=4, clicked=1, replied=2),
+        DayActivity(day=dt.date(2030, 1, 2), sent=0, opened=0, clicked=0, replied=0),
+        DayActivity(day=dt.date(2030, 1, 3), sent=5, opened=0, clicked=0, replied=5),
+    ]
+    chart = rc.daily_chart(DailyReport(cadence_key="k", since=NOW, until=NOW, days=days))
+    first, empty, third = chart.columns
+    assert chart.top_value == 10
+    assert first.sent_height == 2 * third.sent_height and third.replied_height == third.sent_height
+    assert first.replied_height == pytest.approx(first.sent_height / 5, abs=0.1)
+    assert empty.sent_height == 0 and empty.sent_y == chart.base_y
+    assert first.title == "2030-01-01: 10 sent, 4 opened, 1 clicked, 2 replied"
+    assert first.x < empty.x < third.x and all(c.width <= rc.DAY_MAX_COLUMN for c in chart.columns)
+    assert third.x + third.width <= chart.width
+    nothing = rc.daily_chart(DailyReport(cadence_key="k", since=NOW, until=NOW, days=[]))
+    assert nothing.columns == [] and nothing.top_value == 1
