@@ -105,6 +105,7 @@ class Settings(BaseSettings):
 
     policy_file: str | None = Field(default=None, description="Contact policy file (default: playbooks/policy.yaml)")
     rules_file: str | None = Field(default=None, description="Event rules file (default: playbooks/rules.yaml)")
+    scoring_file: str | None = Field(default=None, description="Lead-scoring file (default: playbooks/scoring.yaml)")
 
     log_level: str = "INFO"
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
 
+from cadence.scoring import ScoringConfig, Threshold
+from models import scores
 from models.tables import Engagement
 
 KINDS: Final = ("delivered", "opened", "clicked", "replied", "meeting_booked", "bounced", "complained", "opted_out", "task_completed")
@@ -34,9 +37,20 @@ _TOUCH = sa.text("SELECT enrollment_id, contact_id FROM touches WHERE id = :touc
 _LATEST_ENROLLMENT = sa.text("SELECT id FROM enrollments WHERE contact_id = :contact ORDER BY created_at DESC LIMIT 1")
 
 
+@dataclass(frozen=True)
+class Noted:
+    """A new engagement: its row, its contact, and the score thresholds it lifted them through."""
+
+    id: int
+    contact_id: uuid.UUID | None
+    score: float | None
+    crossed: tuple[Threshold, ...]
+
+
 def note(
     session: Session,
     *,
+    scoring: ScoringConfig,
     kind: str,
     dedup_key: str,
     contact_id: uuid.UUID | None = None,
@@ -46,8 +60,9 @@ def note(
     machine: bool = False,
     detail: dict[str, Any] | None = None,
     at: dt.datetime | None = None,
-) -> bool:
-    """Record one engagement in the caller's transaction; False if `dedup_key` was seen.
+) -> Noted | None:
+    """Record one engagement in the caller's transaction, and move the contact's lead score
+    (`cadence.scoring`); None if `dedup_key` was seen (nothing changes).
 
     With only a contact, it is attributed to that contact's newest touch on `channel` (any
     channel if None), or else to its newest enrollment."""
@@ -55,7 +70,7 @@ def note(
     if touch_id is not None and (enrollment_id is None or contact_id is None):
         row = session.execute(_TOUCH, {"touch": touch_id}).first()
         if row is None:
-            return False
+            return None
         enrollment_id, contact_id = enrollment_id or row.enrollment_id, contact_id or row.contact_id
     elif touch_id is None and contact_id is not None and enrollment_id is None:
         row = session.execute(_LATEST_TOUCH, {"contact": contact_id, "sent": list(_SENT), "channel": channel}).first()
@@ -63,6 +78,7 @@ def note(
             touch_id, enrollment_id = row.id, row.enrollment_id
         else:
             enrollment_id = session.execute(_LATEST_ENROLLMENT, {"contact": contact_id}).scalar()
+    when = at or dt.datetime.now(dt.UTC)
     inserted = session.execute(
         insert(Engagement)
         .values(
@@ -73,12 +89,17 @@ def note(
             contact_id=contact_id,
             machine=machine,
             detail=detail or {},
-            at=at or dt.datetime.now(dt.UTC),
+            at=when,
         )
         .on_conflict_do_nothing(index_elements=["dedup_key"])
         .returning(sa.column("id"))
     ).first()
-    return inserted is not None
+    if inserted is None:
+        return None
+    scored = None
+    if contact_id is not None:
+        scored = scores.apply(session, contact_id, kind, detail or {}, machine=machine, now=when, config=scoring)
+    return Noted(int(inserted[0]), contact_id, scored.score.value if scored else None, scored.crossed if scored else ())
 
 
 # What each recorded inbound event type is, as an engagement (None: not an engagement).

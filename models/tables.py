@@ -97,6 +97,12 @@ class Contact(SQLModel, table=True):
     dates: dict[str, Any] = _json()
     fields: dict[str, Any] = _json()
     erased_at: dt.datetime | None = _ts()
+    score: float = Field(
+        default=0.0, sa_column_kwargs={"server_default": "0"}, description="Lead score as of score_at (see cadence.scoring)"
+    )
+    score_at: dt.datetime | None = _ts()
+    score_day: dt.date | None = Field(default=None, description="The UTC day score_used counts")
+    score_used: dict[str, Any] = _json()
     created_at: dt.datetime = _created()
     updated_at: dt.datetime = _created()
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from cadence.contact_policy import ContactPolicy
 from cadence.definition import CadenceBundle, TemplateSource
 from cadence.parse import DefinitionError, FieldProblem, check_bundle, parse_definition, parse_yaml
+from cadence.scoring import ScoringConfig
 from cadence.templates import check_bundle_templates
 from cadence.triggers import Rules
 
@@ -25,6 +26,7 @@ PLAYBOOKS_DIR = Path(__file__).resolve().parent.parent / "playbooks"
 TEMPLATES_DIR = PLAYBOOKS_DIR / "templates"
 POLICY_FILE = PLAYBOOKS_DIR / "policy.yaml"
 RULES_FILE = PLAYBOOKS_DIR / "rules.yaml"
+SCORING_FILE = PLAYBOOKS_DIR / "scoring.yaml"
 
 TemplateLookup = Callable[[str], TemplateSource | None]
 
@@ -99,7 +101,7 @@ def load_file(path: Path, templates_dir: Path | None = None) -> CadenceBundle:
 
 def playbook_files(root: Path = PLAYBOOKS_DIR) -> list[Path]:
     """The shipped playbooks, in name order."""
-    return sorted(p for p in root.glob("*.yaml") if p.is_file() and p.name not in (POLICY_FILE.name, RULES_FILE.name))
+    return sorted(p for p in root.glob("*.yaml") if p.is_file() and p.name not in (POLICY_FILE.name, RULES_FILE.name, SCORING_FILE.name))
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -130,6 +132,12 @@ def load_rules(path: str | Path | None = None) -> Rules:
     """The event rules from a file (the shipped playbooks/rules.yaml by default)."""
     file = Path(path) if path else RULES_FILE
     return _config(Rules, file.read_text(encoding="utf-8"), str(file))
+
+
+def load_scoring(path: str | Path | None = None) -> ScoringConfig:
+    """The lead-scoring rules from a file (the shipped playbooks/scoring.yaml by default)."""
+    file = Path(path) if path else SCORING_FILE
+    return _config(ScoringConfig, file.read_text(encoding="utf-8"), str(file))
 
 
 def load_policy(path: str | Path | None = None) -> ContactPolicy:

@@ -17,12 +17,13 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from cadence.contact_policy import ContactPolicy
+from cadence.scoring import ScoringConfig
 from cadence.triggers import Rules
 from core.db import make_engine, transaction
 from core.settings import Settings
 from core.temporal import connect
 from models.payloads import TASK_QUEUE
-from starter.catalog import load_policy, load_rules
+from starter.catalog import load_policy, load_rules, load_scoring
 from starter.temporal import Workflows
 
 T = TypeVar("T")
@@ -51,12 +52,14 @@ class Backend:
         task_queue: str = TASK_QUEUE,
         policy: ContactPolicy | None = None,
         rules: Rules | None = None,
+        scoring: ScoringConfig | None = None,
         owns_engine: bool = False,
     ) -> None:
         self.engine = engine
         self.workflows = Workflows(temporal, task_queue)
         self.policy = policy or load_policy()
         self.rules = rules if rules is not None else load_rules()
+        self.scoring = scoring or load_scoring()
         self._owns_engine = owns_engine
         self._previews: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -70,6 +73,7 @@ class Backend:
         task_queue: str = TASK_QUEUE,
         policy_file: str | None = None,
         rules_file: str | None = None,
+        scoring_file: str | None = None,
         pool_size: int = 10,
     ) -> Backend:
         """Connect to Postgres and (lazily, at the first call that needs it) to Temporal."""
@@ -80,6 +84,7 @@ class Backend:
             task_queue=task_queue,
             policy=load_policy(policy_file),
             rules=load_rules(rules_file),
+            scoring=load_scoring(scoring_file),
             owns_engine=True,
         )
 
@@ -93,6 +98,7 @@ class Backend:
             task_queue=settings.task_queue,
             policy=load_policy(settings.policy_file),
             rules=load_rules(settings.rules_file),
+            scoring=load_scoring(settings.scoring_file),
             owns_engine=engine is None,
         )
 

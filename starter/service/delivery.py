@@ -40,10 +40,18 @@ class InboundProcessor:
         """Ask for prompt delivery of a freshly recorded event."""
         self._queue.put_nowait(event_row_id)
 
+    def notify_all(self, event_row_ids: list[uuid.UUID]) -> None:
+        """Ask for prompt delivery of each of these events."""
+        for row_id in event_row_ids:
+            self.notify(row_id)
+
     def notify_recorded(self, recorded: Recorded | None) -> None:
-        """Ask for prompt delivery of an event just recorded, if it is new and waits for it."""
+        """Ask for prompt delivery of an event just recorded, if it is new and waits for it,
+        and of the events it led to (a lead score crossing a threshold)."""
         if recorded is not None and recorded.created and recorded.status == "received":
             self.notify(recorded.id)
+        if recorded is not None:
+            self.notify_all(recorded.follow_ups)
 
     async def start(self) -> None:
         """Run the delivery loop in the background."""

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
@@ -23,6 +24,7 @@ from core.settings import Settings
 from models import engagements
 from models.tables import Touch
 from starter.service.backend import Backend
+from starter.service.events import score_events
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Tracked:
 
     recorded: bool
     machine: str | None
+    follow_ups: list[uuid.UUID] = field(default_factory=list)
 
 
 async def opened(backend: Backend, settings: Settings, token: str, *, user_agent: str | None, client_ip: str | None) -> Tracked | None:
@@ -41,14 +44,16 @@ async def opened(backend: Backend, settings: Settings, token: str, *, user_agent
     return await _record(backend, settings, found, user_agent, client_ip)
 
 
-async def clicked(backend: Backend, settings: Settings, token: str, *, user_agent: str | None, client_ip: str | None) -> str | None:
-    """Record the click and return the URL to forward to; None for an invalid token."""
+async def clicked(
+    backend: Backend, settings: Settings, token: str, *, user_agent: str | None, client_ip: str | None
+) -> tuple[str, Tracked] | None:
+    """Record the click; the URL to forward to and what was recorded (None: an invalid token)."""
     found = read_track_token(token, "click", settings.link_secret)
     if found is None:
         return None
-    await _record(backend, settings, found, user_agent, client_ip)
+    tracked = await _record(backend, settings, found, user_agent, client_ip)
     assert found.url is not None
-    return found.url
+    return found.url, tracked
 
 
 async def _record(backend: Backend, settings: Settings, token: TrackToken, user_agent: str | None, client_ip: str | None) -> Tracked:
@@ -64,16 +69,25 @@ async def _record(backend: Backend, settings: Settings, token: TrackToken, user_
         reason = machine_reason(user_agent, client_ip, (now - sent).total_seconds() if sent else None)
         who = "machine" if reason else "person"
         detail: dict[str, object] = {"machine_reason": reason} if reason else {}
+        implied = None
         if token.kind == "open":
-            new = engagements.note(
-                session, kind="opened", dedup_key=f"opened:{touch.id}:{who}", touch_id=touch.id, machine=bool(reason), detail=detail, at=now
+            noted = engagements.note(
+                session,
+                scoring=backend.scoring,
+                kind="opened",
+                dedup_key=f"opened:{touch.id}:{who}",
+                touch_id=touch.id,
+                machine=bool(reason),
+                detail=detail,
+                at=now,
             )
         else:
             assert token.url is not None
             link = hashlib.sha256(token.url.encode()).hexdigest()[:16]
             detail["url"] = token.url[:500]
-            new = engagements.note(
+            noted = engagements.note(
                 session,
+                scoring=backend.scoring,
                 kind="clicked",
                 dedup_key=f"clicked:{touch.id}:{link}:{who}",
                 touch_id=touch.id,
@@ -82,11 +96,19 @@ async def _record(backend: Backend, settings: Settings, token: TrackToken, user_
                 at=now,
             )
             if reason is None:
-                engagements.note(
-                    session, kind="opened", dedup_key=f"opened:{touch.id}:person", touch_id=touch.id, detail={"implied_by": "click"}, at=now
+                implied = engagements.note(
+                    session,
+                    scoring=backend.scoring,
+                    kind="opened",
+                    dedup_key=f"opened:{touch.id}:person",
+                    touch_id=touch.id,
+                    detail={"implied_by": "click"},
+                    at=now,
                 )
-        if new:
+        if noted is not None:
             metrics.ENGAGEMENTS.labels("opened" if token.kind == "open" else "clicked", "true" if reason else "false").inc()
-        return Tracked(new, reason)
+        follow_ups = score_events(session, backend.scoring, noted)
+        follow_ups += score_events(session, backend.scoring, implied)
+        return Tracked(noted is not None, reason, follow_ups)
 
     return await backend.db(store)

@@ -31,6 +31,7 @@ from sqlmodel import Session, select
 from cadence import events as vocabulary
 from cadence.definition import CadenceDefinition
 from cadence.events import EventKind
+from cadence.scoring import ScoringConfig
 from core import metrics
 from models import audit, engagements
 from models.cadences import bundle_of
@@ -67,6 +68,8 @@ class Recorded:
     status: str
     contact_ids: list[str] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    follow_ups: list[uuid.UUID] = field(default_factory=list)
+    """Events this one led to (a lead score crossing a threshold), to deliver after it."""
 
 
 def record(
@@ -77,6 +80,7 @@ def record(
     type: str,
     contact_ids: Iterable[uuid.UUID],
     payload: dict[str, Any],
+    scoring: ScoringConfig | None = None,
     deliver: bool = True,
     touch_id: uuid.UUID | None = None,
 ) -> Recorded:
@@ -111,28 +115,38 @@ def record(
     ).first()
     if inserted is not None:
         metrics.INBOUND_EVENTS.labels(type).inc()
-        _engagement(session, source, event_id, type, payload, contacts, touch_id)
-        return Recorded(new_id, True, status, contacts)
+        follow_ups = _engagement(session, scoring, source, event_id, type, payload, contacts, touch_id)
+        return Recorded(new_id, True, status, contacts, follow_ups=follow_ups)
     existing = session.exec(select(InboundEvent).where(InboundEvent.source == source, InboundEvent.event_id == event_id)).one()
     return Recorded(existing.id, False, existing.status, list(existing.payload.get("contact_ids", [])), dict(existing.result))
 
 
 def _engagement(
-    session: Session, source: str, event_id: str, type: str, payload: dict[str, Any], contacts: list[str], touch_id: uuid.UUID | None
-) -> None:
+    session: Session,
+    scoring: ScoringConfig | None,
+    source: str,
+    event_id: str,
+    type: str,
+    payload: dict[str, Any],
+    contacts: list[str],
+    touch_id: uuid.UUID | None,
+) -> list[uuid.UUID]:
     found = engagements.of_event(type, payload)
     if found is None:
-        return
+        return []
+    assert scoring is not None, f"a {type} event is an engagement: record it with the scoring config"
     kind, detail = found
     enrollment_id = None
     if kind == "task_completed":
         task = session.get(Task, as_uuid(str(payload.get("task_id") or "")) or uuid.UUID(int=0))
         if task is None or task.status != "completed":
-            return
+            return []
         enrollment_id = task.enrollment_id
+    follow_ups: list[uuid.UUID] = []
     for contact in contacts:
-        engagements.note(
+        noted = engagements.note(
             session,
+            scoring=scoring,
             kind=kind,
             dedup_key=f"{kind}:{source}:{event_id}:{contact}",
             contact_id=uuid.UUID(contact),
@@ -141,6 +155,30 @@ def _engagement(
             channel=payload.get("channel") if payload.get("channel") in ("email", "sms") else None,
             detail=detail,
         )
+        follow_ups += score_events(session, scoring, noted)
+    return follow_ups
+
+
+def score_events(session: Session, scoring: ScoringConfig, noted: engagements.Noted | None) -> list[uuid.UUID]:
+    """Record the named event `score_<name>` for each threshold an engagement lifted its
+    contact through (once per engagement and threshold); their ids, to deliver like any
+    event: to the contact's enrollments (`exit_on: [event:score_hot]`) and the event rules."""
+    if noted is None or noted.contact_id is None:
+        return []
+    out = []
+    for threshold in noted.crossed:
+        recorded = record(
+            session,
+            source="scoring",
+            event_id=f"score:{noted.id}:{threshold.name}",
+            type=EventKind.event,
+            contact_ids=[noted.contact_id],
+            payload={"name": f"score_{threshold.name}", "data": {"score": noted.score, "threshold": threshold.at_least}},
+            scoring=scoring,
+        )
+        if recorded.created and recorded.status == "received":
+            out.append(recorded.id)
+    return out
 
 
 def suppress_for(
@@ -201,13 +239,23 @@ async def send_event(
     def store(session: Session) -> Recorded:
         person = find_contact(session, contact)
         contacts = [person] if person is not None else []
-        recorded = record(session, source=source, event_id=event_id, type=kind.value, contact_ids=[c.id for c in contacts], payload=payload)
+        recorded = record(
+            session,
+            source=source,
+            event_id=event_id,
+            type=kind.value,
+            contact_ids=[c.id for c in contacts],
+            payload=payload,
+            scoring=backend.scoring,
+        )
         if recorded.created:
             suppress_for(session, contacts, type=kind, channel=channel, source=source)
         return recorded
 
     recorded = await backend.db(store)
     delivered = await deliver(backend, recorded.id) if recorded.status == "received" else dict(recorded.result)
+    for follow_up in recorded.follow_ups:  # a lead score it lifted through a threshold (retried by the sweeper)
+        await deliver(backend, follow_up)
     if not delivered and recorded.status == "received":
         # Temporal did not take it just now; the sweeper will deliver it.
         return EventOutcome(event_id=event_id, status="received", duplicate=not recorded.created, contact_ids=recorded.contact_ids)

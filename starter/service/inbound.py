@@ -20,12 +20,13 @@ from sqlmodel import Session, select
 
 from cadence.intent import classify_reply
 from cadence.keywords import SmsKeyword, classify_sms
+from cadence.scoring import ScoringConfig
 from models import audit, engagements
 from models.contacts import contacts_by_email, contacts_by_phone
 from models.schemas import Day
 from models.tables import Contact, Suppression, Touch
 from starter.service.backend import Backend
-from starter.service.events import Recorded, record, suppress_for
+from starter.service.events import Recorded, record, score_events, suppress_for
 
 # Delivery states in the order Twilio reports them; a later report never moves a touch back.
 SMS_ORDER = {
@@ -96,6 +97,7 @@ async def receive_sms(backend: Backend, *, sid: str, sender: str, to: str | None
             contact_ids=[c.id for c in contacts],
             payload={**payload, "from": sender, "to": to, "body": body, "keyword": kind},
             deliver=event_type in ("opt_out", "reply"),
+            scoring=backend.scoring,
         )
         if recorded.created:
             if event_type == "opt_out":
@@ -132,11 +134,12 @@ def _restore_sms_consent(session: Session, contacts: list[Contact]) -> None:
         )
 
 
-async def sms_status(backend: Backend, *, sid: str, status: str, error_code: int | None) -> None:
+async def sms_status(backend: Backend, *, sid: str, status: str, error_code: int | None) -> list[uuid.UUID]:
     """Move the touch forward (queued, sent, delivered, undelivered, failed; never back); a
-    permanent failure such as 21610 suppresses the number."""
+    permanent failure such as 21610 suppresses the number. Returns the events it led to (a
+    lead score crossing a threshold), for delivery."""
 
-    def store(session: Session) -> None:
+    def store(session: Session) -> list[uuid.UUID]:
         touch = session.exec(select(Touch).where(Touch.provider_id == sid).with_for_update()).first()
         recorded = record(
             session,
@@ -148,7 +151,7 @@ async def sms_status(backend: Backend, *, sid: str, status: str, error_code: int
             deliver=False,
         )
         if touch is None or not recorded.created:
-            return
+            return []
         # Our own "sent" means Twilio accepted the message, which ranks as its "queued".
         current = SMS_ORDER["queued"] if touch.status == "sent" else SMS_ORDER.get(touch.status, 0)
         if SMS_ORDER[status] > current:
@@ -159,16 +162,22 @@ async def sms_status(backend: Backend, *, sid: str, status: str, error_code: int
             session.add(touch)
         reason = SMS_PERMANENT.get(error_code) if error_code else None
         # The carrier's receipt is the text's delivery; a text that never arrived bounced.
+        noted = None
         if status in ("delivered", "read"):
-            engagements.note(session, kind="delivered", dedup_key=f"delivered:{touch.id}", touch_id=touch.id)
+            noted = engagements.note(
+                session, scoring=backend.scoring, kind="delivered", dedup_key=f"delivered:{touch.id}", touch_id=touch.id
+            )
         elif status in ("undelivered", "failed"):
             detail = {"type": "hard" if reason else "soft", "code": f"twilio_{error_code}" if error_code else None}
-            engagements.note(session, kind="bounced", dedup_key=f"bounced:{touch.id}", touch_id=touch.id, detail=detail)
+            noted = engagements.note(
+                session, scoring=backend.scoring, kind="bounced", dedup_key=f"bounced:{touch.id}", touch_id=touch.id, detail=detail
+            )
         contact = session.get(Contact, touch.contact_id)
         if reason and contact is not None:
             suppress_for(session, [contact], type="opt_out", channel="sms", source="twilio-status", reason=reason)
+        return score_events(session, backend.scoring, noted)
 
-    await backend.db(store)
+    return await backend.db(store)
 
 
 class Bounce(BaseModel):
@@ -231,6 +240,7 @@ async def receive_email(backend: Backend, mail: InboundEmail) -> Recorded:
             payload={**payload, "kind": event_type},
             deliver=event_type not in ("soft_bounce", "auto_reply"),
             touch_id=answered,
+            scoring=backend.scoring,
         )
         if recorded.created and event_type in ("bounce", "complaint", "opt_out"):
             reason = {"bounce": "bounce", "complaint": "complaint", "opt_out": "reply asked to unsubscribe"}[event_type]
@@ -274,17 +284,34 @@ async def unsubscribe(backend: Backend, contact_id: uuid.UUID) -> Recorded:
     def store(session: Session) -> Recorded:
         person = session.get(Contact, contact_id)
         assert person is not None
-        return _opted_out(session, person, "unsubscribe", "list-unsubscribe", by="list-unsubscribe", channel="email", reason="unsubscribe")
+        return _opted_out(
+            session,
+            person,
+            "unsubscribe",
+            "list-unsubscribe",
+            by="list-unsubscribe",
+            channel="email",
+            reason="unsubscribe",
+            scoring=backend.scoring,
+        )
 
     return await backend.db(store)
 
 
-def _opted_out(session: Session, person: Contact, source: str, how: str, *, by: str, channel: str | None, reason: str) -> Recorded:
+def _opted_out(
+    session: Session, person: Contact, source: str, how: str, *, by: str, channel: str | None, reason: str, scoring: ScoringConfig
+) -> Recorded:
     """The contact opted out on their own page: the event (a fresh id each time) and the
     suppression it implies (`by` names the page in the suppression and its audit entry)."""
     payload = {"channel": channel, "how": how} if channel else {"how": how}
     recorded = record(
-        session, source=source, event_id=f"{person.id}:{uuid.uuid4()}", type="opt_out", contact_ids=[person.id], payload=payload
+        session,
+        source=source,
+        event_id=f"{person.id}:{uuid.uuid4()}",
+        type="opt_out",
+        contact_ids=[person.id],
+        payload=payload,
+        scoring=scoring,
     )
     suppress_for(session, [person], type="opt_out", channel=channel, source=by, reason=reason)
     return recorded
@@ -315,6 +342,15 @@ async def save_preferences(
         )
         if not stop_all:
             return None
-        return _opted_out(session, person, "preferences", "preference centre", by="preference-centre", channel=None, reason="stop all")
+        return _opted_out(
+            session,
+            person,
+            "preferences",
+            "preference centre",
+            by="preference-centre",
+            channel=None,
+            reason="stop all",
+            scoring=backend.scoring,
+        )
 
     return await backend.db(store)

@@ -45,6 +45,9 @@ SEMANTIC_422 = (
     "GET /v1/reports/variants",  # a date range that ends before it starts
     "GET /v1/reports",  # the same
     "GET /v1/reports/funnel",  # the same
+    "GET /v1/reports/touches",  # the same
+    "GET /v1/reports/daily",  # the same
+    "GET /v1/reports/compare",  # the same, or the same cadence and version on both sides
 )
 
 

@@ -49,6 +49,9 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/reports/variants"): READERS,
     ("GET", "/v1/reports"): READERS,
     ("GET", "/v1/reports/funnel"): READERS,
+    ("GET", "/v1/reports/touches"): READERS,
+    ("GET", "/v1/reports/daily"): READERS,
+    ("GET", "/v1/reports/compare"): READERS,
     ("GET", "/v1/enrollments/{enrollment_id}/preview"): READERS,
     ("POST", "/v1/operations"): {LEAD},
     ("GET", "/v1/operations"): READERS,
@@ -88,6 +91,8 @@ PUBLIC = {
     ("POST", "/u/{token}"),
     ("GET", "/p/{token}"),
     ("POST", "/p/{token}"),
+    ("GET", "/t/o/{token}.gif"),
+    ("GET", "/t/c/{token}"),
 }
 
 

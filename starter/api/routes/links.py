@@ -70,7 +70,7 @@ async def unsubscribe(token: str, request: Request, backend: BackendDep, setting
         return _invalid(request, settings)
     recorded = await inbound.unsubscribe(backend, contact.id)
     if delivery is not None:
-        delivery.notify(recorded.id)
+        delivery.notify_recorded(recorded)
     return _page(
         request, "unsubscribe.html", settings, address=_mask(contact.email), done=True, preferences_url=_preferences_url(contact, settings)
     )
@@ -100,7 +100,7 @@ async def save_preferences(token: str, request: Request, backend: BackendDep, se
         backend, contact.id, channels=channels, frequency=frequency, topics=topics, stop_all=form.get("stop_all") == "yes"
     )
     if recorded is not None and delivery is not None:
-        delivery.notify(recorded.id)
+        delivery.notify_recorded(recorded)
     refreshed = await _contact(backend, token, "preferences", settings)
     return _preferences(request, settings, refreshed or contact, saved=True)
 

@@ -13,7 +13,7 @@ import base64
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from starter.api.deps import BackendDep, SettingsDep
+from starter.api.deps import BackendDep, DeliveryDep, SettingsDep
 from starter.service import engagement
 from starter.web import templates
 
@@ -36,13 +36,15 @@ def _invalid(request: Request, company: str, postal_address: str) -> HTMLRespons
     response_class=Response,
     responses={200: {"content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}, "description": "A 1x1 GIF"}},
 )
-async def pixel(token: str, request: Request, backend: BackendDep, settings: SettingsDep) -> Response:
+async def pixel(token: str, request: Request, backend: BackendDep, settings: SettingsDep, delivery: DeliveryDep) -> Response:
     """Record the email's open (a person's, or flagged as a machine's) and answer a 1x1 GIF."""
     tracked = await engagement.opened(
         backend, settings, token, user_agent=request.headers.get("user-agent"), client_ip=request.client.host if request.client else None
     )
     if tracked is None:
         return _invalid(request, settings.sender_company, settings.sender_postal_address)
+    if delivery is not None:
+        delivery.notify_all(tracked.follow_ups)
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
 
 
@@ -53,11 +55,14 @@ async def pixel(token: str, request: Request, backend: BackendDep, settings: Set
     status_code=302,
     responses={302: {"description": "To the link's own URL, signed into the token"}},
 )
-async def click(token: str, request: Request, backend: BackendDep, settings: SettingsDep) -> Response:
+async def click(token: str, request: Request, backend: BackendDep, settings: SettingsDep, delivery: DeliveryDep) -> Response:
     """Record the click and forward to the URL the email linked to."""
-    url = await engagement.clicked(
+    forward = await engagement.clicked(
         backend, settings, token, user_agent=request.headers.get("user-agent"), client_ip=request.client.host if request.client else None
     )
-    if url is None:
+    if forward is None:
         return _invalid(request, settings.sender_company, settings.sender_postal_address)
+    url, tracked = forward
+    if delivery is not None:
+        delivery.notify_all(tracked.follow_ups)
     return RedirectResponse(url, status_code=302, headers=_NO_STORE)

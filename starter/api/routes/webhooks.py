@@ -113,12 +113,14 @@ async def twilio_sms(request: Request, backend: BackendDep, settings: SettingsDe
     response_class=Response,
     responses={204: {"description": "Recorded"}},
 )
-async def twilio_status(request: Request, backend: BackendDep, settings: SettingsDep) -> Response:
+async def twilio_status(request: Request, backend: BackendDep, settings: SettingsDep, delivery: DeliveryDep) -> Response:
     """Move the touch forward (queued, sent, delivered, undelivered, failed; never back);
     a permanent failure such as 21610 suppresses the number."""
     form = _read_form(StatusForm, await _twilio_form(request, settings))
     code = int(form.ErrorCode) if form.ErrorCode and form.ErrorCode.isdigit() else None
-    await inbound.sms_status(backend, sid=form.MessageSid, status=form.MessageStatus, error_code=code)
+    follow_ups = await inbound.sms_status(backend, sid=form.MessageSid, status=form.MessageStatus, error_code=code)
+    if delivery is not None:
+        delivery.notify_all(follow_ups)
     return Response(status_code=204)
 
 
