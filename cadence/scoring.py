@@ -130,3 +130,9 @@ def add(config: ScoringConfig, score: Score, kind: str, detail: dict[str, Any], 
     after = min(max(before + points, config.floor), config.ceiling)
     crossed = tuple(t for t in config.thresholds if before < t.at_least <= after)
     return Scored(Score(round(after, 4), now, today, used), round(after - before, 4), crossed)
+
+
+def level(config: ScoringConfig, value: float) -> str | None:
+    """The highest threshold the score has reached ("hot"), or None below them all."""
+    reached = [t for t in config.thresholds if value >= t.at_least]
+    return max(reached, key=lambda t: t.at_least).name if reached else None

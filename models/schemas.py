@@ -257,5 +257,8 @@ class ContactOut(BaseModel):
     preferences: dict[str, Any]
     dates: dict[str, Any]
     fields: dict[str, Any]
+    score: float = Field(
+        default=0.0, description="Lead score now: engagement points, fading by half every half-life (see playbooks/scoring.yaml)"
+    )
     created_at: dt.datetime
     updated_at: dt.datetime

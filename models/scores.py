@@ -37,9 +37,8 @@ def current(contact: Contact, config: ScoringConfig, now: dt.datetime | None = N
     return round(decayed(contact.score, contact.score_at, now or dt.datetime.now(dt.UTC), config.half_life_days), 1)
 
 
-def current_sql(config: ScoringConfig, table: str = "contacts") -> sa.TextClause:
-    """The same as `current`, as SQL over a row of `table` (to sort a list by score)."""
+def current_sql(config: ScoringConfig, table: str = "contacts") -> sa.ColumnElement[float]:
+    """The same as `current`, as a column over a row of `table` (to sort a list by score)."""
     seconds = config.half_life_days * 86400
-    return sa.text(
-        f"({table}.score * power(0.5, greatest(extract(epoch FROM now() - coalesce({table}.score_at, now())), 0) / {seconds:.0f}))"
-    )
+    decay = f"power(0.5, greatest(extract(epoch FROM now() - coalesce({table}.score_at, now())), 0) / {seconds:.0f})"
+    return sa.literal_column(f"({table}.score * {decay})", sa.Float())

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import Query, Request, Response
 
 from cadence.rules import Status
+from cadence.scoring import level
+from models import scores
 from models.contacts import as_uuid
 from models.payloads import StatusView
 from starter.console.pages import ConsoleError, backend_of, console_router, redirect, render
@@ -23,7 +25,7 @@ from starter.service import audit, commands, overviews, previews, reads
 from starter.service.backend import Backend
 from starter.service.overviews import Labels
 from starter.service.previews import PreviewItem, WhatIfs
-from starter.service.reads import Page
+from starter.service.reads import EnrollmentSort, Page
 
 router = console_router()
 PAGE_SIZE = 25
@@ -43,11 +45,13 @@ async def enrollments(
     status: Annotated[str | None, Query(max_length=30)] = None,
     owner: Annotated[str | None, Query(max_length=100)] = None,
     account: Annotated[str | None, Query(max_length=200)] = None,
+    sort: Annotated[EnrollmentSort, Query()] = "newest",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    """Every enrollment, newest first, filtered by cadence, status, owner and account."""
+    """Every enrollment, newest first or by lead score (reps call the most engaged first),
+    filtered by cadence, status, owner and account."""
     backend = backend_of(request)
-    filters = {"cadence": cadence or "", "status": status or "", "owner": owner or "", "account": account or ""}
+    filters = {"cadence": cadence or "", "status": status or "", "owner": owner or "", "account": account or "", "sort": sort}
     cadences = await overviews.cadence_keys(backend)
     error: str | None = None
     code = 200
@@ -61,6 +65,7 @@ async def enrollments(
             status=status or None,
             owner=owner or None,
             account_id=account_id,
+            sort=sort,
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
         )
@@ -68,7 +73,7 @@ async def enrollments(
     except CadenceError as err:
         error, code = err.message, err.status
     pages = max(1, -(-result.total // PAGE_SIZE))
-    query = {k: v for k, v in filters.items() if v}
+    query = {k: v for k, v in filters.items() if v and (k, v) != ("sort", "newest")}
     return render(
         request,
         "enrollments.html",
@@ -99,6 +104,7 @@ async def enrollment_page(
     state = live.status.value if live else detail.status
     zone = people.contact.timezone if people.contact else None
     coming = await _coming(backend, enrollment_id) if live is not None and not live.status.terminal else []
+    score = scores.current(people.contact, backend.scoring) if people.contact else None
     return render(
         request,
         "enrollment.html",
@@ -117,6 +123,8 @@ async def enrollment_page(
         waiting=live.waiting_reason if live else detail.waiting_reason,
         contact=people.contact,
         contact_label=people.label,
+        score=score,
+        score_level=level(backend.scoring, score) if score is not None else None,
         account=people.account,
     )
 

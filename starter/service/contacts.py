@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
+from cadence.scoring import ScoringConfig
+from models import scores
 from models.contacts import contacts_of_account, effective_dates, find_account, find_contact, upsert_account, upsert_contact
 from models.enrollments import OPEN
 from models.schemas import AccountIn, ContactIn, ContactOut, FieldError
@@ -72,9 +74,10 @@ class ImportResult(BaseModel):
     errors: list[ImportRowError]
 
 
-def contact_out(row: Contact) -> ContactOut:
-    """The caller's view of a contact."""
-    return ContactOut.model_validate({**row.model_dump(), "id": str(row.id), "account_id": str(row.account_id) if row.account_id else None})
+def contact_out(row: Contact, scoring: ScoringConfig) -> ContactOut:
+    """The caller's view of a contact, with its lead score as it stands now."""
+    data = {**row.model_dump(), "id": str(row.id), "account_id": str(row.account_id) if row.account_id else None}
+    return ContactOut.model_validate({**data, "score": scores.current(row, scoring)})
 
 
 async def save_contact(backend: Backend, data: ContactIn) -> tuple[ContactSaved, bool]:
@@ -84,7 +87,7 @@ async def save_contact(backend: Backend, data: ContactIn) -> tuple[ContactSaved,
 
     def write(session: Session) -> tuple[ContactOut, bool, events.DatesChange | None]:
         row, created, change = upsert_noting_dates(session, data)
-        return contact_out(row), created, change
+        return contact_out(row, backend.scoring), created, change
 
     try:
         out, created, change = await backend.db(write)
@@ -112,7 +115,7 @@ async def get_contact(backend: Backend, ref: str) -> ContactOut:
         row = find_contact(session, ref)
         if row is None:
             raise NotFound(f"contact {ref!r} not found", {"field": "contact_id"})
-        return contact_out(row)
+        return contact_out(row, backend.scoring)
 
     return await backend.db(load)
 

@@ -4,10 +4,10 @@ status from the workflow, and filtered lists."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session, func, select
 from temporalio.service import RPCError
 
@@ -15,7 +15,8 @@ from cadence.rules import Status
 from models.cadences import find_cadence
 from models.contacts import as_uuid, find_contact
 from models.payloads import StatusView
-from models.tables import Cadence, CadenceVersion, Enrollment, Touch
+from models.scores import current_sql
+from models.tables import Cadence, CadenceVersion, Contact, Enrollment, Touch
 from starter.errors import Invalid, NotFound
 from starter.service.backend import Backend
 
@@ -42,6 +43,7 @@ class EnrollmentInfo(BaseModel):
     enrolled_by: str
     created_at: dt.datetime
     ended_at: dt.datetime | None
+    contact_score: float | None = Field(default=None, description="The contact's lead score now (in lists)")
     created: bool = False
 
 
@@ -114,6 +116,9 @@ async def status(backend: Backend, enrollment_id: str) -> EnrollmentDetail:
     return EnrollmentDetail(**recorded.model_dump(), live=live, live_error=error, touches=touches)
 
 
+EnrollmentSort = Literal["newest", "score"]
+
+
 async def list_enrollments(
     backend: Backend,
     *,
@@ -122,10 +127,13 @@ async def list_enrollments(
     account_id: str | None = None,
     status: str | None = None,
     owner: str | None = None,
+    sort: EnrollmentSort = "newest",
     limit: int = 50,
     offset: int = 0,
 ) -> Page:
-    """Enrollments filtered by cadence, contact, account, status and owner, newest first."""
+    """Enrollments filtered by cadence, contact, account, status and owner, newest first (or
+    with `sort="score"`, the most engaged contacts first: whom a rep should call), each with
+    its contact's lead score."""
     if status is not None and status not in {s.value for s in Status}:
         raise Invalid(f"unknown status {status!r}", {"field": "status", "allowed": [s.value for s in Status]})
 
@@ -151,10 +159,23 @@ async def list_enrollments(
         if owner:
             conditions.append(Enrollment.owner_id == owner)
         total = session.exec(select(func.count()).select_from(Enrollment).where(*conditions)).one()
+        score = current_sql(backend.scoring)
+        newest: sa.UnaryExpression[Any] = sa.desc(sa.literal_column("enrollments.created_at"))
+        order = (sa.desc(score), newest) if sort == "score" else (newest,)
         rows = session.exec(
-            select(Enrollment).where(*conditions).order_by(sa.desc(sa.column("created_at")), sa.column("id")).limit(limit).offset(offset)
+            select(Enrollment, score)
+            .join(Contact, Contact.id == Enrollment.contact_id)  # type: ignore[arg-type]
+            .where(*conditions)
+            .order_by(*order, sa.literal_column("enrollments.id"))
+            .limit(limit)
+            .offset(offset)
         ).all()
-        return Page(items=[info(session, r) for r in rows], total=total, limit=limit, offset=offset)
+        return Page(
+            items=[info(session, r).model_copy(update={"contact_score": round(float(s), 1)}) for r, s in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
 
     return await backend.db(load)
 

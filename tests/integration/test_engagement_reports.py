@@ -12,13 +12,12 @@ import re
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlmodel import func, select
 
 from core.db import transaction
 from models.tables import Enrollment
 from tests.integration.conftest import Inbound
-from tests.integration.test_tracking import CHROME, _html, _path
+from tests.integration.test_tracking import CHROME, _html, _path, backdate_sends
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +59,7 @@ async def test_reports_count_opens_clicks_replies_bounces_and_opt_outs_per_messa
         await stack.client.enroll("measured", person.external_id)
         [mail] = await asyncio.to_thread(stack.smtp.sink.wait_for, f"m{i}@example.com")
         mails.append(mail)
-    with transaction(stack.engine) as session:  # the contacts come to their email a minute later, not a scanner's instant
-        session.execute(sa.text("UPDATE touches SET sent_at = sent_at - interval '1 minute'"))
+    await backdate_sends(inbound, 6)
     pixel = [re.findall(r'<img src="([^"]+/t/o/[^"]+)"', _html(m))[0] for m in mails]
     click = [re.findall(r'href="([^"]+/t/c/[^"]+)"', _html(m))[0] for m in mails]
     unsubscribe = [re.findall(r'href="([^"]+/u/[^"]+)"', _html(m))[0] for m in mails]

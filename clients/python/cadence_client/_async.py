@@ -140,11 +140,13 @@ class AsyncCadence:
         account_id: str | None = None,
         status: str | None = None,
         owner: str | None = None,
+        sort: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> models.Page:
-        """One page of enrollments, newest first."""
-        return await self._send(r.list_enrollments(cadence, contact, account_id, status, owner, limit, offset))
+        """One page of enrollments, newest first (`sort="score"`: the contacts with the
+        highest lead score first), each with its contact's lead score."""
+        return await self._send(r.list_enrollments(cadence, contact, account_id, status, owner, limit, offset, sort))
 
     async def iter_enrollments(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[models.Enrollment]:
         """Every enrollment matching the filters, page by page."""

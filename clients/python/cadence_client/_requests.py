@@ -148,9 +148,17 @@ def get_enrollment(enrollment_id: str) -> Call[models.EnrollmentDetail]:
 
 
 def list_enrollments(
-    cadence: str | None, contact: str | None, account_id: str | None, status: str | None, owner: str | None, limit: int, offset: int
+    cadence: str | None,
+    contact: str | None,
+    account_id: str | None,
+    status: str | None,
+    owner: str | None,
+    limit: int,
+    offset: int,
+    sort: str | None = None,
 ) -> Call[models.Page]:
     filters = {
+        "sort": sort,
         "cadence_id": cadence,
         "contact_id": contact,
         "account_id": account_id,

@@ -139,11 +139,13 @@ class Cadence:
         account_id: str | None = None,
         status: str | None = None,
         owner: str | None = None,
+        sort: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> models.Page:
-        """One page of enrollments, newest first."""
-        return self._send(r.list_enrollments(cadence, contact, account_id, status, owner, limit, offset))
+        """One page of enrollments, newest first (`sort="score"`: the contacts with the
+        highest lead score first), each with its contact's lead score."""
+        return self._send(r.list_enrollments(cadence, contact, account_id, status, owner, limit, offset, sort))
 
     def iter_enrollments(self, *, page_size: int = 100, **filters: Any) -> Iterator[models.Enrollment]:
         """Every enrollment matching the filters, page by page."""

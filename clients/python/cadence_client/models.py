@@ -58,6 +58,7 @@ class Enrollment(_Model):
     enrolled_by: str
     created_at: dt.datetime
     ended_at: dt.datetime | None
+    contact_score: float | None = None
     created: bool = False
 
 
@@ -234,6 +235,7 @@ class Contact(_Model):
     preferences: dict[str, Any]
     dates: dict[str, Any]
     fields: dict[str, Any]
+    score: float = 0.0
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -13,7 +13,7 @@ from starter.api.deps import BackendDep, Offset, Operator, Reader, Service, Sett
 from starter.api.schemas import BulkRequest, EnrollRequest, PauseBody, ReasonBody, StopBody
 from starter.service import commands, reads
 from starter.service.enroll import BulkResult, bulk_enroll, enroll_contact
-from starter.service.reads import EnrollmentDetail, EnrollmentInfo, Page
+from starter.service.reads import EnrollmentDetail, EnrollmentInfo, EnrollmentSort, Page
 
 router = APIRouter(prefix="/v1/enrollments", tags=["enrollments"])
 
@@ -62,10 +62,12 @@ async def list_enrollments(
     account_id: uuid.UUID | None = None,
     status: Status | None = None,
     owner: Annotated[str | None, Query(max_length=100)] = None,
+    sort: Annotated[EnrollmentSort, Query(description="newest first, or score: the most engaged contacts first")] = "newest",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> Page:
-    """Enrollments, newest first, filtered by cadence, contact, account, status and owner."""
+    """Enrollments, newest first (or by the contact's lead score), filtered by cadence,
+    contact, account, status and owner; each with its contact's lead score."""
     return await reads.list_enrollments(
         backend,
         cadence=cadence_id,
@@ -73,6 +75,7 @@ async def list_enrollments(
         account_id=str(account_id) if account_id else None,
         status=status.value if status else None,
         owner=owner,
+        sort=sort,
         limit=limit,
         offset=offset,
     )
