@@ -8,7 +8,8 @@ A throwaway database (the schema by the migrations) is filled server-side with
 `generate_series`: one cadence with 10 email steps (the first with two variants), 100
 owners, contacts in 3 x 3 x 3 cohorts, `--enrollments` enrollments over the last 60 days
 (70% ended: replied, meeting booked, switched, opted out, bounced, completed; the rest open)
-and `--per` sent touches each. Then every report the API serves, through the service layer,
+and `--per` sent touches each, with about 0.6 engagements per touch (people's and Apple's opens,
+clicks, replies by intent, bounces). Then every report the API serves, through the service layer,
 `--runs` times each: p50 and max. Figures go to stdout and bench/results/reports-<ts>.json.
 """
 
@@ -72,6 +73,26 @@ FILL = [
               CASE WHEN s = 1 THEN (ARRAY['a', 'b'])[1 + g % 2] END, 't', 'sent', 1,
               now() - (g % 60) * interval '1 day' + s * interval '2 days', now() - (g % 60) * interval '1 day' + s * interval '2 days'
          FROM generate_series(1, :n) g, generate_series(1, :per) s""",
+    # Engagement: a third of the emails opened by a person two hours after they went, one in ten
+    # by Apple's proxy at once, one in twenty clicked; a reply (by intent) on the last email of
+    # each enrollment that responded; a hard bounce on each bounced one.
+    """INSERT INTO engagements (dedup_key, kind, touch_id, enrollment_id, contact_id, machine, detail, at)
+       SELECT 'o:' || t.id, 'opened', t.id, t.enrollment_id, t.contact_id, false, '{}'::jsonb, t.sent_at + interval '2 hours'
+         FROM touches t WHERE abs(hashtext(t.key)) % 3 = 0
+       UNION ALL
+       SELECT 'm:' || t.id, 'opened', t.id, t.enrollment_id, t.contact_id, true, '{}'::jsonb, t.sent_at + interval '1 second'
+         FROM touches t WHERE abs(hashtext(t.key)) % 10 = 1
+       UNION ALL
+       SELECT 'c:' || t.id, 'clicked', t.id, t.enrollment_id, t.contact_id, false, '{}'::jsonb, t.sent_at + interval '3 hours'
+         FROM touches t WHERE abs(hashtext(t.key)) % 20 = 0""",
+    """INSERT INTO engagements (dedup_key, kind, touch_id, enrollment_id, contact_id, machine, detail, at)
+       SELECT 'r:' || t.id, CASE WHEN e.status = 'bounced' THEN 'bounced' ELSE 'replied' END, t.id, t.enrollment_id, t.contact_id,
+              false,
+              CASE WHEN e.status = 'bounced' THEN '{"type": "hard"}'::jsonb
+                   ELSE jsonb_build_object('intent', (ARRAY['positive', 'neutral', 'negative'])[1 + abs(hashtext(t.key)) % 3]) END,
+              e.ended_at
+         FROM enrollments e JOIN touches t ON t.enrollment_id = e.id AND t.step_id = 's' || :per
+        WHERE e.status IN ('replied', 'meeting_booked', 'switched', 'bounced')""",
     "ANALYZE",
 ]
 
@@ -88,7 +109,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from core.postgres import drop_database, ensure_database, migrate
     from models.cadences import find_cadence
     from starter.local import LocalCadence
-    from starter.service import reports
+    from starter.service import engagement_reports, reports
 
     server_url, handle, source = pick_postgres()
     name = f"cadence_reports_{uuid.uuid4().hex[:8]}"
@@ -109,7 +130,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             with engine.begin() as conn:
                 conn.execute(sa.text(statement), {"n": args.enrollments, "per": args.per, **ids})
         report["load_s"] = time.perf_counter() - started
-        log(f"loaded {args.enrollments} enrollments and {args.enrollments * args.per} touches in {report['load_s']:.0f} s")
+        with engine.begin() as conn:
+            report["engagements"] = conn.execute(sa.text("SELECT count(*) FROM engagements")).scalar()
+        log(
+            f"loaded {args.enrollments} enrollments, {args.enrollments * args.per} touches and {report['engagements']} engagements"
+            f" in {report['load_s']:.0f} s"
+        )
         backend = client.backend
         runs: dict[str, Any] = {
             "by version": lambda: reports.outcomes(backend, "report-bench", by="version"),
@@ -117,6 +143,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "by cohort": lambda: reports.outcomes(backend, "report-bench", by="cohort"),
             "funnel": lambda: reports.funnel(backend, "report-bench"),
             "variants": lambda: reports.variants(backend, "report-bench"),
+            "messages by step": lambda: engagement_reports.touches(backend, "report-bench", by="step"),
+            "messages by channel": lambda: engagement_reports.touches(backend, "report-bench", by="channel"),
+            "day by day": lambda: engagement_reports.daily(backend, "report-bench"),
+            "one owner, by cohort": lambda: reports.outcomes(backend, "report-bench", by="cohort", filters=reports.Filters(owner="rep-7")),
+            "compare v1 with all": lambda: engagement_reports.compare(backend, "report-bench@1", "report-bench"),
         }
         timings = {}
         for label, call in runs.items():

@@ -17,7 +17,7 @@ from starter.cli.common import INVALID, NOT_FOUND, Context, actor, emit, fail, g
 from starter.service import commands, events, reads
 from starter.service.backend import Backend
 from starter.service.enroll import BulkRow, bulk_enroll, enroll_contact
-from starter.service.reads import EnrollmentDetail, EnrollmentInfo
+from starter.service.reads import EnrollmentDetail, EnrollmentInfo, EnrollmentSort
 
 events_app = typer.Typer(no_args_is_help=True)
 
@@ -104,13 +104,17 @@ def register(app: typer.Typer) -> None:
         contact: str | None = typer.Option(None, help="Contact id or external id"),
         status: str | None = typer.Option(None, help="active, paused, completed, replied, ..."),
         owner: str | None = typer.Option(None),
+        by_score: bool = typer.Option(False, "--by-score", help="The contacts with the highest lead score first"),
         limit: int = typer.Option(50, min=1, max=500),
         offset: int = typer.Option(0, min=0),
     ) -> None:
-        """Enrollments, newest first."""
+        """Enrollments, newest first (or by the contact's lead score), with that score."""
         obj: Context = ctx.obj
+        sort: EnrollmentSort = "score" if by_score else "newest"
         page = run(
-            lambda b: reads.list_enrollments(b, cadence=cadence, contact=contact, status=status, owner=owner, limit=limit, offset=offset),
+            lambda b: reads.list_enrollments(
+                b, cadence=cadence, contact=contact, status=status, owner=owner, sort=sort, limit=limit, offset=offset
+            ),
             obj.settings,
         )
         emit(
@@ -118,8 +122,8 @@ def register(app: typer.Typer) -> None:
             as_json=obj.json,
             table=lambda: make_table(
                 f"{page.total} enrollment(s), showing {offset + 1}-{offset + len(page.items)}",
-                ["id", "cadence", "contact", "status", "next due", "why"],
-                [(i.id, i.cadence_key, i.contact_id, i.status, i.next_step_at, i.waiting_reason) for i in page.items],
+                ["id", "cadence", "contact", "score", "status", "next due", "why"],
+                [(i.id, i.cadence_key, i.contact_id, i.contact_score, i.status, i.next_step_at, i.waiting_reason) for i in page.items],
             ),
         )
 

@@ -794,6 +794,16 @@ async def test_an_auditor_reads_a_cadence_report_with_its_charts_and_downloads_i
     assert await page.locator("table.cohort-table tbody th").all_inner_texts() == ["- / - / -"]
     await page.screenshot(path="/tmp/console-report.png", full_page=True)
 
+    # Reps see the most engaged first: rep-0 opened, clicked and replied (1 + 3 + 5 points),
+    # rep-1 opened and replied (1 + 5), rep-2 replied (5); the rest did nothing yet.
+    shown = await page.goto("/console/enrollments?cadence=ab-report&sort=score")
+    assert shown is not None and shown.status == 200
+    assert (await page.locator("table td.score").all_inner_texts())[:4] == ["9.0", "6.0", "5.0", "0.0"]
+    assert await page.get_by_label("Order").input_value() == "score"
+    async with page.expect_navigation():
+        await page.locator("table tbody tr").first.get_by_role("link").first.click()
+    assert (await page.locator("dd.lead-score").inner_text()).startswith("9.0")
+
     # Narrowed to one owner (nobody here has one): every table says so.
     shown = await page.goto("/console/cadences/ab-report/report?owner=rep-nobody")
     assert shown is not None and shown.status == 200
