@@ -66,6 +66,11 @@ class Settings(BaseSettings):
 
     public_base_url: str = "http://127.0.0.1:8000"
     link_secret: str = Field(default=DEV_SECRETS["link_secret"], min_length=16)
+    report_refresh_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="How often the API brings the report rollups up to date in the background (0: only when a report is read)",
+    )
     track_opens: bool = Field(default=True, description="Add an open-tracking pixel to emails")
     track_opens_regulated: bool = Field(
         default=False, description="Also track opens of contacts in regulated industries (off: no pixel for them)"

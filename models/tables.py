@@ -449,7 +449,11 @@ class Engagement(SQLModel, table=True):
     person's. An email's own delivery is its touch's sent mark (SMTP acceptance), not a row."""
 
     __tablename__ = "engagements"
-    __table_args__ = (sa.Index("ix_engagements_touch", "touch_id", "kind"), sa.Index("ix_engagements_enrollment", "enrollment_id", "kind"))
+    __table_args__ = (
+        sa.Index("ix_engagements_touch", "touch_id", "kind"),
+        sa.Index("ix_engagements_enrollment", "enrollment_id", "kind"),
+        sa.Index("ix_engagements_at", "at"),
+    )
     id: int | None = Field(default=None, sa_column=Column(sa.BigInteger, primary_key=True, autoincrement=True))
     dedup_key: str = Field(max_length=300, unique=True)
     kind: str = Field(max_length=20)
@@ -459,3 +463,99 @@ class Engagement(SQLModel, table=True):
     machine: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     detail: dict[str, Any] = _json()
     at: dt.datetime = _created()
+
+
+# --- report rollups (see models.rollups): kept per enrollment, refreshed incrementally ------
+
+
+def _str(length: int) -> Any:
+    return Field(default=None, max_length=length)
+
+
+class ReportEnrollment(SQLModel, table=True):
+    """One enrollment as the reports count it: where it stands, who it concerns, and what
+    its touches and engagements add up to."""
+
+    __tablename__ = "report_enrollments"
+    __table_args__ = (sa.Index("ix_report_enrollments_scope", "cadence_id", "created_at"),)
+    enrollment_id: uuid.UUID = Field(primary_key=True)
+    cadence_id: uuid.UUID
+    version_id: uuid.UUID
+    created_at: dt.datetime = _ts(nullable=False)
+    ended_at: dt.datetime | None = _ts()
+    status: str = Field(max_length=20)
+    current_step: int | None = None
+    owner_id: str | None = _str(100)
+    persona: str | None = _str(50)
+    industry: str | None = _str(100)
+    tier: str | None = _str(50)
+    first_touch_at: dt.datetime | None = _ts()
+    sent: int = 0
+    emailed: bool = False
+    opened: bool = False
+    clicked: bool = False
+    complained: bool = False
+    first_reply_at: dt.datetime | None = _ts()
+    reply_intent: str | None = _str(20)
+
+
+class ReportStep(SQLModel, table=True):
+    """One step of one enrollment: its touches (and tasks) and what became of them."""
+
+    __tablename__ = "report_steps"
+    __table_args__ = (sa.Index("ix_report_steps_scope", "cadence_id", "created_at"),)
+    enrollment_id: uuid.UUID = Field(primary_key=True)
+    step_id: str = Field(primary_key=True, max_length=63)
+    channel: str | None = _str(10)
+    variant: str | None = _str(63)
+    cadence_id: uuid.UUID
+    version_id: uuid.UUID
+    created_at: dt.datetime = _ts(nullable=False)
+    status: str = Field(max_length=20)
+    owner_id: str | None = _str(100)
+    persona: str | None = _str(50)
+    industry: str | None = _str(100)
+    tier: str | None = _str(50)
+    tasks: int = 0
+    touches: int = 0
+    sent: int = 0
+    delivered: int = 0
+    skipped: int = 0
+    failed: int = 0
+    opened: int = 0
+    machine_opened: int = 0
+    clicked: int = 0
+    machine_clicked: int = 0
+    replied: int = 0
+    bounced: int = 0
+    opted_out: int = 0
+    complained: int = 0
+
+
+class ReportDay(SQLModel, table=True):
+    """One UTC day of one enrollment: messages sent, and people's opens, clicks and replies."""
+
+    __tablename__ = "report_days"
+    __table_args__ = (sa.Index("ix_report_days_scope", "cadence_id", "created_at"),)
+    enrollment_id: uuid.UUID = Field(primary_key=True)
+    day: dt.date = Field(primary_key=True)
+    cadence_id: uuid.UUID
+    version_id: uuid.UUID
+    created_at: dt.datetime = _ts(nullable=False)
+    owner_id: str | None = _str(100)
+    persona: str | None = _str(50)
+    industry: str | None = _str(100)
+    tier: str | None = _str(50)
+    sent: int = 0
+    opened: int = 0
+    clicked: int = 0
+    replied: int = 0
+
+
+class ReportMark(SQLModel, table=True):
+    """How far the rollups have been brought: everything changed before `refreshed_to` is in."""
+
+    __tablename__ = "report_marks"
+    name: str = Field(primary_key=True, max_length=50)
+    refreshed_to: dt.datetime = _ts(nullable=False)
+    enrollments: int = Field(default=0, description="Enrollments the last refresh recomputed")

@@ -37,6 +37,7 @@ from starter.api.routes import (
 from starter.service.backend import Backend
 from starter.service.delivery import InboundProcessor
 from starter.service.inbound import InboundEmail
+from starter.service.refresher import RollupRefresher
 from starter.web import STATIC_DIR
 
 DESCRIPTION = """Durable sales and customer cadences on Temporal.
@@ -60,9 +61,12 @@ def create_app(settings: Settings, *, backend: Backend | None = None, engine: En
         app.state.settings = settings
         app.state.inbound = InboundProcessor(app.state.backend)
         await app.state.inbound.start()
+        refresher = RollupRefresher(app.state.backend, every_seconds=settings.report_refresh_seconds)
+        await refresher.start()
         try:
             yield
         finally:
+            await refresher.stop()
             await app.state.inbound.stop()
             if backend is None:
                 await app.state.backend.close()

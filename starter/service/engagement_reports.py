@@ -25,13 +25,13 @@ from cadence.experiments import MIN_EXPOSED, MIN_RESPONSES, Arm, judge
 from starter.errors import Invalid
 from starter.service.backend import Backend
 from starter.service.reports import (
-    DELIVERED,
     NO_FILTERS,
     OUTCOMES_SQL,
     RESPONDED,
     Filters,
     OutcomeRow,
     date_range,
+    fresh,
     outcome_row,
     ratio,
     scope,
@@ -39,41 +39,13 @@ from starter.service.reports import (
 )
 
 TouchDimension = Literal["step", "channel", "variant"]
-_KEY = {"step": "t.step_id", "channel": "t.channel", "variant": "t.step_id || ' / ' || coalesce(t.variant, '-')"}
-
-_TOUCHES = """
-    WITH s AS ({scope}),
-    t AS (SELECT t.id, t.step_id, t.channel, t.variant, t.status FROM touches t JOIN s ON s.id = t.enrollment_id),
-    g AS (
-        SELECT g.touch_id,
-               bool_or(g.kind = 'opened' AND NOT g.machine) AS opened,
-               bool_or(g.kind = 'opened' AND g.machine) AS machine_opened,
-               bool_or(g.kind = 'clicked' AND NOT g.machine) AS clicked,
-               bool_or(g.kind = 'clicked' AND g.machine) AS machine_clicked,
-               bool_or(g.kind = 'replied') AS replied,
-               bool_or(g.kind = 'bounced') AS bounced,
-               bool_or(g.kind = 'opted_out') AS opted_out,
-               bool_or(g.kind = 'complained') AS complained
-          FROM engagements g JOIN t ON t.id = g.touch_id
-      GROUP BY g.touch_id
-    )
-    SELECT {key} AS grp,
-           count(*) FILTER (WHERE t.status = ANY(:delivered)) AS sent,
-           count(*) FILTER (WHERE (t.channel = 'email' AND t.status = ANY(:delivered) AND NOT coalesce(g.bounced, false))
-                               OR (t.channel = 'sms' AND t.status IN ('delivered', 'read'))) AS delivered,
-           count(*) FILTER (WHERE t.status = 'skipped') AS skipped,
-           count(*) FILTER (WHERE t.status = 'failed') AS failed,
-           count(*) FILTER (WHERE g.opened) AS opened,
-           count(*) FILTER (WHERE g.machine_opened AND NOT g.opened) AS machine_opened,
-           count(*) FILTER (WHERE g.clicked) AS clicked,
-           count(*) FILTER (WHERE g.machine_clicked AND NOT g.clicked) AS machine_clicked,
-           count(*) FILTER (WHERE g.replied) AS replied,
-           count(*) FILTER (WHERE g.bounced) AS bounced,
-           count(*) FILTER (WHERE g.opted_out) AS opted_out,
-           count(*) FILTER (WHERE g.complained) AS complained
-      FROM t LEFT JOIN g ON g.touch_id = t.id
-  GROUP BY 1
-"""
+_KEY = {"step": "r.step_id", "channel": "r.channel", "variant": "r.step_id || ' / ' || coalesce(r.variant, '-')"}
+_COUNTS = ("sent", "delivered", "skipped", "failed", "opened", "machine_opened", "clicked", "machine_clicked", "replied", "bounced")
+_TOUCHES = (
+    "SELECT {key} AS grp, "
+    + ", ".join(f"sum(r.{name}) AS {name}" for name in (*_COUNTS, "opted_out", "complained"))
+    + " FROM report_steps r WHERE {where} AND r.touches > 0 GROUP BY 1"
+)
 
 
 class TouchRow(BaseModel):
@@ -128,13 +100,13 @@ async def touches(
     start, end = date_range(since, until)
 
     def load(session: Session) -> TouchReport:
-        found, body, params = scope(session, cadence, start, end, filters)
-        params["delivered"] = list(DELIVERED)
-        rows = [_touch_row(r) for r in session.execute(sa.text(_TOUCHES.format(scope=body, key=_KEY[by])), params).mappings().all()]
+        found, where, params = scope(session, cadence, start, end, filters)
+        rows = [_touch_row(r) for r in session.execute(sa.text(_TOUCHES.format(where=where, key=_KEY[by])), params).mappings().all()]
         order = {step: i for i, step in enumerate(step_order(session, found))}
         rows.sort(key=lambda r: (order.get(r.key.split(" / ")[0], len(order)), r.key) if by != "channel" else (0, r.key))
         return TouchReport(cadence_key=found.key, by=by, since=start, until=end, filters=filters, rows=rows)
 
+    await fresh(backend)
     return await backend.db(load)
 
 
@@ -156,20 +128,11 @@ def _touch_row(r: Any) -> TouchRow:
 # --- day by day ------------------------------------------------------------------------
 
 _DAILY = """
-    WITH s AS ({scope}),
-    events AS (
-        SELECT date_trunc('day', coalesce(t.sent_at, t.claimed_at), 'UTC') AS day, 1 AS sent, 0 AS opened, 0 AS clicked, 0 AS replied
-          FROM touches t JOIN s ON s.id = t.enrollment_id
-         WHERE t.status = ANY(:delivered)
-        UNION ALL
-        SELECT date_trunc('day', g.at, 'UTC'), 0, (g.kind = 'opened')::int, (g.kind = 'clicked')::int, (g.kind = 'replied')::int
-          FROM engagements g JOIN s ON s.id = g.enrollment_id
-         WHERE g.kind IN ('opened', 'clicked', 'replied') AND NOT g.machine
-    )
-    SELECT day, sum(sent) AS sent, sum(opened) AS opened, sum(clicked) AS clicked, sum(replied) AS replied
-      FROM events
-  GROUP BY day
-  ORDER BY day
+    SELECT r.day, sum(r.sent) AS sent, sum(r.opened) AS opened, sum(r.clicked) AS clicked, sum(r.replied) AS replied
+      FROM report_days r
+     WHERE {where}
+  GROUP BY r.day
+  ORDER BY r.day
 """
 MAX_DAYS = 400
 
@@ -202,9 +165,8 @@ async def daily(
     start, end = date_range(since, until)
 
     def load(session: Session) -> DailyReport:
-        found, body, params = scope(session, cadence, start, end, filters)
-        params["delivered"] = list(DELIVERED)
-        got = {r.day.date(): r for r in session.execute(sa.text(_DAILY.format(scope=body)), params).all()}
+        found, where, params = scope(session, cadence, start, end, filters)
+        got = {r.day: r for r in session.execute(sa.text(_DAILY.format(where=where)), params).all()}
         days: list[DayActivity] = []
         if got:
             first, last = max(min(got), max(got) - dt.timedelta(days=MAX_DAYS - 1)), max(got)
@@ -218,6 +180,7 @@ async def daily(
                 )
         return DailyReport(cadence_key=found.key, since=start, until=end, filters=filters, days=days)
 
+    await fresh(backend)
     return await backend.db(load)
 
 
@@ -274,12 +237,13 @@ async def compare(
         out = []
         for cadence, version in sides:
             narrowed = filters.model_copy(update={"version": version}) if version is not None else filters
-            found, body, params = scope(session, cadence, start, end, narrowed)
-            params.update(delivered=list(DELIVERED), responded=list(RESPONDED))
-            rows = session.execute(sa.text(OUTCOMES_SQL.format(scope=body, group="'all'")), params).mappings().all()
+            found, where, params = scope(session, cadence, start, end, narrowed)
+            params["responded"] = list(RESPONDED)
+            rows = session.execute(sa.text(OUTCOMES_SQL.format(where=where, group="'all'")), params).mappings().all()
             out.append((found.key, outcome_row(rows[0] if rows else _NOTHING), version))
         return out
 
+    await fresh(backend)
     got = await backend.db(load)
     labels = [a.strip(), b.strip()]
     verdict = judge(

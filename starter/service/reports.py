@@ -20,7 +20,9 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from cadence.experiments import MIN_EXPOSED, MIN_RESPONSES, Arm, judge
+from models import rollups
 from models.cadences import bundle_of, find_cadence, published_version, version_number
+from models.rollups import Refreshed
 from models.tables import Cadence
 from starter.errors import Invalid, NotFound
 from starter.service.backend import Backend
@@ -41,34 +43,31 @@ NO_FILTERS = Filters()
 
 
 def scope(session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters) -> tuple[Cadence, str, dict[str, Any]]:
-    """The cadence (NotFound names the field), and a `scope` CTE body: the enrollments the
-    report counts (`s`: id, status, created_at, ended_at, current_step, version_id, owner_id,
-    persona, industry, tier), with its parameters."""
+    """The cadence (NotFound names the field), and the condition on a rollup row `r` (any of
+    `models.rollups`' tables) that picks the enrollments the report counts, with its
+    parameters."""
     found = find_cadence(session, cadence)
     if found is None:
         raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence"})
     params: dict[str, Any] = {"cadence": found.id, "since": since, "until": until}
-    where = ["e.cadence_id = :cadence", "e.created_at >= :since", "e.created_at < :until"]
+    where = ["r.cadence_id = :cadence", "r.created_at >= :since", "r.created_at < :until"]
     if filters.version is not None:
         row = version_number(session, found, filters.version)
         if row is None:
             raise NotFound(f"cadence {found.key!r} has no version {filters.version}", {"field": "version"})
-        where.append("e.cadence_version_id = :version_id")
+        where.append("r.version_id = :version_id")
         params["version_id"] = row.id
-    if filters.owner is not None:
-        where.append("e.owner_id = :owner")
-        params["owner"] = filters.owner
-    for name in ("persona", "industry", "tier"):
+    for name, column in (("owner", "owner_id"), ("persona", "persona"), ("industry", "industry"), ("tier", "tier")):
         value = getattr(filters, name)
         if value is not None:
-            where.append(f"c.{name} = :{name}")
+            where.append(f"r.{column} = :{name}")
             params[name] = value
-    body = f"""
-        SELECT e.id, e.status, e.created_at, e.ended_at, e.current_step, e.cadence_version_id AS version_id, e.owner_id,
-               c.persona, c.industry, c.tier
-          FROM enrollments e JOIN contacts c ON c.id = e.contact_id
-         WHERE {" AND ".join(where)}"""
-    return found, body, params
+    return found, " AND ".join(where), params
+
+
+async def fresh(backend: Backend) -> Refreshed:
+    """Bring the report rollups up to now (its own transaction: reports then read in parallel)."""
+    return await backend.db(rollups.refresh)
 
 
 # An enrollment that ended in one of these responded.
@@ -76,15 +75,11 @@ RESPONDED = ("replied", "meeting_booked", "switched")
 DELIVERED = ("sent", "delivered", "read")
 
 _BY_VARIANT = """
-    WITH s AS ({scope})
-    SELECT t.step_id, t.variant,
-           count(DISTINCT t.enrollment_id) AS exposed,
-           count(DISTINCT t.enrollment_id) FILTER (WHERE s.status = ANY(:responded)) AS responded
-      FROM touches t
-      JOIN s ON s.id = t.enrollment_id
-     WHERE t.variant IS NOT NULL AND t.status = ANY(:delivered)
-  GROUP BY t.step_id, t.variant
-  ORDER BY t.step_id, t.variant
+    SELECT r.step_id, r.variant, count(*) AS exposed, count(*) FILTER (WHERE r.status = ANY(:responded)) AS responded
+      FROM report_steps r
+     WHERE {where} AND r.variant IS NOT NULL AND r.sent > 0
+  GROUP BY r.step_id, r.variant
+  ORDER BY r.step_id, r.variant
 """
 
 
@@ -159,10 +154,10 @@ async def variants(
         filters = filters.model_copy(update={"version": version})
 
     def load(session: Session) -> VariantReport:
-        found, body, params = scope(session, cadence, since, until, filters)
-        params.update(responded=list(RESPONDED), delivered=list(DELIVERED))
+        found, where, params = scope(session, cadence, since, until, filters)
+        params["responded"] = list(RESPONDED)
         arms_by_step: dict[str, list[Arm]] = {}
-        for step_id, variant, exposed, responded in session.execute(sa.text(_BY_VARIANT.format(scope=body)), params).all():
+        for step_id, variant, exposed, responded in session.execute(sa.text(_BY_VARIANT.format(where=where)), params).all():
             arms_by_step.setdefault(step_id, []).append(Arm(variant, int(exposed), int(responded)))
         return VariantReport(
             cadence_key=found.key,
@@ -175,6 +170,7 @@ async def variants(
             steps=[_step_test(step_id, arms) for step_id, arms in arms_by_step.items()],
         )
 
+    await fresh(backend)
     return await backend.db(load)
 
 
@@ -183,65 +179,38 @@ async def variants(
 Dimension = Literal["version", "owner", "cohort"]
 _GROUP = {
     "version": "'v' || v.version",
-    "owner": "coalesce(s.owner_id, '(no owner)')",
-    "cohort": "coalesce(s.persona, '-') || ' / ' || coalesce(s.industry, '-') || ' / ' || coalesce(s.tier, '-')",
+    "owner": "coalesce(r.owner_id, '(no owner)')",
+    "cohort": "coalesce(r.persona, '-') || ' / ' || coalesce(r.industry, '-') || ' / ' || coalesce(r.tier, '-')",
 }
-# Per enrollment: its touches that went out, then what the contact did (people only: opens
-# and clicks a machine made are not counted), then one row per enrollment to group.
 OUTCOMES_SQL = """
-    WITH s AS ({scope}),
-    t AS (
-        SELECT t.enrollment_id, min(coalesce(t.sent_at, t.claimed_at)) AS first_touch, count(*) AS sent,
-               bool_or(t.channel = 'email') AS emailed
-          FROM touches t JOIN s ON s.id = t.enrollment_id
-         WHERE t.status = ANY(:delivered)
-      GROUP BY t.enrollment_id
-    ), g AS (
-        SELECT g.enrollment_id,
-               bool_or(g.kind = 'opened' AND NOT g.machine) AS opened,
-               bool_or(g.kind = 'clicked' AND NOT g.machine) AS clicked,
-               bool_or(g.kind = 'complained') AS complained,
-               min(g.at) FILTER (WHERE g.kind = 'replied' AND g.detail->>'intent' <> 'out_of_office') AS first_reply,
-               (array_agg(g.detail->>'intent' ORDER BY g.at)
-                    FILTER (WHERE g.kind = 'replied' AND g.detail->>'intent' <> 'out_of_office'))[1] AS intent
-          FROM engagements g JOIN s ON s.id = g.enrollment_id
-         WHERE g.kind IN ('opened', 'clicked', 'complained', 'replied')
-      GROUP BY g.enrollment_id
-    ), x AS (
-        SELECT s.status, s.created_at, s.ended_at, {group} AS grp, t.first_touch, coalesce(t.sent, 0) AS sent,
-               coalesce(t.emailed, false) AS emailed, coalesce(g.opened, false) AS opened, coalesce(g.clicked, false) AS clicked,
-               coalesce(g.complained, false) AS complained, g.first_reply, g.intent
-          FROM s
-          JOIN cadence_versions v ON v.id = s.version_id
-          LEFT JOIN t ON t.enrollment_id = s.id
-          LEFT JOIN g ON g.enrollment_id = s.id
-    )
-    SELECT grp,
+    SELECT {group} AS grp,
            count(*) AS enrolled,
-           count(first_touch) AS touched,
-           coalesce(sum(sent), 0) AS sent,
-           count(*) FILTER (WHERE emailed) AS emailed,
-           count(*) FILTER (WHERE opened) AS opened,
-           count(*) FILTER (WHERE clicked) AS clicked,
-           count(*) FILTER (WHERE intent = 'positive') AS replied_positive,
-           count(*) FILTER (WHERE intent = 'negative') AS replied_negative,
-           count(*) FILTER (WHERE intent = 'neutral') AS replied_neutral,
-           count(*) FILTER (WHERE status = 'replied') AS replied,
-           count(*) FILTER (WHERE status = 'meeting_booked') AS meetings,
-           count(*) FILTER (WHERE status = 'switched') AS switched,
-           count(*) FILTER (WHERE status = 'opted_out') AS opted_out,
-           count(*) FILTER (WHERE status = 'bounced') AS bounced,
-           count(*) FILTER (WHERE complained) AS complained,
-           count(*) FILTER (WHERE status = 'completed') AS completed,
-           count(*) FILTER (WHERE status IN ('pending', 'active', 'paused')) AS still_open,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_touch - created_at)) AS first_touch_p50,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM first_touch - created_at)) AS first_touch_p95,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_reply - created_at)) AS first_reply_p50,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ended_at - created_at))
-               FILTER (WHERE status = ANY(:responded)) AS response_p50
-      FROM x
-  GROUP BY grp
-  ORDER BY grp
+           count(r.first_touch_at) AS touched,
+           coalesce(sum(r.sent), 0) AS sent,
+           count(*) FILTER (WHERE r.emailed) AS emailed,
+           count(*) FILTER (WHERE r.opened) AS opened,
+           count(*) FILTER (WHERE r.clicked) AS clicked,
+           count(*) FILTER (WHERE r.reply_intent = 'positive') AS replied_positive,
+           count(*) FILTER (WHERE r.reply_intent = 'negative') AS replied_negative,
+           count(*) FILTER (WHERE r.reply_intent = 'neutral') AS replied_neutral,
+           count(*) FILTER (WHERE r.status = 'replied') AS replied,
+           count(*) FILTER (WHERE r.status = 'meeting_booked') AS meetings,
+           count(*) FILTER (WHERE r.status = 'switched') AS switched,
+           count(*) FILTER (WHERE r.status = 'opted_out') AS opted_out,
+           count(*) FILTER (WHERE r.status = 'bounced') AS bounced,
+           count(*) FILTER (WHERE r.complained) AS complained,
+           count(*) FILTER (WHERE r.status = 'completed') AS completed,
+           count(*) FILTER (WHERE r.status IN ('pending', 'active', 'paused')) AS still_open,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.first_touch_at - r.created_at)) AS first_touch_p50,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM r.first_touch_at - r.created_at)) AS first_touch_p95,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.first_reply_at - r.created_at)) AS first_reply_p50,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.ended_at - r.created_at))
+               FILTER (WHERE r.status = ANY(:responded)) AS response_p50
+      FROM report_enrollments r
+      JOIN cadence_versions v ON v.id = r.version_id
+     WHERE {where}
+  GROUP BY 1
+  ORDER BY 1
 """
 
 
@@ -352,11 +321,12 @@ async def outcomes(
     start, end = date_range(since, until)
 
     def load(session: Session) -> OutcomeReport:
-        found, body, params = scope(session, cadence, start, end, filters)
-        params.update(delivered=list(DELIVERED), responded=list(RESPONDED))
-        rows = session.execute(sa.text(OUTCOMES_SQL.format(scope=body, group=_GROUP[by])), params).mappings().all()
+        found, where, params = scope(session, cadence, start, end, filters)
+        params["responded"] = list(RESPONDED)
+        rows = session.execute(sa.text(OUTCOMES_SQL.format(where=where, group=_GROUP[by])), params).mappings().all()
         return OutcomeReport(cadence_key=found.key, by=by, since=start, until=end, filters=filters, rows=[outcome_row(r) for r in rows])
 
+    await fresh(backend)
     return await backend.db(load)
 
 
@@ -395,32 +365,19 @@ def outcome_row(r: Any) -> OutcomeRow:
     )
 
 
-# Each enrollment counts once per step, whatever its retries and rounds: grouped by step and
-# enrollment first (cheaper than count(DISTINCT) over every touch).
-_FUNNEL_TOUCHES = """
-    WITH s AS ({scope}),
-    per AS (
-        SELECT t.step_id, bool_or(t.status = ANY(:delivered)) AS sent, bool_or(t.status = 'skipped') AS skipped,
-               bool_or(t.status = 'failed') AS failed
-          FROM touches t JOIN s ON s.id = t.enrollment_id
-      GROUP BY t.step_id, t.enrollment_id
-    )
-    SELECT step_id, count(*) AS reached, count(*) FILTER (WHERE sent) AS sent, count(*) FILTER (WHERE skipped) AS skipped,
-           count(*) FILTER (WHERE failed) AS failed
-      FROM per
-  GROUP BY step_id
-"""
-_FUNNEL_TASKS = """
-    WITH s AS ({scope})
-    SELECT k.step_id, count(DISTINCT k.enrollment_id) AS reached
-      FROM tasks k JOIN s ON s.id = k.enrollment_id
-  GROUP BY k.step_id
+# Each enrollment counts once per step, whatever its retries and rounds (one rollup row).
+_FUNNEL_STEPS = """
+    SELECT r.step_id, count(*) AS reached, count(*) FILTER (WHERE r.sent > 0) AS sent,
+           count(*) FILTER (WHERE r.skipped > 0) AS skipped, count(*) FILTER (WHERE r.failed > 0) AS failed
+      FROM report_steps r
+     WHERE {where}
+  GROUP BY r.step_id
 """
 _FUNNEL_ENDS = """
-    WITH s AS ({scope})
-    SELECT s.version_id, s.current_step, s.status, count(*) AS n
-      FROM s
-  GROUP BY s.version_id, s.current_step, s.status
+    SELECT r.version_id, r.current_step, r.status, count(*) AS n
+      FROM report_enrollments r
+     WHERE {where}
+  GROUP BY r.version_id, r.current_step, r.status
 """
 
 
@@ -433,13 +390,11 @@ async def funnel(
     start, end = date_range(since, until)
 
     def load(session: Session) -> FunnelReport:
-        found, body, params = scope(session, cadence, start, end, filters)
-        params["delivered"] = list(DELIVERED)
-        touches = {r.step_id: r for r in session.execute(sa.text(_FUNNEL_TOUCHES.format(scope=body)), params).all()}
-        tasks = {r.step_id: int(r.reached) for r in session.execute(sa.text(_FUNNEL_TASKS.format(scope=body)), params).all()}
+        found, where, params = scope(session, cadence, start, end, filters)
+        touches = {r.step_id: r for r in session.execute(sa.text(_FUNNEL_STEPS.format(where=where)), params).all()}
         ends: dict[str, dict[str, int]] = {}
         enrolled = 0
-        for version_id, index, status, n in session.execute(sa.text(_FUNNEL_ENDS.format(scope=body)), params).all():
+        for version_id, index, status, n in session.execute(sa.text(_FUNNEL_ENDS.format(where=where)), params).all():
             enrolled += int(n)
             if status in ("pending", "active", "paused"):
                 continue
@@ -448,7 +403,7 @@ async def funnel(
             ends.setdefault(where, {})
             ends[where][status] = ends[where].get(status, 0) + int(n)
         order = step_order(session, found)
-        known = order + sorted((set(touches) | set(tasks) | set(ends)) - set(order))
+        known = order + sorted((set(touches) | set(ends)) - set(order))
         rows = []
         for step_id in known:
             t = touches.get(step_id)
@@ -456,7 +411,7 @@ async def funnel(
                 FunnelStep(
                     step_index=order.index(step_id) if step_id in order else None,
                     step_id=step_id,
-                    reached=int(t.reached if t else 0) + tasks.get(step_id, 0),
+                    reached=int(t.reached) if t else 0,
                     sent=int(t.sent) if t else 0,
                     skipped=int(t.skipped) if t else 0,
                     failed=int(t.failed) if t else 0,
@@ -465,6 +420,7 @@ async def funnel(
             )
         return FunnelReport(cadence_key=found.key, since=start, until=end, filters=filters, enrolled=enrolled, steps=rows)
 
+    await fresh(backend)
     return await backend.db(load)
 
 

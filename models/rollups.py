@@ -1,0 +1,176 @@
+"""Report rollups: what the reports count, kept per enrollment so a report over a million
+touches reads a few narrow tables instead of joining touches, engagements and contacts.
+
+Three tables, each keyed by enrollment: `report_enrollments` (where it stands, who it
+concerns, what its touches and engagements add up to), `report_steps` (per step: its
+touches, tasks and what became of them) and `report_days` (per UTC day: sends and people's
+opens, clicks and replies). They are refreshed incrementally: an enrollment is recomputed
+whole when it, its contact or any of its engagements changed since the last refresh (less
+`MARGIN`, so a transaction that committed late is not missed). The first refresh builds them
+whole. Refreshes are serialized by an advisory lock, and every report runs one before it
+reads (in its own transaction), so a report is never stale; a background refresher keeps
+that catch-up small (`REPORT_REFRESH_SECONDS`).
+
+What the rollups do not see until the enrollment changes again: a touch whose status moves
+without its enrollment or an engagement changing (an unclear send resolved by hand).
+`rebuild` recomputes everything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+NAME: Final = "rollups"
+MARGIN: Final = dt.timedelta(minutes=2)
+_LOCK: Final = 0x43414445_4E434531  # "CADENCE1": one refresh at a time, across processes
+SENT: Final = ("sent", "delivered", "read")
+
+_DIRTY_ALL = "CREATE TEMP TABLE dirty ON COMMIT DROP AS SELECT id FROM enrollments"
+_DIRTY_SINCE = """
+    CREATE TEMP TABLE dirty ON COMMIT DROP AS
+    SELECT id FROM enrollments WHERE updated_at >= :since
+    UNION SELECT enrollment_id FROM engagements WHERE at >= :since AND enrollment_id IS NOT NULL
+    UNION SELECT e.id FROM contacts c JOIN enrollments e ON e.contact_id = c.id WHERE c.updated_at >= :since
+"""
+_CLEAR = [
+    "DELETE FROM report_enrollments r USING dirty d WHERE r.enrollment_id = d.id",
+    "DELETE FROM report_steps r USING dirty d WHERE r.enrollment_id = d.id",
+    "DELETE FROM report_days r USING dirty d WHERE r.enrollment_id = d.id",
+]
+_ENROLLMENTS = """
+    INSERT INTO report_enrollments
+    SELECT e.id, e.cadence_id, e.cadence_version_id, e.created_at, e.ended_at, e.status, e.current_step, e.owner_id,
+           c.persona, c.industry, c.tier,
+           t.first_touch, coalesce(t.sent, 0), coalesce(t.emailed, false),
+           coalesce(g.opened, false), coalesce(g.clicked, false), coalesce(g.complained, false), g.first_reply, g.intent
+      FROM dirty d
+      JOIN enrollments e ON e.id = d.id
+      JOIN contacts c ON c.id = e.contact_id
+      LEFT JOIN LATERAL (
+        SELECT min(coalesce(t.sent_at, t.claimed_at)) AS first_touch, count(*) AS sent, bool_or(t.channel = 'email') AS emailed
+          FROM touches t WHERE t.enrollment_id = e.id AND t.status = ANY(:sent)
+      ) t ON true
+      LEFT JOIN LATERAL (
+        SELECT bool_or(g.kind = 'opened' AND NOT g.machine) AS opened,
+               bool_or(g.kind = 'clicked' AND NOT g.machine) AS clicked,
+               bool_or(g.kind = 'complained') AS complained,
+               min(g.at) FILTER (WHERE g.kind = 'replied' AND g.detail->>'intent' <> 'out_of_office') AS first_reply,
+               (array_agg(g.detail->>'intent' ORDER BY g.at)
+                    FILTER (WHERE g.kind = 'replied' AND g.detail->>'intent' <> 'out_of_office'))[1] AS intent
+          FROM engagements g WHERE g.enrollment_id = e.id
+      ) g ON true
+"""
+# Per step: its touches with what each led to (people's opens and clicks; machines' apart),
+# and its tasks. A step's channel and variant are those of its latest touch.
+_STEPS = """
+    WITH g AS (
+        SELECT g.touch_id,
+               bool_or(g.kind = 'opened' AND NOT g.machine) AS opened,
+               bool_or(g.kind = 'opened' AND g.machine) AS machine_opened,
+               bool_or(g.kind = 'clicked' AND NOT g.machine) AS clicked,
+               bool_or(g.kind = 'clicked' AND g.machine) AS machine_clicked,
+               bool_or(g.kind = 'replied') AS replied,
+               bool_or(g.kind = 'bounced') AS bounced,
+               bool_or(g.kind = 'opted_out') AS opted_out,
+               bool_or(g.kind = 'complained') AS complained
+          FROM engagements g JOIN dirty d ON d.id = g.enrollment_id
+         WHERE g.touch_id IS NOT NULL
+      GROUP BY g.touch_id
+    ), t AS (
+        SELECT t.enrollment_id, t.step_id,
+               (array_agg(t.channel ORDER BY t.claimed_at DESC))[1] AS channel,
+               (array_agg(t.variant ORDER BY t.claimed_at DESC))[1] AS variant,
+               count(*) AS touches,
+               count(*) FILTER (WHERE t.status = ANY(:sent)) AS sent,
+               count(*) FILTER (WHERE (t.channel = 'email' AND t.status = ANY(:sent) AND NOT coalesce(g.bounced, false))
+                                   OR (t.channel = 'sms' AND t.status IN ('delivered', 'read'))) AS delivered,
+               count(*) FILTER (WHERE t.status = 'skipped') AS skipped,
+               count(*) FILTER (WHERE t.status = 'failed') AS failed,
+               count(*) FILTER (WHERE g.opened) AS opened,
+               count(*) FILTER (WHERE g.machine_opened AND NOT g.opened) AS machine_opened,
+               count(*) FILTER (WHERE g.clicked) AS clicked,
+               count(*) FILTER (WHERE g.machine_clicked AND NOT g.clicked) AS machine_clicked,
+               count(*) FILTER (WHERE g.replied) AS replied,
+               count(*) FILTER (WHERE g.bounced) AS bounced,
+               count(*) FILTER (WHERE g.opted_out) AS opted_out,
+               count(*) FILTER (WHERE g.complained) AS complained
+          FROM touches t JOIN dirty d ON d.id = t.enrollment_id LEFT JOIN g ON g.touch_id = t.id
+      GROUP BY t.enrollment_id, t.step_id
+    ), k AS (
+        SELECT k.enrollment_id, k.step_id, count(*) AS tasks FROM tasks k JOIN dirty d ON d.id = k.enrollment_id
+      GROUP BY k.enrollment_id, k.step_id
+    )
+    INSERT INTO report_steps
+    SELECT r.enrollment_id, coalesce(t.step_id, k.step_id), t.channel, t.variant, r.cadence_id, r.version_id, r.created_at, r.status,
+           r.owner_id, r.persona, r.industry, r.tier, coalesce(k.tasks, 0), coalesce(t.touches, 0), coalesce(t.sent, 0),
+           coalesce(t.delivered, 0), coalesce(t.skipped, 0), coalesce(t.failed, 0), coalesce(t.opened, 0), coalesce(t.machine_opened, 0),
+           coalesce(t.clicked, 0), coalesce(t.machine_clicked, 0), coalesce(t.replied, 0), coalesce(t.bounced, 0),
+           coalesce(t.opted_out, 0), coalesce(t.complained, 0)
+      FROM t FULL JOIN k ON k.enrollment_id = t.enrollment_id AND k.step_id = t.step_id
+      JOIN report_enrollments r ON r.enrollment_id = coalesce(t.enrollment_id, k.enrollment_id)
+"""
+_DAYS = """
+    INSERT INTO report_days
+    SELECT a.enrollment_id, a.day, r.cadence_id, r.version_id, r.created_at, r.owner_id, r.persona, r.industry, r.tier,
+           sum(a.sent), sum(a.opened), sum(a.clicked), sum(a.replied)
+      FROM (
+        SELECT t.enrollment_id, (coalesce(t.sent_at, t.claimed_at) AT TIME ZONE 'UTC')::date AS day, 1 AS sent, 0 AS opened,
+               0 AS clicked, 0 AS replied
+          FROM touches t JOIN dirty d ON d.id = t.enrollment_id
+         WHERE t.status = ANY(:sent)
+        UNION ALL
+        SELECT g.enrollment_id, (g.at AT TIME ZONE 'UTC')::date, 0, (g.kind = 'opened')::int, (g.kind = 'clicked')::int,
+               (g.kind = 'replied')::int
+          FROM engagements g JOIN dirty d ON d.id = g.enrollment_id
+         WHERE g.kind IN ('opened', 'clicked', 'replied') AND NOT g.machine
+      ) a
+      JOIN report_enrollments r ON r.enrollment_id = a.enrollment_id
+  GROUP BY a.enrollment_id, a.day, r.cadence_id, r.version_id, r.created_at, r.owner_id, r.persona, r.industry, r.tier
+"""
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What a refresh did: the enrollments it recomputed, whether it rebuilt everything, how
+    long it took, and the moment the rollups now stand at."""
+
+    enrollments: int
+    full: bool
+    seconds: float
+    as_of: dt.datetime
+
+
+def refresh(session: Session, *, full: bool = False) -> Refreshed:
+    """Bring the rollups up to now in the caller's transaction (waiting for a refresh under
+    way elsewhere): the enrollments changed since the last refresh, or everything with
+    `full` or the first time."""
+    started = time.perf_counter()
+    session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+    now = session.execute(sa.text("SELECT now()")).scalar_one()
+    mark = session.execute(sa.text("SELECT refreshed_to FROM report_marks WHERE name = :name"), {"name": NAME}).scalar()
+    full = full or mark is None
+    if full or mark is None:
+        session.execute(sa.text(_DIRTY_ALL))
+    else:
+        session.execute(sa.text(_DIRTY_SINCE), {"since": mark - MARGIN})
+    session.execute(sa.text("ANALYZE dirty"))
+    count = session.execute(sa.text("SELECT count(*) FROM dirty")).scalar_one()
+    if count:
+        for statement in _CLEAR:
+            session.execute(sa.text(statement))
+        for statement in (_ENROLLMENTS, _STEPS, _DAYS):
+            session.execute(sa.text(statement), {"sent": list(SENT)})
+    session.execute(
+        sa.text("""
+            INSERT INTO report_marks (name, refreshed_to, enrollments) VALUES (:name, :now, :count)
+            ON CONFLICT (name) DO UPDATE SET refreshed_to = excluded.refreshed_to, enrollments = excluded.enrollments
+        """),
+        {"name": NAME, "now": now, "count": count},
+    )
+    return Refreshed(int(count), full, time.perf_counter() - started, now)
