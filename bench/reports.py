@@ -9,8 +9,10 @@ A throwaway database (the schema by the migrations) is filled server-side with
 owners, contacts in 3 x 3 x 3 cohorts, `--enrollments` enrollments over the last 60 days
 (70% ended: replied, meeting booked, switched, opted out, bounced, completed; the rest open)
 and `--per` sent touches each, with about 0.6 engagements per touch (people's and Apple's opens,
-clicks, replies by intent, bounces). Then every report the API serves, through the service layer,
-`--runs` times each: p50 and max. Figures go to stdout and bench/results/reports-<ts>.json.
+clicks, replies by intent, bounces). The rollups are built from scratch (timed), then every
+report the API serves, through the service layer (each catches the rollups up first),
+`--runs` times each: p50 and max; and how long the catch-up takes after 1,000 and 10,000
+enrollments changed. Figures go to stdout and bench/results/reports-<ts>.json.
 """
 
 from __future__ import annotations
@@ -136,6 +138,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             f"loaded {args.enrollments} enrollments, {args.enrollments * args.per} touches and {report['engagements']} engagements"
             f" in {report['load_s']:.0f} s"
         )
+        from models import rollups
+
+        def refresh(full: bool) -> Any:
+            with transaction(engine) as session:
+                return rollups.refresh(session, full=full)
+
+        built = await asyncio.to_thread(refresh, True)
+        report["rollup_build_s"] = built.seconds
+        log(f"rollups built from scratch: {built.enrollments} enrollments in {built.seconds:.1f} s")
         backend = client.backend
         runs: dict[str, Any] = {
             "by version": lambda: reports.outcomes(backend, "report-bench", by="version"),
@@ -159,6 +170,28 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             timings[label] = {"p50_s": statistics.median(times), "max_s": max(times)}
             log(f"{label}: p50 {statistics.median(times):.2f} s, max {max(times):.2f} s")
         report["timings"] = timings
+        # What a busy minute leaves for the next refresh: enrollments moved on and new opens.
+        catch_up = {}
+        for changed in (1_000, 10_000):
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "UPDATE enrollments SET updated_at = now() WHERE id IN (SELECT id FROM enrollments ORDER BY random() LIMIT :n)"
+                    ),
+                    {"n": changed},
+                )
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO engagements (dedup_key, kind, touch_id, enrollment_id, contact_id, detail, at)"
+                        " SELECT 'late:' || t.id, 'opened', t.id, t.enrollment_id, t.contact_id, '{}'::jsonb, now()"
+                        "   FROM touches t WHERE t.step_id = 's1' ORDER BY random() LIMIT :n"
+                    ),
+                    {"n": changed},
+                )
+            done = await asyncio.to_thread(refresh, False)
+            catch_up[changed] = {"enrollments": done.enrollments, "seconds": done.seconds}
+            log(f"catch-up after {changed} enrollments and {changed} opens changed: {done.enrollments} recomputed in {done.seconds:.2f} s")
+        report["catch_up"] = catch_up
         engine.dispose()
     finally:
         await asyncio.to_thread(drop_database, server_url, name)

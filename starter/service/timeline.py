@@ -2,7 +2,8 @@
 
 It merges what Postgres recorded (the audit log's decisions, transitions and commands with
 their actors and reasons; every touch with its template version, scheduled and sent times
-and provider status; rep tasks; inbound events) with what Temporal recorded (each run of
+and provider status; rep tasks; inbound events; opens, clicks and carriers' receipts, a
+machine's flagged as such) with what Temporal recorded (each run of
 the workflow, the version it pinned, every wait and until when). Workflow histories come
 from Temporal while it still has them and from the Postgres archive afterwards.
 """
@@ -23,7 +24,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, select
 from temporalio.service import RPCError
 
-from models.tables import AuditEntry, Contact, Enrollment, InboundEvent, Suppression, Task, Touch, WorkflowHistory
+from models.tables import AuditEntry, Contact, Engagement, Enrollment, InboundEvent, Suppression, Task, Touch, WorkflowHistory
 from starter.errors import NotFound
 from starter.temporal import Workflows
 
@@ -305,6 +306,25 @@ def _inbound(row: InboundEvent) -> TimelineEntry:
     )
 
 
+def _engagement(row: Engagement, step_id: str | None) -> TimelineEntry:
+    """An open, a click or a carrier's delivery receipt (replies, bounces and opt-outs show
+    as the events they came in)."""
+    what = f"the {step_id} message" if step_id else "a message"
+    machine = row.detail.get("machine_reason")
+    if row.kind == "delivered":
+        summary = f"Delivered: {what} (carrier's receipt)"
+    elif row.kind == "opened":
+        summary = f"Opened {what}" + (" (implied by a click)" if row.detail.get("implied_by") else "")
+    else:
+        summary = f"Clicked {row.detail.get('url', 'a link')} in {what}"
+    if row.machine:
+        summary += f", by a machine: {machine}; not counted as the contact's"
+    details = {"step_id": step_id, "machine": row.machine, "machine_reason": machine, "url": row.detail.get("url")}
+    return TimelineEntry(
+        at=row.at, kind=row.kind, source="engagement", summary=summary, details={k: v for k, v in details.items() if v not in (None, False)}
+    )
+
+
 async def build(session_factory: Any, workflows: Workflows | None, enrollment_id: str) -> Timeline:
     """The timeline of one enrollment (its Postgres records plus every run's history)."""
 
@@ -330,7 +350,7 @@ async def build(session_factory: Any, workflows: Workflows | None, enrollment_id
 
 
 # When two entries share an instant, tell the story in this order.
-_ORDER = {"history": 0, "inbound": 1, "suppression": 2, "audit": 3, "task": 4, "touch": 5}
+_ORDER = {"history": 0, "inbound": 1, "suppression": 2, "audit": 3, "task": 4, "touch": 5, "engagement": 6}
 
 
 def _load(session: Session, enrollment_id: str) -> tuple[Enrollment | None, list[TimelineEntry], dict[str, dict[str, Any]]]:
@@ -342,7 +362,8 @@ def _load(session: Session, enrollment_id: str) -> tuple[Enrollment | None, list
     if enrollment is None:
         return None, [], {}
     entries = [_audit(r) for r in session.exec(select(AuditEntry).where(AuditEntry.enrollment_id == ref).order_by(AuditEntry.id)).all()]  # type: ignore[arg-type]
-    for touch in session.exec(select(Touch).where(Touch.enrollment_id == ref)).all():
+    touches = session.exec(select(Touch).where(Touch.enrollment_id == ref)).all()
+    for touch in touches:
         entries += _touch(touch)
     for task in session.exec(select(Task).where(Task.enrollment_id == ref)).all():
         entries += _task(task)
@@ -350,6 +371,11 @@ def _load(session: Session, enrollment_id: str) -> tuple[Enrollment | None, list
         select(InboundEvent).where(InboundEvent.contact_id == enrollment.contact_id, InboundEvent.received_at >= enrollment.created_at)
     ).all()
     entries += [_inbound(e) for e in inbound if enrollment_id in (e.result or {}).get("delivered_to", [])]
+    steps = {t.id: t.step_id for t in touches}
+    shown = session.exec(
+        select(Engagement).where(Engagement.enrollment_id == ref, Engagement.kind.in_(("opened", "clicked", "delivered")))  # type: ignore[attr-defined]
+    ).all()
+    entries += [_engagement(e, steps.get(e.touch_id) if e.touch_id else None) for e in shown]
     archived = {r.run_id: r.history for r in session.exec(select(WorkflowHistory).where(WorkflowHistory.enrollment_id == ref)).all()}
     return enrollment, entries, archived
 

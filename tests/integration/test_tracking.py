@@ -134,6 +134,22 @@ async def test_links_and_pixel_record_each_open_and_click_once_and_flag_machines
         assert (await http.post(_path(unsubscribe))).status_code == 200
         assert _engagements(inbound, touch_id)[4:] == [("opted_out", False)]
 
+    # The enrollment's timeline tells each of them, a machine's as such.
+    with transaction(inbound.stack.engine) as session:
+        touch = session.get(Touch, touch_id)
+        assert touch is not None
+        enrollment_id = touch.enrollment_id
+    async with inbound.http(inbound.lead) as reader:
+        entries = (await reader.get(f"/v1/enrollments/{enrollment_id}/timeline")).json()["entries"]
+    told = [e["summary"] for e in entries if e["source"] == "engagement"]
+    assert told == [
+        "Clicked https://example.com/pricing?plan=pro&seats=5 in the hello message, by a machine: within 5 s of sending;"
+        " not counted as the contact's",
+        "Opened the hello message, by a machine: Apple Mail Privacy Protection (bare user agent); not counted as the contact's",
+        "Clicked https://example.com/pricing?plan=pro&seats=5 in the hello message",
+        "Opened the hello message (implied by a click)",
+    ]
+
 
 async def test_a_regulated_contact_gets_no_pixel_but_tracked_links(inbound: Inbound) -> None:
     await inbound.stack.client.publish_cadence(LINKS, actor="admin")
