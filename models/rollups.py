@@ -5,8 +5,11 @@ Three tables, each keyed by enrollment: `report_enrollments` (where it stands, w
 concerns, what its touches and engagements add up to), `report_steps` (per step: its
 touches, tasks and what became of them) and `report_days` (per UTC day: sends and people's
 opens, clicks and replies). They are refreshed incrementally: an enrollment is recomputed
-whole when it, its contact or any of its engagements changed since the last refresh (less
-`MARGIN`, so a transaction that committed late is not missed). The first refresh builds them
+whole when it, its contact or its engagements changed since its row was computed. The
+changes are looked for among what was written since the last refresh less `MARGIN` (so a
+transaction that committed late is not missed), and each row keeps what it was computed
+from (its enrollment's and contact's `updated_at`, its count of engagements), so only what
+really changed is recomputed, however wide the margin. The first refresh builds them
 whole. Refreshes are serialized by an advisory lock, and every report runs one before it
 reads (in its own transaction), so a report is never stale; a background refresher keeps
 that catch-up small (`REPORT_REFRESH_SECONDS`).
@@ -27,16 +30,26 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 NAME: Final = "rollups"
-MARGIN: Final = dt.timedelta(minutes=2)
+MARGIN: Final = dt.timedelta(minutes=5)
 _LOCK: Final = 0x43414445_4E434531  # "CADENCE1": one refresh at a time, across processes
 SENT: Final = ("sent", "delivered", "read")
 
 _DIRTY_ALL = "CREATE TEMP TABLE dirty ON COMMIT DROP AS SELECT id FROM enrollments"
+# Candidates are what was written in the window; of those, only what differs from what its
+# rollup row was computed from is recomputed (engagements are only ever added: a different
+# count is a new one, whatever order their transactions committed in).
 _DIRTY_SINCE = """
     CREATE TEMP TABLE dirty ON COMMIT DROP AS
-    SELECT id FROM enrollments WHERE updated_at >= :since
-    UNION SELECT enrollment_id FROM engagements WHERE at >= :since AND enrollment_id IS NOT NULL
-    UNION SELECT e.id FROM contacts c JOIN enrollments e ON e.contact_id = c.id WHERE c.updated_at >= :since
+    SELECT e.id FROM enrollments e LEFT JOIN report_enrollments r ON r.enrollment_id = e.id
+     WHERE e.updated_at >= :since AND (r.enrollment_id IS NULL OR e.updated_at IS DISTINCT FROM r.source_updated_at)
+    UNION
+    SELECT e.id FROM contacts c JOIN enrollments e ON e.contact_id = c.id LEFT JOIN report_enrollments r ON r.enrollment_id = e.id
+     WHERE c.updated_at >= :since AND (r.enrollment_id IS NULL OR c.updated_at IS DISTINCT FROM r.contact_updated_at)
+    UNION
+    SELECT w.enrollment_id FROM (SELECT DISTINCT enrollment_id FROM engagements WHERE at >= :since AND enrollment_id IS NOT NULL) w
+      LEFT JOIN report_enrollments r ON r.enrollment_id = w.enrollment_id
+     WHERE r.enrollment_id IS NULL
+        OR r.engagements <> (SELECT count(*) FROM engagements g WHERE g.enrollment_id = w.enrollment_id)
 """
 _CLEAR = [
     "DELETE FROM report_enrollments r USING dirty d WHERE r.enrollment_id = d.id",
@@ -48,7 +61,8 @@ _ENROLLMENTS = """
     SELECT e.id, e.cadence_id, e.cadence_version_id, e.created_at, e.ended_at, e.status, e.current_step, e.owner_id,
            c.persona, c.industry, c.tier,
            t.first_touch, coalesce(t.sent, 0), coalesce(t.emailed, false),
-           coalesce(g.opened, false), coalesce(g.clicked, false), coalesce(g.complained, false), g.first_reply, g.intent
+           coalesce(g.opened, false), coalesce(g.clicked, false), coalesce(g.complained, false), g.first_reply, g.intent,
+           e.updated_at, c.updated_at, coalesce(g.total, 0)
       FROM dirty d
       JOIN enrollments e ON e.id = d.id
       JOIN contacts c ON c.id = e.contact_id
@@ -62,7 +76,8 @@ _ENROLLMENTS = """
                bool_or(g.kind = 'complained') AS complained,
                min(g.at) FILTER (WHERE g.kind = 'replied' AND g.detail->>'intent' <> 'out_of_office') AS first_reply,
                (array_agg(g.detail->>'intent' ORDER BY g.at)
-                    FILTER (WHERE g.kind = 'replied' AND g.detail->>'intent' <> 'out_of_office'))[1] AS intent
+                    FILTER (WHERE g.kind = 'replied' AND g.detail->>'intent' <> 'out_of_office'))[1] AS intent,
+               count(*) AS total
           FROM engagements g WHERE g.enrollment_id = e.id
       ) g ON true
 """

@@ -497,6 +497,10 @@ class ReportEnrollment(SQLModel, table=True):
     complained: bool = False
     first_reply_at: dt.datetime | None = _ts()
     reply_intent: str | None = _str(20)
+    # What the row was computed from, so a refresh recomputes only what changed since.
+    source_updated_at: dt.datetime | None = _ts()
+    contact_updated_at: dt.datetime | None = _ts()
+    engagements: int = 0
 
 
 class ReportStep(SQLModel, table=True):

@@ -57,6 +57,9 @@ def upgrade() -> None:
     sa.Column('complained', sa.Boolean(), nullable=False),
     sa.Column('first_reply_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('reply_intent', sa.String(length=20), nullable=True),
+    sa.Column('source_updated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('contact_updated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('engagements', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('enrollment_id')
     )
     op.create_index('ix_report_enrollments_scope', 'report_enrollments', ['cadence_id', 'created_at'], unique=False)
