@@ -58,7 +58,7 @@ FILL = [
               (ARRAY['executive', 'practitioner', 'procurement'])[1 + g % 3],
               (ARRAY['software', 'finance', 'health'])[1 + (g / 3) % 3],
               (ARRAY['smb', 'mid', 'enterprise'])[1 + (g / 9) % 3],
-              'rep-' || (1 + g % 100), '{}', '{}', '{}', '{}', now(), now()
+              'rep-' || (1 + g % 100), '{}', '{}', '{}', '{}', now() - interval '90 days', now() - interval '90 days'
          FROM generate_series(1, :n) g""",
     """INSERT INTO enrollments (id, cadence_id, cadence_version_id, contact_id, owner_id, workflow_id, status, current_step,
                                touches_sent, enrolled_by, started_at, ended_at, created_at, updated_at)
@@ -67,7 +67,10 @@ FILL = [
                      'active', 'active', 'paused'])[1 + g % 10],
               g % 10, :per, 'bench',
               now() - (g % 60) * interval '1 day', CASE WHEN g % 10 < 7 THEN now() - (g % 60) * interval '1 day' + interval '3 days' END,
-              now() - (g % 60) * interval '1 day', now()
+              now() - (g % 60) * interval '1 day',
+              -- last written when it ended, or (still open) at its latest step
+              least(now(), CASE WHEN g % 10 < 7 THEN now() - (g % 60) * interval '1 day' + interval '3 days'
+                                ELSE now() - (g % 60) * interval '1 day' + interval '2 days' * least(g % 60 / 2, :per) END)
          FROM generate_series(1, :n) g""",
     """INSERT INTO touches (id, key, enrollment_id, contact_id, step_id, channel, variant, template, status, attempts,
                            claimed_at, sent_at)
@@ -147,6 +150,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         built = await asyncio.to_thread(refresh, True)
         report["rollup_build_s"] = built.seconds
         log(f"rollups built from scratch: {built.enrollments} enrollments in {built.seconds:.1f} s")
+        idle = [(await asyncio.to_thread(refresh, False)).seconds for _ in range(args.runs)]
+        report["idle_catch_up_s"] = statistics.median(idle)
+        log(f"catch-up with nothing changed (what every report pays first): p50 {statistics.median(idle) * 1000:.0f} ms")
         backend = client.backend
         runs: dict[str, Any] = {
             "by version": lambda: reports.outcomes(backend, "report-bench", by="version"),
@@ -183,7 +189,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 conn.execute(
                     sa.text(
                         "INSERT INTO engagements (dedup_key, kind, touch_id, enrollment_id, contact_id, detail, at)"
-                        " SELECT 'late:' || t.id, 'opened', t.id, t.enrollment_id, t.contact_id, '{}'::jsonb, now()"
+                        " SELECT 'late:' || :n || ':' || t.id, 'opened', t.id, t.enrollment_id, t.contact_id, '{}'::jsonb, now()"
                         "   FROM touches t WHERE t.step_id = 's1' ORDER BY random() LIMIT :n"
                     ),
                     {"n": changed},

@@ -4,7 +4,9 @@ touches reads a few narrow tables instead of joining touches, engagements and co
 Three tables, each keyed by enrollment: `report_enrollments` (where it stands, who it
 concerns, what its touches and engagements add up to), `report_steps` (per step: its
 touches, tasks and what became of them) and `report_days` (per UTC day: sends and people's
-opens, clicks and replies). They are refreshed incrementally: an enrollment is recomputed
+opens, clicks and replies); and the last two summed per day of enrollment start, version,
+owner, cohort and step (`report_step_totals`, `report_day_totals`), which is what the step
+and day reports read for whole days. They are refreshed incrementally: an enrollment is recomputed
 whole when it, its contact or its engagements changed since its row was computed. The
 changes are looked for among what was written since the last refresh less `MARGIN` (so a
 transaction that committed late is not missed), and each row keeps what it was computed
@@ -150,6 +152,103 @@ _DAYS = """
 """
 
 
+# --- totals: the step and day rollups summed per day of enrollment start -----------------
+#
+# Each refresh takes the changed enrollments' old rows out of the totals before replacing
+# them, and adds their new rows after, so the totals always equal the sum of the rows.
+
+_DIMENSIONS: Final = {
+    "cadence_id": "r.cadence_id",
+    "version_id": "r.version_id",
+    "created_day": "(r.created_at AT TIME ZONE 'UTC')::date",
+    "owner_id": "coalesce(r.owner_id, '')",
+    "persona": "coalesce(r.persona, '')",
+    "industry": "coalesce(r.industry, '')",
+    "tier": "coalesce(r.tier, '')",
+}
+RESPONDED: Final = ("replied", "meeting_booked", "switched")
+STEP_KEYS: Final = {**_DIMENSIONS, "step_id": "r.step_id", "channel": "coalesce(r.channel, '')", "variant": "coalesce(r.variant, '')"}
+_STEP_COUNTS: Final = (
+    "touches",
+    "sent",
+    "delivered",
+    "skipped",
+    "failed",
+    "opened",
+    "machine_opened",
+    "clicked",
+    "machine_clicked",
+    "replied",
+    "bounced",
+    "opted_out",
+    "complained",
+)
+STEP_ROW: Final = {
+    "enrollments": "1",
+    "with_sent": "(r.sent > 0)::int",
+    "with_skipped": "(r.skipped > 0)::int",
+    "with_failed": "(r.failed > 0)::int",
+    "responded": f"(r.sent > 0 AND r.status IN {RESPONDED!r})::int".replace(",)", ")"),
+    **{name: f"r.{name}" for name in _STEP_COUNTS},
+}
+"""What one `report_steps` row adds to each column of `report_step_totals`."""
+DAY_KEYS: Final = {**_DIMENSIONS, "day": "r.day"}
+DAY_ROW: Final = {name: f"r.{name}" for name in ("sent", "opened", "clicked", "replied")}
+
+
+def _sum_changed(source: str, keys: dict[str, str], row: dict[str, str]) -> str:
+    """The changed enrollments' rows of `source`, summed per key of its totals."""
+    return (
+        f"SELECT {', '.join(f'{expr} AS {name}' for name, expr in keys.items())}, "
+        f"{', '.join(f'sum({expr}) AS {name}' for name, expr in row.items())} "
+        f"FROM {source} r JOIN dirty d ON d.id = r.enrollment_id GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}"
+    )
+
+
+def _take_out(totals: str, source: str, keys: dict[str, str], row: dict[str, str]) -> list[str]:
+    match = " AND ".join(f"t.{name} = o.{name}" for name in keys)
+    first = next(iter(row))
+    return [
+        f"UPDATE {totals} t SET {', '.join(f'{name} = t.{name} - o.{name}' for name in row)} "
+        f"FROM ({_sum_changed(source, keys, row)}) o WHERE {match}",
+        f"DELETE FROM {totals} WHERE {' AND '.join(f'{name} = 0' for name in row)}"
+        if first != "enrollments"
+        else f"DELETE FROM {totals} WHERE enrollments = 0",
+    ]
+
+
+def _put_in(totals: str, source: str, keys: dict[str, str], row: dict[str, str]) -> str:
+    return (
+        f"INSERT INTO {totals} ({', '.join([*keys, *row])}) {_sum_changed(source, keys, row)} "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(f'{name} = {totals}.{name} + excluded.{name}' for name in row)}"
+    )
+
+
+_TAKE_OUT: Final = [
+    *_take_out("report_step_totals", "report_steps", STEP_KEYS, STEP_ROW),
+    *_take_out("report_day_totals", "report_days", DAY_KEYS, DAY_ROW),
+]
+_PUT_IN: Final = [
+    _put_in("report_step_totals", "report_steps", STEP_KEYS, STEP_ROW),
+    _put_in("report_day_totals", "report_days", DAY_KEYS, DAY_ROW),
+]
+
+
+def totals_query(
+    totals: str, source: str, keys: dict[str, str], row: dict[str, str], *, group: str, columns: list[str], having: str = ""
+) -> str:
+    """A report over whole days from `totals` and over the partial days at either end of the
+    range from `source`'s rows, grouped by `group` (an expression over `r`'s key columns).
+    The caller's conditions go in as `{cube}` (on the totals) and `{edge}` (on the rows)."""
+    raw_keys = ", ".join(f"{expr} AS {name}" for name, expr in keys.items())
+    return (
+        f"SELECT {group} AS grp, {', '.join(f'sum(r.{c}) AS {c}' for c in columns)} FROM ("
+        f"SELECT {', '.join(keys)}, {', '.join(columns)} FROM {totals} r WHERE {{cube}} "
+        f"UNION ALL SELECT {raw_keys}, {', '.join(f'{row[c]} AS {c}' for c in columns)} FROM {source} r WHERE {{edge}}"
+        f") r GROUP BY 1 {having}"
+    )
+
+
 @dataclass(frozen=True)
 class Refreshed:
     """What a refresh did: the enrollments it recomputed, whether it rebuilt everything, how
@@ -176,10 +275,20 @@ def refresh(session: Session, *, full: bool = False) -> Refreshed:
         session.execute(sa.text(_DIRTY_SINCE), {"since": mark - MARGIN})
     session.execute(sa.text("ANALYZE dirty"))
     count = session.execute(sa.text("SELECT count(*) FROM dirty")).scalar_one()
+    if not full:
+        # A few changed enrollments: read their touches and engagements by index, not by
+        # scanning (and hashing) the whole tables as the planner would rather.
+        session.execute(sa.text("SET LOCAL enable_seqscan = off"))
     if count:
+        if full:
+            session.execute(sa.text("DELETE FROM report_step_totals"))
+            session.execute(sa.text("DELETE FROM report_day_totals"))
+        else:
+            for statement in _TAKE_OUT:
+                session.execute(sa.text(statement))
         for statement in _CLEAR:
             session.execute(sa.text(statement))
-        for statement in (_ENROLLMENTS, _STEPS, _DAYS):
+        for statement in (_ENROLLMENTS, _STEPS, _DAYS, *_PUT_IN):
             session.execute(sa.text(statement), {"sent": list(SENT)})
     session.execute(
         sa.text("""

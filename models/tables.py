@@ -563,3 +563,56 @@ class ReportMark(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=50)
     refreshed_to: dt.datetime = _ts(nullable=False)
     enrollments: int = Field(default=0, description="Enrollments the last refresh recomputed")
+
+
+class ReportStepTotal(SQLModel, table=True):
+    """`report_steps` summed per day of enrollment start, version, owner, cohort, step, channel
+    and variant (blank for none): what the step reports read for whole days."""
+
+    __tablename__ = "report_step_totals"
+    cadence_id: uuid.UUID = Field(primary_key=True)
+    version_id: uuid.UUID = Field(primary_key=True)
+    created_day: dt.date = Field(primary_key=True)
+    owner_id: str = Field(primary_key=True, max_length=100)
+    persona: str = Field(primary_key=True, max_length=50)
+    industry: str = Field(primary_key=True, max_length=100)
+    tier: str = Field(primary_key=True, max_length=50)
+    step_id: str = Field(primary_key=True, max_length=63)
+    channel: str = Field(primary_key=True, max_length=10)
+    variant: str = Field(primary_key=True, max_length=63)
+    enrollments: int = 0
+    with_sent: int = 0
+    with_skipped: int = 0
+    with_failed: int = 0
+    responded: int = 0
+    touches: int = 0
+    sent: int = 0
+    delivered: int = 0
+    skipped: int = 0
+    failed: int = 0
+    opened: int = 0
+    machine_opened: int = 0
+    clicked: int = 0
+    machine_clicked: int = 0
+    replied: int = 0
+    bounced: int = 0
+    opted_out: int = 0
+    complained: int = 0
+
+
+class ReportDayTotal(SQLModel, table=True):
+    """`report_days` summed per day of enrollment start, version, owner, cohort and day."""
+
+    __tablename__ = "report_day_totals"
+    cadence_id: uuid.UUID = Field(primary_key=True)
+    version_id: uuid.UUID = Field(primary_key=True)
+    created_day: dt.date = Field(primary_key=True)
+    owner_id: str = Field(primary_key=True, max_length=100)
+    persona: str = Field(primary_key=True, max_length=50)
+    industry: str = Field(primary_key=True, max_length=100)
+    tier: str = Field(primary_key=True, max_length=50)
+    day: dt.date = Field(primary_key=True)
+    sent: int = 0
+    opened: int = 0
+    clicked: int = 0
+    replied: int = 0

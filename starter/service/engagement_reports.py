@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from cadence.experiments import MIN_EXPOSED, MIN_RESPONSES, Arm, judge
+from models import rollups
 from starter.errors import Invalid
 from starter.service.backend import Backend
 from starter.service.reports import (
@@ -35,17 +36,38 @@ from starter.service.reports import (
     outcome_row,
     ratio,
     scope,
+    split_scope,
     step_order,
 )
 
 TouchDimension = Literal["step", "channel", "variant"]
-_KEY = {"step": "r.step_id", "channel": "r.channel", "variant": "r.step_id || ' / ' || coalesce(r.variant, '-')"}
-_COUNTS = ("sent", "delivered", "skipped", "failed", "opened", "machine_opened", "clicked", "machine_clicked", "replied", "bounced")
-_TOUCHES = (
-    "SELECT {key} AS grp, "
-    + ", ".join(f"sum(r.{name}) AS {name}" for name in (*_COUNTS, "opted_out", "complained"))
-    + " FROM report_steps r WHERE {where} AND r.touches > 0 GROUP BY 1"
-)
+_KEY = {"step": "r.step_id", "channel": "r.channel", "variant": "r.step_id || ' / ' || coalesce(nullif(r.variant, ''), '-')"}
+_COUNTS = [
+    "sent",
+    "delivered",
+    "skipped",
+    "failed",
+    "opened",
+    "machine_opened",
+    "clicked",
+    "machine_clicked",
+    "replied",
+    "bounced",
+    "opted_out",
+    "complained",
+]
+_TOUCHES = {
+    by: rollups.totals_query(
+        "report_step_totals",
+        "report_steps",
+        rollups.STEP_KEYS,
+        rollups.STEP_ROW,
+        group=key,
+        columns=["touches", *_COUNTS],
+        having="HAVING sum(r.touches) > 0",
+    )
+    for by, key in _KEY.items()
+}
 
 
 class TouchRow(BaseModel):
@@ -100,8 +122,8 @@ async def touches(
     start, end = date_range(since, until)
 
     def load(session: Session) -> TouchReport:
-        found, where, params = scope(session, cadence, start, end, filters)
-        rows = [_touch_row(r) for r in session.execute(sa.text(_TOUCHES.format(where=where, key=_KEY[by])), params).mappings().all()]
+        found, parts, params = split_scope(session, cadence, start, end, filters)
+        rows = [_touch_row(r) for r in session.execute(sa.text(_TOUCHES[by].format(**parts)), params).mappings().all()]
         order = {step: i for i, step in enumerate(step_order(session, found))}
         rows.sort(key=lambda r: (order.get(r.key.split(" / ")[0], len(order)), r.key) if by != "channel" else (0, r.key))
         return TouchReport(cadence_key=found.key, by=by, since=start, until=end, filters=filters, rows=rows)
@@ -111,7 +133,7 @@ async def touches(
 
 
 def _touch_row(r: Any) -> TouchRow:
-    counts = {name: int(r[name]) for name in TouchRow.model_fields if name != "key" and not name.endswith("_rate")}
+    counts = {name: int(r[name]) for name in _COUNTS}
     return TouchRow(
         key=r["grp"],
         **counts,
@@ -127,13 +149,9 @@ def _touch_row(r: Any) -> TouchRow:
 
 # --- day by day ------------------------------------------------------------------------
 
-_DAILY = """
-    SELECT r.day, sum(r.sent) AS sent, sum(r.opened) AS opened, sum(r.clicked) AS clicked, sum(r.replied) AS replied
-      FROM report_days r
-     WHERE {where}
-  GROUP BY r.day
-  ORDER BY r.day
-"""
+_DAILY = rollups.totals_query(
+    "report_day_totals", "report_days", rollups.DAY_KEYS, rollups.DAY_ROW, group="r.day", columns=["sent", "opened", "clicked", "replied"]
+)
 MAX_DAYS = 400
 
 
@@ -165,8 +183,8 @@ async def daily(
     start, end = date_range(since, until)
 
     def load(session: Session) -> DailyReport:
-        found, where, params = scope(session, cadence, start, end, filters)
-        got = {r.day: r for r in session.execute(sa.text(_DAILY.format(where=where)), params).all()}
+        found, parts, params = split_scope(session, cadence, start, end, filters)
+        got = {r.grp: r for r in session.execute(sa.text(_DAILY.format(**parts)), params).all()}
         days: list[DayActivity] = []
         if got:
             first, last = max(min(got), max(got) - dt.timedelta(days=MAX_DAYS - 1)), max(got)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
+from models import scores
 from models.enrollments import OPEN
 from models.tables import Account, AuditEntry, Cadence, Contact, Enrollment, Task, Touch
 from starter.service.backend import Backend
@@ -91,7 +92,8 @@ async def customer(backend: Backend, ref: str) -> dict[str, Any]:
         names = {c.id: contact_label(c) for c in contacts}
         enrollments = [{"row": e, "cadence": key, "contact": names.get(e.contact_id, str(e.contact_id))} for e, key in rows]
         paused = account.pause_in_force(dt.datetime.now(dt.UTC))
-        return {"account": account, "paused": paused, "contacts": contacts, "enrollments": enrollments}
+        lead_scores = {c.id: scores.current(c, backend.scoring) for c in contacts}
+        return {"account": account, "paused": paused, "contacts": contacts, "enrollments": enrollments, "scores": lead_scores}
 
     return await backend.db(load)
 

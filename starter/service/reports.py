@@ -44,13 +44,45 @@ NO_FILTERS = Filters()
 
 def scope(session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters) -> tuple[Cadence, str, dict[str, Any]]:
     """The cadence (NotFound names the field), and the condition on a rollup row `r` (any of
-    `models.rollups`' tables) that picks the enrollments the report counts, with its
-    parameters."""
+    `models.rollups`' per-enrollment tables) that picks the enrollments the report counts,
+    with its parameters."""
+    found, conditions, params = _conditions(session, cadence, filters)
+    params.update(since=since, until=until)
+    return found, " AND ".join([*conditions, "r.created_at >= :since", "r.created_at < :until"]), params
+
+
+def split_scope(
+    session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters
+) -> tuple[Cadence, dict[str, str], dict[str, Any]]:
+    """Like `scope`, in two parts for `models.rollups.totals_query`: `cube`, the condition on
+    the totals for the whole UTC days of enrollment start inside [since, until), and `edge`,
+    on the per-enrollment rows for the hours before the first and after the last of them."""
+    found, conditions, params = _conditions(session, cadence, filters)
+    first = (
+        (since + dt.timedelta(days=1) if since.astimezone(dt.UTC).timetz() != dt.time(tzinfo=dt.UTC) else since).astimezone(dt.UTC).date()
+    )
+    last = until.astimezone(dt.UTC).date()
+    params.update(since=since, until=until)
+    rows = [*conditions, "r.created_at >= :since", "r.created_at < :until"]
+    if first >= last:
+        return found, {"cube": "false", "edge": " AND ".join(rows)}, params
+    params.update(
+        first_day=first,
+        last_day=last,
+        first_at=dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC),
+        last_at=dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC),
+    )
+    cube = " AND ".join([*conditions, "r.created_day >= :first_day", "r.created_day < :last_day"])
+    edge = " AND ".join([*rows, "NOT (r.created_at >= :first_at AND r.created_at < :last_at)"])
+    return found, {"cube": cube, "edge": edge}, params
+
+
+def _conditions(session: Session, cadence: str, filters: Filters) -> tuple[Cadence, list[str], dict[str, Any]]:
     found = find_cadence(session, cadence)
     if found is None:
         raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence"})
-    params: dict[str, Any] = {"cadence": found.id, "since": since, "until": until}
-    where = ["r.cadence_id = :cadence", "r.created_at >= :since", "r.created_at < :until"]
+    params: dict[str, Any] = {"cadence": found.id}
+    where = ["r.cadence_id = :cadence"]
     if filters.version is not None:
         row = version_number(session, found, filters.version)
         if row is None:
@@ -62,7 +94,7 @@ def scope(session: Session, cadence: str, since: dt.datetime, until: dt.datetime
         if value is not None:
             where.append(f"r.{column} = :{name}")
             params[name] = value
-    return found, " AND ".join(where), params
+    return found, where, params
 
 
 async def fresh(backend: Backend) -> Refreshed:
@@ -74,13 +106,19 @@ async def fresh(backend: Backend) -> Refreshed:
 RESPONDED = ("replied", "meeting_booked", "switched")
 DELIVERED = ("sent", "delivered", "read")
 
-_BY_VARIANT = """
-    SELECT r.step_id, r.variant, count(*) AS exposed, count(*) FILTER (WHERE r.status = ANY(:responded)) AS responded
-      FROM report_steps r
-     WHERE {where} AND r.variant IS NOT NULL AND r.sent > 0
-  GROUP BY r.step_id, r.variant
-  ORDER BY r.step_id, r.variant
-"""
+_BY_VARIANT = (
+    rollups.totals_query(
+        "report_step_totals",
+        "report_steps",
+        rollups.STEP_KEYS,
+        rollups.STEP_ROW,
+        group="r.step_id || '/' || r.variant",
+        columns=["with_sent", "responded"],
+        having="HAVING sum(r.with_sent) > 0",
+    )
+    .replace("WHERE {edge}", "WHERE {edge} AND r.variant IS NOT NULL")
+    .replace("WHERE {cube}", "WHERE {cube} AND r.variant <> ''")
+)
 
 
 class VariantOut(BaseModel):
@@ -154,10 +192,10 @@ async def variants(
         filters = filters.model_copy(update={"version": version})
 
     def load(session: Session) -> VariantReport:
-        found, where, params = scope(session, cadence, since, until, filters)
-        params["responded"] = list(RESPONDED)
+        found, where, params = split_scope(session, cadence, since, until, filters)
         arms_by_step: dict[str, list[Arm]] = {}
-        for step_id, variant, exposed, responded in session.execute(sa.text(_BY_VARIANT.format(where=where)), params).all():
+        for key, exposed, responded in sorted(session.execute(sa.text(_BY_VARIANT.format(**where)), params).all()):
+            step_id, variant = key.split("/", 1)
             arms_by_step.setdefault(step_id, []).append(Arm(variant, int(exposed), int(responded)))
         return VariantReport(
             cadence_key=found.key,
@@ -366,13 +404,14 @@ def outcome_row(r: Any) -> OutcomeRow:
 
 
 # Each enrollment counts once per step, whatever its retries and rounds (one rollup row).
-_FUNNEL_STEPS = """
-    SELECT r.step_id, count(*) AS reached, count(*) FILTER (WHERE r.sent > 0) AS sent,
-           count(*) FILTER (WHERE r.skipped > 0) AS skipped, count(*) FILTER (WHERE r.failed > 0) AS failed
-      FROM report_steps r
-     WHERE {where}
-  GROUP BY r.step_id
-"""
+_FUNNEL_STEPS = rollups.totals_query(
+    "report_step_totals",
+    "report_steps",
+    rollups.STEP_KEYS,
+    rollups.STEP_ROW,
+    group="r.step_id",
+    columns=["enrollments", "with_sent", "with_skipped", "with_failed"],
+)
 _FUNNEL_ENDS = """
     SELECT r.version_id, r.current_step, r.status, count(*) AS n
       FROM report_enrollments r
@@ -390,8 +429,9 @@ async def funnel(
     start, end = date_range(since, until)
 
     def load(session: Session) -> FunnelReport:
-        found, where, params = scope(session, cadence, start, end, filters)
-        touches = {r.step_id: r for r in session.execute(sa.text(_FUNNEL_STEPS.format(where=where)), params).all()}
+        found, parts, params = split_scope(session, cadence, start, end, filters)
+        touches = {r.grp: r for r in session.execute(sa.text(_FUNNEL_STEPS.format(**parts)), params).all()}
+        where = scope(session, cadence, start, end, filters)[1]
         ends: dict[str, dict[str, int]] = {}
         enrolled = 0
         for version_id, index, status, n in session.execute(sa.text(_FUNNEL_ENDS.format(where=where)), params).all():
@@ -411,10 +451,10 @@ async def funnel(
                 FunnelStep(
                     step_index=order.index(step_id) if step_id in order else None,
                     step_id=step_id,
-                    reached=int(t.reached) if t else 0,
-                    sent=int(t.sent) if t else 0,
-                    skipped=int(t.skipped) if t else 0,
-                    failed=int(t.failed) if t else 0,
+                    reached=int(t.enrollments) if t else 0,
+                    sent=int(t.with_sent) if t else 0,
+                    skipped=int(t.with_skipped) if t else 0,
+                    failed=int(t.with_failed) if t else 0,
                     ended_here=ends.get(step_id, {}),
                 )
             )

@@ -354,6 +354,7 @@ async def test_tasks_and_account_pause(console: Console) -> None:
         team.append((await stack.client.enroll("console-cadence", member.external_id)).id)
     await page.goto("/console/accounts/globex")
     assert await page.locator("td .status.active").count() == 3
+    assert await page.locator(".lead-score").all_inner_texts() == ["score 0.0"] * 3  # nobody engaged yet
     await page.get_by_label("Reason (required)").fill("renewal negotiation")
     assert await submit(page, "Pause every enrollment") == 200
     assert "Paused 3 enrollment(s)." in await page.get_by_role("status").inner_text()

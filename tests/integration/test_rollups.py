@@ -5,6 +5,7 @@ enrollments that changed."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from core.db import transaction
 from models import rollups
+from starter.service import engagement_reports, reports
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -91,3 +93,55 @@ async def test_incremental_refreshes_match_a_full_rebuild_and_touch_only_what_ch
         rows = dict(session.execute(sa.text("SELECT persona, count(*) FROM report_enrollments GROUP BY persona")).all())
         intents = session.execute(sa.text("SELECT reply_intent FROM report_enrollments WHERE reply_intent IS NOT NULL")).scalars().all()
     assert rows == {"executive": 4, "practitioner": 1} and intents == ["positive"]
+    _totals_match_their_rows(stack)
+
+
+def _totals_match_their_rows(stack: Stack) -> None:
+    """Each total equals the sum of the rows it stands for (after every take-out and put-in)."""
+    for totals, source, keys, row in (
+        ("report_step_totals", "report_steps", rollups.STEP_KEYS, rollups.STEP_ROW),
+        ("report_day_totals", "report_days", rollups.DAY_KEYS, rollups.DAY_ROW),
+    ):
+        regrouped = (
+            f"SELECT {', '.join(f'{e} AS {n}' for n, e in keys.items())}, {', '.join(f'sum({e}) AS {n}' for n, e in row.items())}"
+            f" FROM {source} r GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}"
+        )
+        columns = ", ".join([*keys, *row])
+        with transaction(stack.engine) as session:
+            kept = session.execute(sa.text(f"SELECT {columns} FROM {totals}")).all()
+            expected = session.execute(sa.text(regrouped)).all()
+        assert sorted(map(tuple, kept), key=repr) == sorted(map(tuple, expected), key=repr), totals
+        assert kept, totals
+
+
+async def test_reports_over_whole_days_read_the_totals_and_the_hours_at_either_end_read_the_rows(stack: Stack) -> None:
+    await stack.client.publish_cadence(TWO, actor="admin")
+    for i in range(5):
+        person = stack.contact(external_id=f"days-{i}", email=f"days{i}@example.com")
+        await stack.client.enroll("rolled", person.external_id)
+    for _ in range(100):
+        with transaction(stack.engine) as session:
+            if session.execute(sa.text("SELECT count(*) FROM touches WHERE status = 'sent'")).scalar() == 5:
+                break
+        await asyncio.sleep(0.1)
+    # Three of them started three days ago at 10:00 UTC (with their sends), two today.
+    with transaction(stack.engine) as session:
+        moved = "SELECT id FROM enrollments ORDER BY id LIMIT 3"
+        back = "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '3 days' + interval '10 hours'"
+        session.execute(sa.text(f"UPDATE enrollments SET created_at = {back}, updated_at = now() WHERE id IN ({moved})"))
+        session.execute(sa.text(f"UPDATE touches SET sent_at = {back}, claimed_at = {back} WHERE enrollment_id IN ({moved})"))
+    backend = stack.client.backend
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    whole = await reports.funnel(backend, "rolled", since=today - dt.timedelta(days=10), until=today)
+    assert whole.enrolled == 3 and whole.steps[0].sent == 3  # only the totals: whole days
+    _totals_match_their_rows(stack)
+    for since, until, expected in (
+        (today - dt.timedelta(days=3, hours=-9), today, 3),  # from 09:00 that day: its hours from the rows
+        (today - dt.timedelta(days=3, hours=-11), today, 0),  # from 11:00: after they started
+        (today - dt.timedelta(days=10), dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), 5),  # and today's hours
+    ):
+        messages = await engagement_reports.touches(backend, "rolled", by="step", since=since, until=until)
+        sent = {r.key: r.sent for r in messages.rows}.get("hello", 0)
+        funnel = await reports.funnel(backend, "rolled", since=since, until=until)
+        days = await engagement_reports.daily(backend, "rolled", since=since, until=until)
+        assert (sent, funnel.enrolled, sum(d.sent for d in days.days)) == (expected, expected, expected), (since, until)
