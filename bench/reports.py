@@ -98,6 +98,13 @@ FILL = [
               e.ended_at
          FROM enrollments e JOIN touches t ON t.enrollment_id = e.id AND t.step_id = 's' || :per
         WHERE e.status IN ('replied', 'meeting_booked', 'switched', 'bounced')""",
+    # Nothing happened in the future, nor in the last hour (the last hour is what a refresh
+    # looks at; the catch-up figures below write into it on purpose).
+    "UPDATE touches SET sent_at = least(sent_at, now() - interval '1 hour'), claimed_at = least(claimed_at, now() - interval '1 hour')"
+    " WHERE claimed_at > now() - interval '1 hour'",
+    "UPDATE engagements SET at = now() - interval '1 hour' WHERE at > now() - interval '1 hour'",
+    "UPDATE enrollments SET ended_at = least(ended_at, now() - interval '1 hour'), updated_at = least(updated_at, now() - interval '1 hour')"
+    " WHERE updated_at > now() - interval '1 hour' OR ended_at > now() - interval '1 hour'",
     "ANALYZE",
 ]
 

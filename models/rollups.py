@@ -24,9 +24,10 @@ without its enrollment or an engagement changing (an unclear send resolved by ha
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -36,12 +37,10 @@ MARGIN: Final = dt.timedelta(minutes=5)
 _LOCK: Final = 0x43414445_4E434531  # "CADENCE1": one refresh at a time, across processes
 SENT: Final = ("sent", "delivered", "read")
 
-_DIRTY_ALL = "CREATE TEMP TABLE dirty ON COMMIT DROP AS SELECT id FROM enrollments"
 # Candidates are what was written in the window; of those, only what differs from what its
 # rollup row was computed from is recomputed (engagements are only ever added: a different
 # count is a new one, whatever order their transactions committed in).
-_DIRTY_SINCE = """
-    CREATE TEMP TABLE dirty ON COMMIT DROP AS
+_CHANGED = """
     SELECT e.id FROM enrollments e LEFT JOIN report_enrollments r ON r.enrollment_id = e.id
      WHERE e.updated_at >= :since AND (r.enrollment_id IS NULL OR e.updated_at IS DISTINCT FROM r.source_updated_at)
     UNION
@@ -53,10 +52,12 @@ _DIRTY_SINCE = """
      WHERE r.enrollment_id IS NULL
         OR r.engagements <> (SELECT count(*) FROM engagements g WHERE g.enrollment_id = w.enrollment_id)
 """
+# `{ids:X}` stands for "X is one of the changed enrollments" (`X = ANY(:ids)`: read by index),
+# or for every enrollment when everything is rebuilt.
 _CLEAR = [
-    "DELETE FROM report_enrollments r USING dirty d WHERE r.enrollment_id = d.id",
-    "DELETE FROM report_steps r USING dirty d WHERE r.enrollment_id = d.id",
-    "DELETE FROM report_days r USING dirty d WHERE r.enrollment_id = d.id",
+    "DELETE FROM report_enrollments r WHERE {ids:r.enrollment_id}",
+    "DELETE FROM report_steps r WHERE {ids:r.enrollment_id}",
+    "DELETE FROM report_days r WHERE {ids:r.enrollment_id}",
 ]
 _ENROLLMENTS = """
     INSERT INTO report_enrollments
@@ -65,8 +66,7 @@ _ENROLLMENTS = """
            t.first_touch, coalesce(t.sent, 0), coalesce(t.emailed, false),
            coalesce(g.opened, false), coalesce(g.clicked, false), coalesce(g.complained, false), g.first_reply, g.intent,
            e.updated_at, c.updated_at, coalesce(g.total, 0)
-      FROM dirty d
-      JOIN enrollments e ON e.id = d.id
+      FROM enrollments e
       JOIN contacts c ON c.id = e.contact_id
       LEFT JOIN LATERAL (
         SELECT min(coalesce(t.sent_at, t.claimed_at)) AS first_touch, count(*) AS sent, bool_or(t.channel = 'email') AS emailed
@@ -82,6 +82,7 @@ _ENROLLMENTS = """
                count(*) AS total
           FROM engagements g WHERE g.enrollment_id = e.id
       ) g ON true
+     WHERE {ids:e.id}
 """
 # Per step: its touches with what each led to (people's opens and clicks; machines' apart),
 # and its tasks. A step's channel and variant are those of its latest touch.
@@ -96,8 +97,8 @@ _STEPS = """
                bool_or(g.kind = 'bounced') AS bounced,
                bool_or(g.kind = 'opted_out') AS opted_out,
                bool_or(g.kind = 'complained') AS complained
-          FROM engagements g JOIN dirty d ON d.id = g.enrollment_id
-         WHERE g.touch_id IS NOT NULL
+          FROM engagements g
+         WHERE g.touch_id IS NOT NULL AND {ids:g.enrollment_id}
       GROUP BY g.touch_id
     ), t AS (
         SELECT t.enrollment_id, t.step_id,
@@ -117,10 +118,11 @@ _STEPS = """
                count(*) FILTER (WHERE g.bounced) AS bounced,
                count(*) FILTER (WHERE g.opted_out) AS opted_out,
                count(*) FILTER (WHERE g.complained) AS complained
-          FROM touches t JOIN dirty d ON d.id = t.enrollment_id LEFT JOIN g ON g.touch_id = t.id
+          FROM touches t LEFT JOIN g ON g.touch_id = t.id
+         WHERE {ids:t.enrollment_id}
       GROUP BY t.enrollment_id, t.step_id
     ), k AS (
-        SELECT k.enrollment_id, k.step_id, count(*) AS tasks FROM tasks k JOIN dirty d ON d.id = k.enrollment_id
+        SELECT k.enrollment_id, k.step_id, count(*) AS tasks FROM tasks k WHERE {ids:k.enrollment_id}
       GROUP BY k.enrollment_id, k.step_id
     )
     INSERT INTO report_steps
@@ -139,13 +141,13 @@ _DAYS = """
       FROM (
         SELECT t.enrollment_id, (coalesce(t.sent_at, t.claimed_at) AT TIME ZONE 'UTC')::date AS day, 1 AS sent, 0 AS opened,
                0 AS clicked, 0 AS replied
-          FROM touches t JOIN dirty d ON d.id = t.enrollment_id
-         WHERE t.status = ANY(:sent)
+          FROM touches t
+         WHERE t.status = ANY(:sent) AND {ids:t.enrollment_id}
         UNION ALL
         SELECT g.enrollment_id, (g.at AT TIME ZONE 'UTC')::date, 0, (g.kind = 'opened')::int, (g.kind = 'clicked')::int,
                (g.kind = 'replied')::int
-          FROM engagements g JOIN dirty d ON d.id = g.enrollment_id
-         WHERE g.kind IN ('opened', 'clicked', 'replied') AND NOT g.machine
+          FROM engagements g
+         WHERE g.kind IN ('opened', 'clicked', 'replied') AND NOT g.machine AND {ids:g.enrollment_id}
       ) a
       JOIN report_enrollments r ON r.enrollment_id = a.enrollment_id
   GROUP BY a.enrollment_id, a.day, r.cadence_id, r.version_id, r.created_at, r.owner_id, r.persona, r.industry, r.tier
@@ -201,19 +203,18 @@ def _sum_changed(source: str, keys: dict[str, str], row: dict[str, str]) -> str:
     return (
         f"SELECT {', '.join(f'{expr} AS {name}' for name, expr in keys.items())}, "
         f"{', '.join(f'sum({expr}) AS {name}' for name, expr in row.items())} "
-        f"FROM {source} r JOIN dirty d ON d.id = r.enrollment_id GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}"
+        f"FROM {source} r WHERE {{ids:r.enrollment_id}} GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}"
     )
 
 
 def _take_out(totals: str, source: str, keys: dict[str, str], row: dict[str, str]) -> list[str]:
     match = " AND ".join(f"t.{name} = o.{name}" for name in keys)
-    first = next(iter(row))
+    empty = " AND ".join(f"t.{name} = 0" for name in row)
     return [
         f"UPDATE {totals} t SET {', '.join(f'{name} = t.{name} - o.{name}' for name in row)} "
         f"FROM ({_sum_changed(source, keys, row)}) o WHERE {match}",
-        f"DELETE FROM {totals} WHERE {' AND '.join(f'{name} = 0' for name in row)}"
-        if first != "enrollments"
-        else f"DELETE FROM {totals} WHERE enrollments = 0",
+        # Only the totals just lowered can have come to nothing.
+        f"DELETE FROM {totals} t USING ({_sum_changed(source, keys, row)}) o WHERE {match} AND {empty}",
     ]
 
 
@@ -249,6 +250,11 @@ def totals_query(
     )
 
 
+def _only(statement: str, full: bool) -> str:
+    """The statement for the changed enrollments (by index), or for all of them."""
+    return re.sub(r"\{ids:([\w.]+)\}", "true" if full else r"\1 = ANY(:ids)", statement)
+
+
 @dataclass(frozen=True)
 class Refreshed:
     """What a refresh did: the enrollments it recomputed, whether it rebuilt everything, how
@@ -269,27 +275,26 @@ def refresh(session: Session, *, full: bool = False) -> Refreshed:
     now = session.execute(sa.text("SELECT now()")).scalar_one()
     mark = session.execute(sa.text("SELECT refreshed_to FROM report_marks WHERE name = :name"), {"name": NAME}).scalar()
     full = full or mark is None
+    ids: list[Any] = []
     if full or mark is None:
-        session.execute(sa.text(_DIRTY_ALL))
+        count = session.execute(sa.text("SELECT count(*) FROM enrollments")).scalar_one()
     else:
-        session.execute(sa.text(_DIRTY_SINCE), {"since": mark - MARGIN})
-    session.execute(sa.text("ANALYZE dirty"))
-    count = session.execute(sa.text("SELECT count(*) FROM dirty")).scalar_one()
-    if not full:
-        # A few changed enrollments: read their touches and engagements by index, not by
-        # scanning (and hashing) the whole tables as the planner would rather.
-        session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        ids = list(session.execute(sa.text(_CHANGED), {"since": mark - MARGIN}).scalars())
+        count = len(ids)
     if count:
+        # Planner costs tuned for a few rows read by index; no JIT for statements this short.
+        session.execute(sa.text("SET LOCAL jit = off"))
         if full:
             session.execute(sa.text("DELETE FROM report_step_totals"))
             session.execute(sa.text("DELETE FROM report_day_totals"))
         else:
             for statement in _TAKE_OUT:
-                session.execute(sa.text(statement))
-        for statement in _CLEAR:
-            session.execute(sa.text(statement))
-        for statement in (_ENROLLMENTS, _STEPS, _DAYS, *_PUT_IN):
-            session.execute(sa.text(statement), {"sent": list(SENT)})
+                session.execute(sa.text(_only(statement, full)), {"ids": ids})
+        for statement in (*_CLEAR, _ENROLLMENTS, _STEPS, _DAYS, *_PUT_IN):
+            session.execute(sa.text(_only(statement, full)), {"ids": ids, "sent": list(SENT)})
+        if full:
+            for table in ("report_enrollments", "report_steps", "report_days", "report_step_totals", "report_day_totals"):
+                session.execute(sa.text(f"ANALYZE {table}"))
     session.execute(
         sa.text("""
             INSERT INTO report_marks (name, refreshed_to, enrollments) VALUES (:name, :now, :count)

@@ -36,6 +36,13 @@ class By(StrEnum):
     variant = "variant"
 
 
+class IndustryGroup(StrEnum):
+    """The contact policy's industry groups."""
+
+    regulated = "regulated"
+    standard = "standard"
+
+
 def _pct(value: float) -> str:
     return f"{value:.1%}"
 
@@ -146,6 +153,7 @@ def register(app: typer.Typer) -> None:
         owner: str | None = typer.Option(None, "--owner", help="Only this owner's enrollments"),
         persona: str | None = typer.Option(None, "--persona", help="Only contacts of this persona"),
         industry: str | None = typer.Option(None, "--industry", help="Only contacts in this industry"),
+        industry_group: IndustryGroup | None = typer.Option(None, "--industry-group", help="regulated or standard (the contact policy's)"),
         tier: str | None = typer.Option(None, "--tier", help="Only contacts of this tier"),
         compare: str | None = typer.Option(None, "--compare", help="Another cadence or version (key@N) to compare with"),
         csv: bool = typer.Option(False, "--csv", help="The rows as CSV"),
@@ -153,7 +161,8 @@ def register(app: typer.Typer) -> None:
         """What became of a cadence's enrollments, how its messages did, where they leave, and which variants win."""
         obj: Context = ctx.obj
         start, end = parse_when(since), parse_when(until)
-        filters = Filters(version=version, owner=owner, persona=persona, industry=industry, tier=tier)
+        group = industry_group.value if industry_group else None
+        filters = Filters(version=version, owner=owner, persona=persona, industry=industry, industry_group=group, tier=tier)
         if compare is not None:
             other = compare
             result = run(lambda b: engagement_reports.compare(b, cadence, other, since=start, until=end, filters=filters), obj.settings)

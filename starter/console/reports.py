@@ -31,7 +31,7 @@ from starter.service.reports import Dimension, Filters, OutcomeRow, ended_status
 
 router = console_router()
 
-BY: dict[str, str] = {"version": "Version", "owner": "Owner", "cohort": "Cohort (persona / industry / tier)"}
+BY: dict[str, str] = {"version": "Version", "owner": "Owner", "cohort": "Cohort (persona / industry group / tier)"}
 Table = Literal["outcomes", "funnel", "variants", "messages", "daily", "cohorts"]
 Text = Annotated[str, Query(max_length=100)]
 
@@ -55,7 +55,7 @@ def date_range(since: str, until: str) -> tuple[dt.datetime | None, dt.datetime 
     )
 
 
-def _filters(version: str, owner: str, persona: str, industry: str, tier: str) -> Filters:
+def _filters(version: str, owner: str, persona: str, industry: str, tier: str, industry_group: str = "") -> Filters:
     """The form's filters (blank: any). A version that is not a whole number is said on the page."""
     number = None
     if version.strip():
@@ -66,7 +66,9 @@ def _filters(version: str, owner: str, persona: str, industry: str, tier: str) -
         if number < 1:
             raise ConsoleError(422, "The version must be 1 or more.")
     clean = {k: v.strip() or None for k, v in (("owner", owner), ("persona", persona), ("industry", industry), ("tier", tier))}
-    return Filters(version=number, **clean)
+    if industry_group not in ("", "regulated", "standard"):
+        raise ConsoleError(422, "The industry group is regulated or standard.")
+    return Filters(version=number, industry_group=industry_group or None, **clean)
 
 
 def _query(form: dict[str, str]) -> str:
@@ -85,6 +87,7 @@ async def report_page(
     owner: Text = "",
     persona: Text = "",
     industry: Text = "",
+    industry_group: Annotated[str, Query(max_length=20)] = "",
     tier: Text = "",
 ) -> Response:
     """Outcomes by the chosen grouping, activity by day, messages by step, the funnel, the
@@ -93,7 +96,7 @@ async def report_page(
     filter is said on the page (422)."""
     backend = backend_of(request)
     view = await cadence_service.get_cadence(backend, key)  # NotFound: the 404 page
-    raw = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier}
+    raw = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier, "industry_group": industry_group}
     form = {"by": by, "since": since.strip(), "until": until.strip(), **{k: v.strip() for k, v in raw.items()}}
     context: dict[str, Any] = {"section": "cadences", "cadence": view.cadence, "form": form, "dimensions": BY, "query": _query(form)}
     try:
@@ -155,6 +158,7 @@ async def report_csv(
     owner: Text = "",
     persona: Text = "",
     industry: Text = "",
+    industry_group: Annotated[str, Query(max_length=20)] = "",
     tier: Text = "",
 ) -> Response:
     """One table of the report as a CSV attachment: outcomes (by the grouping), cohorts,
@@ -162,7 +166,7 @@ async def report_csv(
     the variants (one row per step and variant); with the page's range and filters."""
     backend = backend_of(request)
     start, end = date_range(since, until)
-    filters = _filters(version, owner, persona, industry, tier)
+    filters = _filters(version, owner, persona, industry, tier, industry_group)
     window: dict[str, Any] = {"since": start, "until": end, "filters": filters}
     if table in ("outcomes", "cohorts"):
         grouping: Dimension = "cohort" if table == "cohorts" else by

@@ -35,6 +35,7 @@ from starter.service.reports import (
     fresh,
     outcome_row,
     ratio,
+    regulated_industries,
     scope,
     split_scope,
     step_order,
@@ -121,8 +122,10 @@ async def touches(
         raise Invalid(f"by: one of {', '.join(_KEY)}", {"field": "by"})
     start, end = date_range(since, until)
 
+    regulated = regulated_industries(backend)
+
     def load(session: Session) -> TouchReport:
-        found, parts, params = split_scope(session, cadence, start, end, filters)
+        found, parts, params = split_scope(session, cadence, start, end, filters, regulated)
         rows = [_touch_row(r) for r in session.execute(sa.text(_TOUCHES[by].format(**parts)), params).mappings().all()]
         order = {step: i for i, step in enumerate(step_order(session, found))}
         rows.sort(key=lambda r: (order.get(r.key.split(" / ")[0], len(order)), r.key) if by != "channel" else (0, r.key))
@@ -182,8 +185,10 @@ async def daily(
     """Sends, opens, clicks and replies per day (at most the last `MAX_DAYS` days of activity)."""
     start, end = date_range(since, until)
 
+    regulated = regulated_industries(backend)
+
     def load(session: Session) -> DailyReport:
-        found, parts, params = split_scope(session, cadence, start, end, filters)
+        found, parts, params = split_scope(session, cadence, start, end, filters, regulated)
         got = {r.grp: r for r in session.execute(sa.text(_DAILY.format(**parts)), params).all()}
         days: list[DayActivity] = []
         if got:
@@ -251,11 +256,13 @@ async def compare(
         raise Invalid("a and b are the same cadence and version", {"field": "b"})
     start, end = date_range(since, until)
 
+    regulated = regulated_industries(backend)
+
     def load(session: Session) -> list[tuple[str, OutcomeRow, int | None]]:
         out = []
         for cadence, version in sides:
             narrowed = filters.model_copy(update={"version": version}) if version is not None else filters
-            found, where, params = scope(session, cadence, start, end, narrowed)
+            found, where, params = scope(session, cadence, start, end, narrowed, regulated)
             params["responded"] = list(RESPONDED)
             rows = session.execute(sa.text(OUTCOMES_SQL.format(where=where, group="'all'")), params).mappings().all()
             out.append((found.key, outcome_row(rows[0] if rows else _NOTHING), version))

@@ -30,34 +30,40 @@ from starter.service.backend import Backend
 
 class Filters(BaseModel):
     """Which of a cadence's enrollments a report counts, besides the date range of their
-    starts: one version, one owner, one cohort (any of persona, industry, tier)."""
+    starts: one version, one owner, one cohort (any of persona, industry or industry group,
+    tier)."""
 
     version: int | None = Field(default=None, ge=1)
     owner: str | None = Field(default=None, max_length=100)
     persona: str | None = Field(default=None, max_length=50)
     industry: str | None = Field(default=None, max_length=100)
+    industry_group: Literal["regulated", "standard"] | None = Field(
+        default=None, description="regulated: the contact policy's regulated industries; standard: every other"
+    )
     tier: str | None = Field(default=None, max_length=50)
 
 
 NO_FILTERS = Filters()
 
 
-def scope(session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters) -> tuple[Cadence, str, dict[str, Any]]:
+def scope(
+    session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters, regulated: list[str]
+) -> tuple[Cadence, str, dict[str, Any]]:
     """The cadence (NotFound names the field), and the condition on a rollup row `r` (any of
     `models.rollups`' per-enrollment tables) that picks the enrollments the report counts,
     with its parameters."""
-    found, conditions, params = _conditions(session, cadence, filters)
+    found, conditions, params = _conditions(session, cadence, filters, regulated)
     params.update(since=since, until=until)
     return found, " AND ".join([*conditions, "r.created_at >= :since", "r.created_at < :until"]), params
 
 
 def split_scope(
-    session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters
+    session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters, regulated: list[str]
 ) -> tuple[Cadence, dict[str, str], dict[str, Any]]:
     """Like `scope`, in two parts for `models.rollups.totals_query`: `cube`, the condition on
     the totals for the whole UTC days of enrollment start inside [since, until), and `edge`,
     on the per-enrollment rows for the hours before the first and after the last of them."""
-    found, conditions, params = _conditions(session, cadence, filters)
+    found, conditions, params = _conditions(session, cadence, filters, regulated)
     first = (
         (since + dt.timedelta(days=1) if since.astimezone(dt.UTC).timetz() != dt.time(tzinfo=dt.UTC) else since).astimezone(dt.UTC).date()
     )
@@ -77,11 +83,11 @@ def split_scope(
     return found, {"cube": cube, "edge": edge}, params
 
 
-def _conditions(session: Session, cadence: str, filters: Filters) -> tuple[Cadence, list[str], dict[str, Any]]:
+def _conditions(session: Session, cadence: str, filters: Filters, regulated: list[str]) -> tuple[Cadence, list[str], dict[str, Any]]:
     found = find_cadence(session, cadence)
     if found is None:
         raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence"})
-    params: dict[str, Any] = {"cadence": found.id}
+    params: dict[str, Any] = {"cadence": found.id, "regulated": regulated}
     where = ["r.cadence_id = :cadence"]
     if filters.version is not None:
         row = version_number(session, found, filters.version)
@@ -94,7 +100,15 @@ def _conditions(session: Session, cadence: str, filters: Filters) -> tuple[Caden
         if value is not None:
             where.append(f"r.{column} = :{name}")
             params[name] = value
+    if filters.industry_group is not None:
+        where.append(f"{INDUSTRY_GROUP} = :industry_group")
+        params["industry_group"] = filters.industry_group
     return found, where, params
+
+
+def regulated_industries(backend: Backend) -> list[str]:
+    """The contact policy's regulated industries, lower-cased (for `INDUSTRY_GROUP`)."""
+    return sorted(i.lower() for i in backend.policy.regulated.industries)
 
 
 async def fresh(backend: Backend) -> Refreshed:
@@ -191,8 +205,10 @@ async def variants(
     if version is not None:
         filters = filters.model_copy(update={"version": version})
 
+    regulated = regulated_industries(backend)
+
     def load(session: Session) -> VariantReport:
-        found, where, params = split_scope(session, cadence, since, until, filters)
+        found, where, params = split_scope(session, cadence, since, until, filters, regulated)
         arms_by_step: dict[str, list[Arm]] = {}
         for key, exposed, responded in sorted(session.execute(sa.text(_BY_VARIANT.format(**where)), params).all()):
             step_id, variant = key.split("/", 1)
@@ -215,10 +231,12 @@ async def variants(
 # --- outcomes by version, owner or cohort, and the step funnel ----------------------------
 
 Dimension = Literal["version", "owner", "cohort"]
+# The contact policy's industry groups (seed 003: persona + regulated vs. non-regulated).
+INDUSTRY_GROUP = "(CASE WHEN lower(r.industry) = ANY(:regulated) THEN 'regulated' ELSE 'standard' END)"
 _GROUP = {
     "version": "'v' || v.version",
     "owner": "coalesce(r.owner_id, '(no owner)')",
-    "cohort": "coalesce(r.persona, '-') || ' / ' || coalesce(r.industry, '-') || ' / ' || coalesce(r.tier, '-')",
+    "cohort": "coalesce(r.persona, '-') || ' / ' || " + INDUSTRY_GROUP + " || ' / ' || coalesce(r.tier, '-')",
 }
 OUTCOMES_SQL = """
     SELECT {group} AS grp,
@@ -289,7 +307,7 @@ class OutcomeRow(BaseModel):
 
 
 class OutcomeReport(BaseModel):
-    """A cadence's enrollments by version, owner or cohort (persona / industry / tier)."""
+    """A cadence's enrollments by version, owner or cohort (persona / industry group / tier)."""
 
     cadence_key: str
     by: str
@@ -358,8 +376,10 @@ async def outcomes(
         raise Invalid(f"by: one of {', '.join(_GROUP)}", {"field": "by"})
     start, end = date_range(since, until)
 
+    regulated = regulated_industries(backend)
+
     def load(session: Session) -> OutcomeReport:
-        found, where, params = scope(session, cadence, start, end, filters)
+        found, where, params = scope(session, cadence, start, end, filters, regulated)
         params["responded"] = list(RESPONDED)
         rows = session.execute(sa.text(OUTCOMES_SQL.format(where=where, group=_GROUP[by])), params).mappings().all()
         return OutcomeReport(cadence_key=found.key, by=by, since=start, until=end, filters=filters, rows=[outcome_row(r) for r in rows])
@@ -428,10 +448,12 @@ async def funnel(
     there and how (replied, opted out, bounced, completed...)."""
     start, end = date_range(since, until)
 
+    regulated = regulated_industries(backend)
+
     def load(session: Session) -> FunnelReport:
-        found, parts, params = split_scope(session, cadence, start, end, filters)
+        found, parts, params = split_scope(session, cadence, start, end, filters, regulated)
         touches = {r.grp: r for r in session.execute(sa.text(_FUNNEL_STEPS.format(**parts)), params).all()}
-        where = scope(session, cadence, start, end, filters)[1]
+        where = scope(session, cadence, start, end, filters, regulated)[1]
         ends: dict[str, dict[str, int]] = {}
         enrolled = 0
         for version_id, index, status, n in session.execute(sa.text(_FUNNEL_ENDS.format(where=where)), params).all():

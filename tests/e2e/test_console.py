@@ -792,7 +792,7 @@ async def test_an_auditor_reads_a_cadence_report_with_its_charts_and_downloads_i
     ]
     cells = await page.locator("table.message-table tr[data-step=hello] > *").all_inner_texts()
     assert cells[:6] == ["hello", "6", "6", "2", "1", "3"]
-    assert await page.locator("table.cohort-table tbody th").all_inner_texts() == ["- / - / -"]
+    assert await page.locator("table.cohort-table tbody th").all_inner_texts() == ["- / standard / -"]
     await page.screenshot(path="/tmp/console-report.png", full_page=True)
 
     # Reps see the most engaged first: rep-0 opened, clicked and replied (1 + 3 + 5 points),

@@ -110,6 +110,13 @@ async def test_reports_count_opens_clicks_replies_bounces_and_opt_outs_per_messa
             assert (mine["enrolled"], mine["opened"], mine["clicked"], mine["replied"], mine["bounced"]) == (3, 2, 1, 2, 0)
             nobody = (await reader.get("/v1/reports", params={"cadence": "measured", "persona": "procurement"})).json()
             assert nobody["rows"] == [] and nobody["filters"]["persona"] == "procurement"
+            # Cohorts by the policy's industry groups: none of them is in a regulated industry.
+            cohorts = (await reader.get("/v1/reports", params={"cadence": "measured", "by": "cohort"})).json()["rows"]
+            assert [(r["key"], r["enrolled"]) for r in cohorts] == [("executive / standard / -", 6)]
+            regulated = (await reader.get("/v1/reports", params={"cadence": "measured", "industry_group": "regulated"})).json()
+            assert regulated["rows"] == []
+            bad_group = await reader.get("/v1/reports", params={"cadence": "measured", "industry_group": "risky"})
+            assert bad_group.status_code == 422 and "industry_group" in bad_group.text
             funnel = (await reader.get("/v1/reports/funnel", params={"cadence": "measured", "owner": "rep-b"})).json()
             # They left while waiting for the second email.
             ended = {step["step_id"]: step["ended_here"] for step in funnel["steps"]}

@@ -115,7 +115,7 @@ async def test_reports_count_each_enrollment_once_by_variant_owner_cohort_and_st
     assert even.first_touch_p50_seconds is not None and 0 <= even.first_touch_p50_seconds < 60  # the first email goes at once
     assert odd.response_p50_seconds is not None and odd.response_p50_seconds >= 0
     by_cohort = {r.key: r.enrolled for r in (await reports.outcomes(stack.client.backend, "ab-test", by="cohort")).rows}
-    assert by_cohort == {"executive / - / -": 4, "- / - / -": 12}
+    assert by_cohort == {"executive / standard / -": 4, "- / standard / -": 12}
     by_version = (await reports.outcomes(stack.client.backend, "ab-test", by="version")).rows
     assert [(r.key, r.enrolled) for r in by_version] == [("v1", 16)]
     assert "response_rate" in reports.rows_csv(list(by_version)).splitlines()[0]

@@ -372,11 +372,12 @@ class AsyncCadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.VariantReport:
         """The A/B verdicts of a cadence's tested steps, for enrollments started in the range
         (default: the last 90 days), optionally of one version, owner or cohort."""
-        filters = {"owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {"owner": owner, "persona": persona, "industry": industry, "industry_group": industry_group, "tier": tier}
         return await self._send(r.variant_report(cadence, since, until, version, **filters))
 
     async def outcome_report(
@@ -390,12 +391,20 @@ class AsyncCadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.OutcomeReport:
         """What became of a cadence's enrollments (started in the range; default the last 90
         days) by version, owner or cohort: counts, opens, clicks, replies by intent, rates, and
         times to first touch and reply. The keyword filters narrow the enrollments counted."""
-        filters = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {
+            "version": version,
+            "owner": owner,
+            "persona": persona,
+            "industry": industry,
+            "industry_group": industry_group,
+            "tier": tier,
+        }
         return await self._send(r.outcome_report(cadence, by, since, until, **filters))
 
     async def funnel_report(
@@ -408,10 +417,18 @@ class AsyncCadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.FunnelReport:
         """A cadence's step funnel: who reached each step, and who ended there and how."""
-        filters = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {
+            "version": version,
+            "owner": owner,
+            "persona": persona,
+            "industry": industry,
+            "industry_group": industry_group,
+            "tier": tier,
+        }
         return await self._send(r.funnel_report(cadence, since, until, **filters))
 
     async def touch_report(
@@ -425,11 +442,19 @@ class AsyncCadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.TouchReport:
         """A cadence's messages by step, channel or variant: delivered, opened, clicked,
         replied, bounced, opted out, and the rates per message delivered."""
-        filters = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {
+            "version": version,
+            "owner": owner,
+            "persona": persona,
+            "industry": industry,
+            "industry_group": industry_group,
+            "tier": tier,
+        }
         return await self._send(r.touch_report(cadence, by, since, until, **filters))
 
     async def daily_report(
@@ -442,10 +467,18 @@ class AsyncCadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.DailyReport:
         """A cadence's sends, opens, clicks and replies per UTC day."""
-        filters = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {
+            "version": version,
+            "owner": owner,
+            "persona": persona,
+            "industry": industry,
+            "industry_group": industry_group,
+            "tier": tier,
+        }
         return await self._send(r.daily_report(cadence, since, until, **filters))
 
     async def compare_report(
@@ -458,9 +491,10 @@ class AsyncCadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.Comparison:
         """Two cadences, or two versions ("key@3"), side by side with a verdict on their
         response rates."""
-        filters = {"owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {"owner": owner, "persona": persona, "industry": industry, "industry_group": industry_group, "tier": tier}
         return await self._send(r.compare_report(a, b, since, until, **filters))

@@ -369,11 +369,12 @@ class Cadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.VariantReport:
         """The A/B verdicts of a cadence's tested steps, for enrollments started in the range
         (default: the last 90 days), optionally of one version, owner or cohort."""
-        filters = {"owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {"owner": owner, "persona": persona, "industry": industry, "industry_group": industry_group, "tier": tier}
         return self._send(r.variant_report(cadence, since, until, version, **filters))
 
     def outcome_report(
@@ -387,12 +388,20 @@ class Cadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.OutcomeReport:
         """What became of a cadence's enrollments (started in the range; default the last 90
         days) by version, owner or cohort: counts, opens, clicks, replies by intent, rates, and
         times to first touch and reply. The keyword filters narrow the enrollments counted."""
-        filters = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {
+            "version": version,
+            "owner": owner,
+            "persona": persona,
+            "industry": industry,
+            "industry_group": industry_group,
+            "tier": tier,
+        }
         return self._send(r.outcome_report(cadence, by, since, until, **filters))
 
     def funnel_report(
@@ -405,10 +414,18 @@ class Cadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.FunnelReport:
         """A cadence's step funnel: who reached each step, and who ended there and how."""
-        filters = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {
+            "version": version,
+            "owner": owner,
+            "persona": persona,
+            "industry": industry,
+            "industry_group": industry_group,
+            "tier": tier,
+        }
         return self._send(r.funnel_report(cadence, since, until, **filters))
 
     def touch_report(
@@ -422,11 +439,19 @@ class Cadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.TouchReport:
         """A cadence's messages by step, channel or variant: delivered, opened, clicked,
         replied, bounced, opted out, and the rates per message delivered."""
-        filters = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {
+            "version": version,
+            "owner": owner,
+            "persona": persona,
+            "industry": industry,
+            "industry_group": industry_group,
+            "tier": tier,
+        }
         return self._send(r.touch_report(cadence, by, since, until, **filters))
 
     def daily_report(
@@ -439,10 +464,18 @@ class Cadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.DailyReport:
         """A cadence's sends, opens, clicks and replies per UTC day."""
-        filters = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {
+            "version": version,
+            "owner": owner,
+            "persona": persona,
+            "industry": industry,
+            "industry_group": industry_group,
+            "tier": tier,
+        }
         return self._send(r.daily_report(cadence, since, until, **filters))
 
     def compare_report(
@@ -455,9 +488,10 @@ class Cadence:
         owner: str | None = None,
         persona: str | None = None,
         industry: str | None = None,
+        industry_group: str | None = None,
         tier: str | None = None,
     ) -> models.Comparison:
         """Two cadences, or two versions ("key@3"), side by side with a verdict on their
         response rates."""
-        filters = {"owner": owner, "persona": persona, "industry": industry, "tier": tier}
+        filters = {"owner": owner, "persona": persona, "industry": industry, "industry_group": industry_group, "tier": tier}
         return self._send(r.compare_report(a, b, since, until, **filters))

@@ -596,6 +596,7 @@ class ReportFilters(_Model):
     owner: str | None = None
     persona: str | None = None
     industry: str | None = None
+    industry_group: Literal["regulated", "standard"] | None = None
     tier: str | None = None
 
 

@@ -32,9 +32,12 @@ def _filters(
     owner: Annotated[str | None, Query(min_length=1, max_length=100, description="Only this owner's enrollments")] = None,
     persona: Annotated[str | None, Query(min_length=1, max_length=50, description="Only contacts of this persona")] = None,
     industry: Annotated[str | None, Query(min_length=1, max_length=100, description="Only contacts in this industry")] = None,
+    industry_group: Annotated[
+        Literal["regulated", "standard"] | None, Query(description="Only contacts in the policy's regulated industries, or in the others")
+    ] = None,
     tier: Annotated[str | None, Query(min_length=1, max_length=50, description="Only contacts of this tier")] = None,
 ) -> Filters:
-    return Filters(version=version, owner=owner, persona=persona, industry=industry, tier=tier)
+    return Filters(version=version, owner=owner, persona=persona, industry=industry, industry_group=industry_group, tier=tier)
 
 
 FiltersDep = Annotated[Filters, Depends(_filters)]
@@ -55,7 +58,7 @@ async def outcome_report(
     until: Until = None,
     format: Format = "json",
 ) -> Response | OutcomeReport:
-    """Per version, owner or cohort (persona / industry / tier): enrolled, touched, sent,
+    """Per version, owner or cohort (persona / industry group / tier): enrolled, touched, sent,
     emailed, opened, clicked, replied (positive, negative, neutral), meetings, switched,
     opted out, bounced, complained, completed, still open; response, open, click, opt-out,
     bounce and completion rates; time to first touch (p50, p95), to the first reply and to
