@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     link_secret: str = Field(default=DEV_SECRETS["link_secret"], min_length=16)
     report_refresh_seconds: float = Field(
-        default=30,
+        default=5,
         ge=0,
         description="How often the API brings the report rollups up to date in the background (0: only when a report is read)",
     )
