@@ -18,7 +18,7 @@ that catch-up small (`REPORT_REFRESH_SECONDS`).
 
 What the rollups do not see until the enrollment changes again: a touch whose status moves
 without its enrollment or an engagement changing (an unclear send resolved by hand).
-`rebuild` recomputes everything.
+`refresh(session, full=True)` (`cadence rollups --full`) recomputes everything.
 """
 
 from __future__ import annotations

@@ -205,6 +205,21 @@ def register(app: typer.Typer) -> None:
             else:
                 emit(grouped, as_json=obj.json, table=lambda: _outcomes(grouped))
 
+    @app.command("rollups")
+    @guarded
+    def refresh_rollups(
+        ctx: typer.Context, full: bool = typer.Option(False, "--full", help="Recompute every enrollment, not only what changed")
+    ) -> None:
+        """Bring the report rollups up to date now (reports do it themselves before they read;
+        --full after restoring a backup or changing touches by hand)."""
+        obj: Context = ctx.obj
+        done = run(lambda b: reports.fresh(b, full=full), obj.settings)
+        emit(
+            done,
+            as_json=obj.json,
+            table=lambda: f"{done.enrollments} enrollment(s) recomputed in {done.seconds:.1f} s{' (all)' if done.full else ''}",
+        )
+
 
 def _print_csv(text: str) -> None:
     out.print(text, end="", markup=False, soft_wrap=True)

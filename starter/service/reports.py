@@ -111,9 +111,10 @@ def regulated_industries(backend: Backend) -> list[str]:
     return sorted(i.lower() for i in backend.policy.regulated.industries)
 
 
-async def fresh(backend: Backend) -> Refreshed:
-    """Bring the report rollups up to now (its own transaction: reports then read in parallel)."""
-    return await backend.db(rollups.refresh)
+async def fresh(backend: Backend, *, full: bool = False) -> Refreshed:
+    """Bring the report rollups up to now (its own transaction: reports then read in
+    parallel); `full` recomputes every enrollment."""
+    return await backend.db(lambda session: rollups.refresh(session, full=full))
 
 
 # An enrollment that ended in one of these responded.

@@ -245,6 +245,8 @@ async def test_forecast_and_report_as_a_table_and_as_json(stack: Stack, tmp_path
     assert compared["verdict"] == "too_early" and [s["outcomes"]["enrolled"] for s in compared["sides"]] == [2, 2]
     unknown = await cli(stack, "report", "cli-calls@1", "--compare", "cli-calls@2")
     assert unknown.returncode != 0 and "no version 2" in unknown.stderr
+    rebuilt = as_json(await cli(stack, "--json", "rollups", "--full"))
+    assert rebuilt["full"] is True and rebuilt["enrollments"] == 2
     csv_rows = await cli(stack, "report", "cli-calls", "--by", "version", "--csv")
     assert csv_rows.returncode == 0 and csv_rows.stdout.splitlines()[0].startswith("key,enrolled,touched"), csv_rows.stdout
     inverted = await cli(stack, "report", "cli-calls", "--since", "2030-01-02T00:00:00+00:00", "--until", "2030-01-01T00:00:00+00:00")

@@ -367,6 +367,13 @@ async def test_a_positive_reply_switches_to_the_follow_up_cadence(inbound: Inbou
     outcome = await inbound.stack.client.send_event("reply", person.external_id, event_id="yes-1", intent="positive")
     assert outcome.delivered_to == [cold.id]
     await eventually(lambda: _is(inbound.stack, cold.id, "switched"))
+
+    async def follow_up_started() -> bool:
+        return (await inbound.stack.client.list(contact=person.external_id, cadence="follow-up")).total == 1
+
+    # The mirror says "switched" as the workflow decides; the follow-up's enrollment comes from
+    # the activity it runs next.
+    await eventually(follow_up_started)
     page = await inbound.stack.client.list(contact=person.external_id, cadence="follow-up")
     assert page.total == 1 and page.items[0].enrolled_by == f"switch:{cold.id}"
     # The mirror says "pending" until the new workflow has recorded its start.
