@@ -16,8 +16,10 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import Engine, text
+from sqlmodel import SQLModel
 from temporalio.testing import WorkflowEnvironment
 
+import models.tables  # noqa: F401  (registers every table)
 from core.db import make_engine
 from core.postgres import LOCAL_URL, RoleUrls, answers, drop_database, embedded, ensure_database, ensure_roles, migrate
 from core.temporal import DATA_CONVERTER, binary
@@ -102,23 +104,9 @@ def admin_engine(database: TestDatabase) -> Iterator[Engine]:
     eng.dispose()
 
 
-TABLES = (
-    "audit_log",
-    "audit_head",
-    "workflow_histories",
-    "touches",
-    "tasks",
-    "inbound_events",
-    "suppressions",
-    "enrollments",
-    "dev_outbox",
-    "cadence_versions",
-    "cadences",
-    "contacts",
-    "accounts",
-    "owners",
-    "api_keys",
-)
+# Every table of the schema (the report rollups have no foreign keys, so CASCADE alone would
+# leave another test's rows in them).
+TABLES = tuple(sorted(SQLModel.metadata.tables))
 
 
 @pytest.fixture
