@@ -95,7 +95,8 @@ class Stack:
 
 
 # Rules that never get in the way, for tests about something else; gate tests set their own.
-OPEN_POLICY = load_policy(Path(__file__).resolve().parents[1] / "support" / "open-policy.yaml")
+OPEN_POLICY_FILE = Path(__file__).resolve().parents[1] / "support" / "open-policy.yaml"
+OPEN_POLICY = load_policy(OPEN_POLICY_FILE)
 
 
 @pytest.fixture

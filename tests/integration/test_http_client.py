@@ -17,7 +17,7 @@ from cadence_client import AsyncCadence, Cadence, Conflict, Forbidden, Invalid, 
 from core.db import transaction
 from models.keys import Role, create_key
 from starter.api import create_app
-from tests.integration.conftest import Stack
+from tests.integration.conftest import OPEN_POLICY_FILE, Stack
 from tests.support.server import serve
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,11 @@ def api(stack: Stack) -> Iterator[Api]:
     with transaction(stack.engine) as session:
         for role in Role:
             keys[role.value] = create_key(session, name=f"client-{role.value}", role=role)[1]
-    settings = stack.settings.model_copy(update={"temporal_address": stack.env.client.service_client.config.target_host})
+    # The API judges (previews, the gate's reasons) by the same open policy as the test worker,
+    # so a preview matches the live enrollment whatever the time of day the suite runs at.
+    settings = stack.settings.model_copy(
+        update={"temporal_address": stack.env.client.service_client.config.target_host, "policy_file": str(OPEN_POLICY_FILE)}
+    )
     with serve(create_app(settings)) as url:
         yield Api(url, keys, stack)
 
