@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Every engagement kind (`models.engagements`), in the order a report shows them.
 KINDS = ("delivered", "opened", "clicked", "replied", "meeting_booked", "bounced", "complained", "opted_out", "task_completed")
 INTENTS = ("positive", "neutral", "negative", "out_of_office")
 

@@ -27,6 +27,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import html as markup
 import ipaddress
 import re
 import uuid
@@ -119,7 +120,6 @@ def rewrite_links(html: str, track: Callable[[str], str], *, never: tuple[str, .
     with one of `never` (the unsubscribe and preference pages) and over-long URLs.
     Entities in the link (`&amp;`) are decoded before signing and the tracked link is
     written back escaped, so the forwarded URL is exactly the one the author wrote."""
-    import html as markup
 
     def replace(match: re.Match[str]) -> str:
         raw = match.group(3)
@@ -134,8 +134,6 @@ def rewrite_links(html: str, track: Callable[[str], str], *, never: tuple[str, .
 
 def add_pixel(html: str, pixel_url: str) -> str:
     """The HTML with a 1x1 transparent image just before `</body>` (or at the end)."""
-    import html as markup
-
     tag = f'<img src="{markup.escape(pixel_url)}" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">'
     closing = html.lower().rfind("</body>")
     return html[:closing] + tag + html[closing:] if closing >= 0 else html + tag

@@ -18,14 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
 
-from cadence.scoring import ScoringConfig, Threshold
+from cadence.scoring import KINDS, ScoringConfig, Threshold
 from models import scores
 from models.tables import Engagement
 
-KINDS: Final = ("delivered", "opened", "clicked", "replied", "meeting_booked", "bounced", "complained", "opted_out", "task_completed")
-"""Every engagement kind, in the order a report shows them."""
-
-_SENT = ("sent", "delivered", "read")
+SENT: Final = ("sent", "delivered", "read")
+"""Touch statuses that mean the mail server or Twilio accepted the message."""
 
 _LATEST_TOUCH = sa.text("""
     SELECT id, enrollment_id FROM touches
@@ -73,7 +71,7 @@ def note(
             return None
         enrollment_id, contact_id = enrollment_id or row.enrollment_id, contact_id or row.contact_id
     elif touch_id is None and contact_id is not None and enrollment_id is None:
-        row = session.execute(_LATEST_TOUCH, {"contact": contact_id, "sent": list(_SENT), "channel": channel}).first()
+        row = session.execute(_LATEST_TOUCH, {"contact": contact_id, "sent": list(SENT), "channel": channel}).first()
         if row is not None:
             touch_id, enrollment_id = row.id, row.enrollment_id
         else:

@@ -32,10 +32,12 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from models.engagements import SENT
+from models.tables import StepCounts
+
 NAME: Final = "rollups"
 MARGIN: Final = dt.timedelta(minutes=5)
 _LOCK: Final = 0x43414445_4E434531  # "CADENCE1": one refresh at a time, across processes
-SENT: Final = ("sent", "delivered", "read")
 
 # Candidates are what was written in the window; of those, only what differs from what its
 # rollup row was computed from is recomputed (engagements are only ever added: a different
@@ -170,28 +172,15 @@ _DIMENSIONS: Final = {
 }
 RESPONDED: Final = ("replied", "meeting_booked", "switched")
 STEP_KEYS: Final = {**_DIMENSIONS, "step_id": "r.step_id", "channel": "coalesce(r.channel, '')", "variant": "coalesce(r.variant, '')"}
-_STEP_COUNTS: Final = (
-    "touches",
-    "sent",
-    "delivered",
-    "skipped",
-    "failed",
-    "opened",
-    "machine_opened",
-    "clicked",
-    "machine_clicked",
-    "replied",
-    "bounced",
-    "opted_out",
-    "complained",
-)
+STEP_COUNTS: Final = tuple(StepCounts.model_fields)
+"""The message counts of a step, in `report_steps` and summed in `report_step_totals`."""
 STEP_ROW: Final = {
     "enrollments": "1",
     "with_sent": "(r.sent > 0)::int",
     "with_skipped": "(r.skipped > 0)::int",
     "with_failed": "(r.failed > 0)::int",
     "responded": f"(r.sent > 0 AND r.status IN {RESPONDED!r})::int".replace(",)", ")"),
-    **{name: f"r.{name}" for name in _STEP_COUNTS},
+    **{name: f"r.{name}" for name in STEP_COUNTS},
 }
 """What one `report_steps` row adds to each column of `report_step_totals`."""
 DAY_KEYS: Final = {**_DIMENSIONS, "day": "r.day"}

@@ -503,7 +503,26 @@ class ReportEnrollment(SQLModel, table=True):
     engagements: int = 0
 
 
-class ReportStep(SQLModel, table=True):
+class StepCounts(SQLModel):
+    """What a step's messages came to: the columns `report_steps` and `report_step_totals`
+    share (people's opens and clicks; a machine's apart)."""
+
+    touches: int = 0
+    sent: int = 0
+    delivered: int = 0
+    skipped: int = 0
+    failed: int = 0
+    opened: int = 0
+    machine_opened: int = 0
+    clicked: int = 0
+    machine_clicked: int = 0
+    replied: int = 0
+    bounced: int = 0
+    opted_out: int = 0
+    complained: int = 0
+
+
+class ReportStep(StepCounts, table=True):
     """One step of one enrollment: its touches (and tasks) and what became of them."""
 
     __tablename__ = "report_steps"
@@ -521,19 +540,6 @@ class ReportStep(SQLModel, table=True):
     industry: str | None = _str(100)
     tier: str | None = _str(50)
     tasks: int = 0
-    touches: int = 0
-    sent: int = 0
-    delivered: int = 0
-    skipped: int = 0
-    failed: int = 0
-    opened: int = 0
-    machine_opened: int = 0
-    clicked: int = 0
-    machine_clicked: int = 0
-    replied: int = 0
-    bounced: int = 0
-    opted_out: int = 0
-    complained: int = 0
 
 
 class ReportDay(SQLModel, table=True):
@@ -565,7 +571,7 @@ class ReportMark(SQLModel, table=True):
     enrollments: int = Field(default=0, description="Enrollments the last refresh recomputed")
 
 
-class ReportStepTotal(SQLModel, table=True):
+class ReportStepTotal(StepCounts, table=True):
     """`report_steps` summed per day of enrollment start, version, owner, cohort, step, channel
     and variant (blank for none): what the step reports read for whole days."""
 
@@ -585,19 +591,6 @@ class ReportStepTotal(SQLModel, table=True):
     with_skipped: int = 0
     with_failed: int = 0
     responded: int = 0
-    touches: int = 0
-    sent: int = 0
-    delivered: int = 0
-    skipped: int = 0
-    failed: int = 0
-    opened: int = 0
-    machine_opened: int = 0
-    clicked: int = 0
-    machine_clicked: int = 0
-    replied: int = 0
-    bounced: int = 0
-    opted_out: int = 0
-    complained: int = 0
 
 
 class ReportDayTotal(SQLModel, table=True):

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from starter.console.pages import ConsoleError, backend_of, console_router, render
@@ -75,11 +76,22 @@ def _query(form: dict[str, str]) -> str:
     return urlencode({k: v for k, v in form.items() if v})
 
 
-@router.get("/cadences/{key}/report")
-async def report_page(
-    request: Request,
-    user: Viewer,
-    key: str,
+@dataclass(frozen=True)
+class ReportForm:
+    """The report's range, grouping and filters as the form sent them (blank: any): the same
+    for the page and for each of its CSV downloads."""
+
+    by: Dimension
+    fields: dict[str, str]
+
+    def window(self) -> dict[str, Any]:
+        """The service's since, until and filters (ConsoleError, said on the page, when bad)."""
+        start, end = date_range(self.fields["since"], self.fields["until"])
+        filters = {k: self.fields[k] for k in ("version", "owner", "persona", "industry", "tier", "industry_group")}
+        return {"since": start, "until": end, "filters": _filters(**filters)}
+
+
+def _form(
     by: Annotated[Dimension, Query()] = "version",
     since: Annotated[str, Query(max_length=20)] = "",
     until: Annotated[str, Query(max_length=20)] = "",
@@ -89,27 +101,40 @@ async def report_page(
     industry: Text = "",
     industry_group: Annotated[str, Query(max_length=20)] = "",
     tier: Text = "",
-) -> Response:
+) -> ReportForm:
+    sent = {"since": since, "until": until, "version": version, "owner": owner, "persona": persona, "industry": industry}
+    sent.update(tier=tier, industry_group=industry_group)
+    return ReportForm(by, {"by": by, **{k: v.strip() for k, v in sent.items()}})
+
+
+Form = Annotated[ReportForm, Depends(_form)]
+
+
+@router.get("/cadences/{key}/report")
+async def report_page(request: Request, user: Viewer, key: str, form: Form) -> Response:
     """Outcomes by the chosen grouping, activity by day, messages by step, the funnel, the
     cohorts and the A/B tests, for enrollments started in the range and matching the filters:
     each drawn and tabled, with its CSV. An unknown cadence is the 404 page; a bad range or
     filter is said on the page (422)."""
     backend = backend_of(request)
     view = await cadence_service.get_cadence(backend, key)  # NotFound: the 404 page
-    raw = {"version": version, "owner": owner, "persona": persona, "industry": industry, "tier": tier, "industry_group": industry_group}
-    form = {"by": by, "since": since.strip(), "until": until.strip(), **{k: v.strip() for k, v in raw.items()}}
-    context: dict[str, Any] = {"section": "cadences", "cadence": view.cadence, "form": form, "dimensions": BY, "query": _query(form)}
+    context: dict[str, Any] = {
+        "section": "cadences",
+        "cadence": view.cadence,
+        "form": form.fields,
+        "dimensions": BY,
+        "query": _query(form.fields),
+    }
     try:
-        start, end = date_range(since, until)
-        filters = _filters(**raw)
+        window = form.window()
         cadence = view.cadence.key
         outcomes, daily, messages, funnel, cohorts, variants = await asyncio.gather(
-            report_service.outcomes(backend, cadence, by=by, since=start, until=end, filters=filters),
-            engagement_reports.daily(backend, cadence, since=start, until=end, filters=filters),
-            engagement_reports.touches(backend, cadence, by="step", since=start, until=end, filters=filters),
-            report_service.funnel(backend, cadence, since=start, until=end, filters=filters),
-            report_service.outcomes(backend, cadence, by="cohort", since=start, until=end, filters=filters),
-            report_service.variants(backend, cadence, since=start, until=end, filters=filters),
+            report_service.outcomes(backend, cadence, by=form.by, **window),
+            engagement_reports.daily(backend, cadence, **window),
+            engagement_reports.touches(backend, cadence, by="step", **window),
+            report_service.funnel(backend, cadence, **window),
+            report_service.outcomes(backend, cadence, by="cohort", **window),
+            report_service.variants(backend, cadence, **window),
         )
     except ConsoleError as err:
         return render(request, "report.html", status=err.status, error=err.message, **context)
@@ -146,30 +171,14 @@ def _rows_csv(rows: list[BaseModel], model: type[BaseModel]) -> str:
 
 
 @router.get("/cadences/{key}/report.csv")
-async def report_csv(
-    request: Request,
-    user: Viewer,
-    key: str,
-    table: Annotated[Table, Query()] = "outcomes",
-    by: Annotated[Dimension, Query()] = "version",
-    since: Annotated[str, Query(max_length=20)] = "",
-    until: Annotated[str, Query(max_length=20)] = "",
-    version: Annotated[str, Query(max_length=10)] = "",
-    owner: Text = "",
-    persona: Text = "",
-    industry: Text = "",
-    industry_group: Annotated[str, Query(max_length=20)] = "",
-    tier: Text = "",
-) -> Response:
+async def report_csv(request: Request, user: Viewer, key: str, form: Form, table: Annotated[Table, Query()] = "outcomes") -> Response:
     """One table of the report as a CSV attachment: outcomes (by the grouping), cohorts,
     messages by step, activity by day, the funnel (one column per way enrollments ended) or
     the variants (one row per step and variant); with the page's range and filters."""
     backend = backend_of(request)
-    start, end = date_range(since, until)
-    filters = _filters(version, owner, persona, industry, tier, industry_group)
-    window: dict[str, Any] = {"since": start, "until": end, "filters": filters}
+    window = form.window()
     if table in ("outcomes", "cohorts"):
-        grouping: Dimension = "cohort" if table == "cohorts" else by
+        grouping: Dimension = "cohort" if table == "cohorts" else form.by
         outcomes = await report_service.outcomes(backend, key, by=grouping, **window)
         text, name = _rows_csv(list(outcomes.rows), OutcomeRow), f"{outcomes.cadence_key}-by-{grouping}"
     elif table == "messages":

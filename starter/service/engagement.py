@@ -69,44 +69,32 @@ async def _record(backend: Backend, settings: Settings, token: TrackToken, user_
         reason = machine_reason(user_agent, client_ip, (now - sent).total_seconds() if sent else None)
         who = "machine" if reason else "person"
         detail: dict[str, object] = {"machine_reason": reason} if reason else {}
-        implied = None
         if token.kind == "open":
-            noted = engagements.note(
-                session,
-                scoring=backend.scoring,
-                kind="opened",
-                dedup_key=f"opened:{touch.id}:{who}",
-                touch_id=touch.id,
-                machine=bool(reason),
-                detail=detail,
-                at=now,
-            )
+            kind, dedup_key = "opened", f"opened:{touch.id}:{who}"
         else:
             assert token.url is not None
-            link = hashlib.sha256(token.url.encode()).hexdigest()[:16]
+            kind, dedup_key = "clicked", f"clicked:{touch.id}:{hashlib.sha256(token.url.encode()).hexdigest()[:16]}:{who}"
             detail["url"] = token.url[:500]
-            noted = engagements.note(
+
+        def note(kind: str, dedup_key: str, detail: dict[str, object], machine: bool) -> engagements.Noted | None:
+            return engagements.note(
                 session,
                 scoring=backend.scoring,
-                kind="clicked",
-                dedup_key=f"clicked:{touch.id}:{link}:{who}",
+                kind=kind,
+                dedup_key=dedup_key,
                 touch_id=touch.id,
-                machine=bool(reason),
+                enrollment_id=touch.enrollment_id,
+                contact_id=touch.contact_id,
+                machine=machine,
                 detail=detail,
                 at=now,
             )
-            if reason is None:
-                implied = engagements.note(
-                    session,
-                    scoring=backend.scoring,
-                    kind="opened",
-                    dedup_key=f"opened:{touch.id}:person",
-                    touch_id=touch.id,
-                    detail={"implied_by": "click"},
-                    at=now,
-                )
+
+        noted = note(kind, dedup_key, detail, bool(reason))
+        # A person's click is also their open (once); a machine's is not.
+        implied = note("opened", f"opened:{touch.id}:person", {"implied_by": "click"}, False) if kind == "clicked" and not reason else None
         if noted is not None:
-            metrics.ENGAGEMENTS.labels("opened" if token.kind == "open" else "clicked", "true" if reason else "false").inc()
+            metrics.ENGAGEMENTS.labels(kind, "true" if reason else "false").inc()
         follow_ups = score_events(session, backend.scoring, noted)
         follow_ups += score_events(session, backend.scoring, implied)
         return Tracked(noted is not None, reason, follow_ups)

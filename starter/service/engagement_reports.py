@@ -28,35 +28,22 @@ from starter.service.backend import Backend
 from starter.service.reports import (
     NO_FILTERS,
     OUTCOMES_SQL,
-    RESPONDED,
     Filters,
     OutcomeRow,
+    Scope,
     date_range,
     fresh,
     outcome_row,
     ratio,
+    read,
     regulated_industries,
     scope,
-    split_scope,
     step_order,
 )
 
 TouchDimension = Literal["step", "channel", "variant"]
 _KEY = {"step": "r.step_id", "channel": "r.channel", "variant": "r.step_id || ' / ' || coalesce(nullif(r.variant, ''), '-')"}
-_COUNTS = [
-    "sent",
-    "delivered",
-    "skipped",
-    "failed",
-    "opened",
-    "machine_opened",
-    "clicked",
-    "machine_clicked",
-    "replied",
-    "bounced",
-    "opted_out",
-    "complained",
-]
+_COUNTS = [name for name in rollups.STEP_COUNTS if name != "touches"]
 _TOUCHES = {
     by: rollups.totals_query(
         "report_step_totals",
@@ -122,17 +109,14 @@ async def touches(
         raise Invalid(f"by: one of {', '.join(_KEY)}", {"field": "by"})
     start, end = date_range(since, until)
 
-    regulated = regulated_industries(backend)
-
-    def load(session: Session) -> TouchReport:
-        found, parts, params = split_scope(session, cadence, start, end, filters, regulated)
-        rows = [_touch_row(r) for r in session.execute(sa.text(_TOUCHES[by].format(**parts)), params).mappings().all()]
-        order = {step: i for i, step in enumerate(step_order(session, found))}
+    def load(session: Session, sc: Scope) -> TouchReport:
+        query = _TOUCHES[by].format(cube=sc.cube, edge=sc.edge)
+        rows = [_touch_row(r) for r in session.execute(sa.text(query), sc.params).mappings().all()]
+        order = {step: i for i, step in enumerate(step_order(session, sc.cadence))}
         rows.sort(key=lambda r: (order.get(r.key.split(" / ")[0], len(order)), r.key) if by != "channel" else (0, r.key))
-        return TouchReport(cadence_key=found.key, by=by, since=start, until=end, filters=filters, rows=rows)
+        return TouchReport(cadence_key=sc.cadence.key, by=by, since=start, until=end, filters=filters, rows=rows)
 
-    await fresh(backend)
-    return await backend.db(load)
+    return await read(backend, cadence, start, end, filters, load)
 
 
 def _touch_row(r: Any) -> TouchRow:
@@ -185,11 +169,8 @@ async def daily(
     """Sends, opens, clicks and replies per day (at most the last `MAX_DAYS` days of activity)."""
     start, end = date_range(since, until)
 
-    regulated = regulated_industries(backend)
-
-    def load(session: Session) -> DailyReport:
-        found, parts, params = split_scope(session, cadence, start, end, filters, regulated)
-        got = {r.grp: r for r in session.execute(sa.text(_DAILY.format(**parts)), params).all()}
+    def load(session: Session, sc: Scope) -> DailyReport:
+        got = {r.grp: r for r in session.execute(sa.text(_DAILY.format(cube=sc.cube, edge=sc.edge)), sc.params).all()}
         days: list[DayActivity] = []
         if got:
             first, last = max(min(got), max(got) - dt.timedelta(days=MAX_DAYS - 1)), max(got)
@@ -201,10 +182,9 @@ async def daily(
                     if r
                     else DayActivity(day=day, sent=0, opened=0, clicked=0, replied=0)
                 )
-        return DailyReport(cadence_key=found.key, since=start, until=end, filters=filters, days=days)
+        return DailyReport(cadence_key=sc.cadence.key, since=start, until=end, filters=filters, days=days)
 
-    await fresh(backend)
-    return await backend.db(load)
+    return await read(backend, cadence, start, end, filters, load)
 
 
 # --- two cadences, or two versions, side by side ------------------------------------------
@@ -262,10 +242,9 @@ async def compare(
         out = []
         for cadence, version in sides:
             narrowed = filters.model_copy(update={"version": version}) if version is not None else filters
-            found, where, params = scope(session, cadence, start, end, narrowed, regulated)
-            params["responded"] = list(RESPONDED)
-            rows = session.execute(sa.text(OUTCOMES_SQL.format(where=where, group="'all'")), params).mappings().all()
-            out.append((found.key, outcome_row(rows[0] if rows else _NOTHING), version))
+            sc = scope(session, cadence, start, end, narrowed, regulated)
+            rows = session.execute(sa.text(OUTCOMES_SQL.format(where=sc.rows, group="'all'")), sc.params).mappings().all()
+            out.append((sc.cadence.key, outcome_row(rows[0] if rows else _NOTHING), version))
         return out
 
     await fresh(backend)

@@ -138,7 +138,8 @@ def _engagement(
     kind, detail = found
     enrollment_id = None
     if kind == "task_completed":
-        task = session.get(Task, as_uuid(str(payload.get("task_id") or "")) or uuid.UUID(int=0))
+        task_id = as_uuid(str(payload.get("task_id") or ""))
+        task = session.get(Task, task_id) if task_id is not None else None
         if task is None or task.status != "completed":
             return []
         enrollment_id = task.enrollment_id

@@ -13,7 +13,9 @@ whatever its retries.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
@@ -26,6 +28,8 @@ from models.rollups import Refreshed
 from models.tables import Cadence
 from starter.errors import Invalid, NotFound
 from starter.service.backend import Backend
+
+T = TypeVar("T")
 
 
 class Filters(BaseModel):
@@ -46,32 +50,31 @@ class Filters(BaseModel):
 NO_FILTERS = Filters()
 
 
-def scope(
-    session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters, regulated: list[str]
-) -> tuple[Cadence, str, dict[str, Any]]:
-    """The cadence (NotFound names the field), and the condition on a rollup row `r` (any of
-    `models.rollups`' per-enrollment tables) that picks the enrollments the report counts,
-    with its parameters."""
+@dataclass(frozen=True)
+class Scope:
+    """The enrollments a report counts, as conditions on `models.rollups`' tables (alias `r`):
+    `rows` on the per-enrollment rows; for `models.rollups.totals_query`, `cube` on the totals
+    for the whole UTC days of enrollment start inside [since, until) and `edge` on the rows
+    for the hours before the first and after the last of them; with their parameters."""
+
+    cadence: Cadence
+    rows: str
+    cube: str
+    edge: str
+    params: dict[str, Any]
+
+
+def scope(session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters, regulated: list[str]) -> Scope:
+    """The report's scope (an unknown cadence or version is NotFound, naming the field)."""
     found, conditions, params = _conditions(session, cadence, filters, regulated)
     params.update(since=since, until=until)
-    return found, " AND ".join([*conditions, "r.created_at >= :since", "r.created_at < :until"]), params
-
-
-def split_scope(
-    session: Session, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters, regulated: list[str]
-) -> tuple[Cadence, dict[str, str], dict[str, Any]]:
-    """Like `scope`, in two parts for `models.rollups.totals_query`: `cube`, the condition on
-    the totals for the whole UTC days of enrollment start inside [since, until), and `edge`,
-    on the per-enrollment rows for the hours before the first and after the last of them."""
-    found, conditions, params = _conditions(session, cadence, filters, regulated)
+    rows = " AND ".join([*conditions, "r.created_at >= :since", "r.created_at < :until"])
     first = (
         (since + dt.timedelta(days=1) if since.astimezone(dt.UTC).timetz() != dt.time(tzinfo=dt.UTC) else since).astimezone(dt.UTC).date()
     )
     last = until.astimezone(dt.UTC).date()
-    params.update(since=since, until=until)
-    rows = [*conditions, "r.created_at >= :since", "r.created_at < :until"]
     if first >= last:
-        return found, {"cube": "false", "edge": " AND ".join(rows)}, params
+        return Scope(found, rows, "false", rows, params)
     params.update(
         first_day=first,
         last_day=last,
@@ -79,15 +82,24 @@ def split_scope(
         last_at=dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC),
     )
     cube = " AND ".join([*conditions, "r.created_day >= :first_day", "r.created_day < :last_day"])
-    edge = " AND ".join([*rows, "NOT (r.created_at >= :first_at AND r.created_at < :last_at)"])
-    return found, {"cube": cube, "edge": edge}, params
+    edge = f"{rows} AND NOT (r.created_at >= :first_at AND r.created_at < :last_at)"
+    return Scope(found, rows, cube, edge, params)
+
+
+async def read(
+    backend: Backend, cadence: str, since: dt.datetime, until: dt.datetime, filters: Filters, load: Callable[[Session, Scope], T]
+) -> T:
+    """Catch the rollups up, then run `load` over the report's scope (its own transaction)."""
+    regulated = regulated_industries(backend)
+    await fresh(backend)
+    return await backend.db(lambda session: load(session, scope(session, cadence, since, until, filters, regulated)))
 
 
 def _conditions(session: Session, cadence: str, filters: Filters, regulated: list[str]) -> tuple[Cadence, list[str], dict[str, Any]]:
     found = find_cadence(session, cadence)
     if found is None:
         raise NotFound(f"cadence {cadence!r} not found", {"field": "cadence"})
-    params: dict[str, Any] = {"cadence": found.id, "regulated": regulated}
+    params: dict[str, Any] = {"cadence": found.id, "regulated": regulated, "responded": list(rollups.RESPONDED)}
     where = ["r.cadence_id = :cadence"]
     if filters.version is not None:
         row = version_number(session, found, filters.version)
@@ -118,8 +130,7 @@ async def fresh(backend: Backend, *, full: bool = False) -> Refreshed:
 
 
 # An enrollment that ended in one of these responded.
-RESPONDED = ("replied", "meeting_booked", "switched")
-DELIVERED = ("sent", "delivered", "read")
+RESPONDED = rollups.RESPONDED
 
 _BY_VARIANT = (
     rollups.totals_query(
@@ -206,16 +217,13 @@ async def variants(
     if version is not None:
         filters = filters.model_copy(update={"version": version})
 
-    regulated = regulated_industries(backend)
-
-    def load(session: Session) -> VariantReport:
-        found, where, params = split_scope(session, cadence, since, until, filters, regulated)
+    def load(session: Session, sc: Scope) -> VariantReport:
         arms_by_step: dict[str, list[Arm]] = {}
-        for key, exposed, responded in sorted(session.execute(sa.text(_BY_VARIANT.format(**where)), params).all()):
+        for key, exposed, responded in sorted(session.execute(sa.text(_BY_VARIANT.format(cube=sc.cube, edge=sc.edge)), sc.params).all()):
             step_id, variant = key.split("/", 1)
             arms_by_step.setdefault(step_id, []).append(Arm(variant, int(exposed), int(responded)))
         return VariantReport(
-            cadence_key=found.key,
+            cadence_key=sc.cadence.key,
             version=filters.version,
             since=since,
             until=until,
@@ -225,8 +233,7 @@ async def variants(
             steps=[_step_test(step_id, arms) for step_id, arms in arms_by_step.items()],
         )
 
-    await fresh(backend)
-    return await backend.db(load)
+    return await read(backend, cadence, since, until, filters, load)
 
 
 # --- outcomes by version, owner or cohort, and the step funnel ----------------------------
@@ -377,16 +384,13 @@ async def outcomes(
         raise Invalid(f"by: one of {', '.join(_GROUP)}", {"field": "by"})
     start, end = date_range(since, until)
 
-    regulated = regulated_industries(backend)
+    def load(session: Session, sc: Scope) -> OutcomeReport:
+        rows = session.execute(sa.text(OUTCOMES_SQL.format(where=sc.rows, group=_GROUP[by])), sc.params).mappings().all()
+        return OutcomeReport(
+            cadence_key=sc.cadence.key, by=by, since=start, until=end, filters=filters, rows=[outcome_row(r) for r in rows]
+        )
 
-    def load(session: Session) -> OutcomeReport:
-        found, where, params = scope(session, cadence, start, end, filters, regulated)
-        params["responded"] = list(RESPONDED)
-        rows = session.execute(sa.text(OUTCOMES_SQL.format(where=where, group=_GROUP[by])), params).mappings().all()
-        return OutcomeReport(cadence_key=found.key, by=by, since=start, until=end, filters=filters, rows=[outcome_row(r) for r in rows])
-
-    await fresh(backend)
-    return await backend.db(load)
+    return await read(backend, cadence, start, end, filters, load)
 
 
 def outcome_row(r: Any) -> OutcomeRow:
@@ -449,15 +453,11 @@ async def funnel(
     there and how (replied, opted out, bounced, completed...)."""
     start, end = date_range(since, until)
 
-    regulated = regulated_industries(backend)
-
-    def load(session: Session) -> FunnelReport:
-        found, parts, params = split_scope(session, cadence, start, end, filters, regulated)
-        touches = {r.grp: r for r in session.execute(sa.text(_FUNNEL_STEPS.format(**parts)), params).all()}
-        where = scope(session, cadence, start, end, filters, regulated)[1]
+    def load(session: Session, sc: Scope) -> FunnelReport:
+        touches = {r.grp: r for r in session.execute(sa.text(_FUNNEL_STEPS.format(cube=sc.cube, edge=sc.edge)), sc.params).all()}
         ends: dict[str, dict[str, int]] = {}
         enrolled = 0
-        for version_id, index, status, n in session.execute(sa.text(_FUNNEL_ENDS.format(where=where)), params).all():
+        for version_id, index, status, n in session.execute(sa.text(_FUNNEL_ENDS.format(where=sc.rows)), sc.params).all():
             enrolled += int(n)
             if status in ("pending", "active", "paused"):
                 continue
@@ -465,7 +465,7 @@ async def funnel(
             where = steps[index].id if index is not None and 0 <= index < len(steps) else "(after the last step)"
             ends.setdefault(where, {})
             ends[where][status] = ends[where].get(status, 0) + int(n)
-        order = step_order(session, found)
+        order = step_order(session, sc.cadence)
         known = order + sorted((set(touches) | set(ends)) - set(order))
         rows = []
         for step_id in known:
@@ -481,10 +481,9 @@ async def funnel(
                     ended_here=ends.get(step_id, {}),
                 )
             )
-        return FunnelReport(cadence_key=found.key, since=start, until=end, filters=filters, enrolled=enrolled, steps=rows)
+        return FunnelReport(cadence_key=sc.cadence.key, since=start, until=end, filters=filters, enrolled=enrolled, steps=rows)
 
-    await fresh(backend)
-    return await backend.db(load)
+    return await read(backend, cadence, start, end, filters, load)
 
 
 def step_order(session: Session, cadence: Cadence) -> list[str]:

@@ -358,7 +358,7 @@ def test_every_call_the_client_makes_is_an_endpoint_of_the_api(openapi: dict[str
         calls.preview({"cadence": "x"}),
         calls.enrollment_preview("x", 30),
         calls.forecast("x", 12),
-        calls.variant_report("x", None, None, None),
+        calls.variant_report("x", None, None, version=None),
         calls.outcome_report("x", "owner", None, None),
         calls.funnel_report("x", None, None, owner="o"),
         calls.touch_report("x", "step", None, None),

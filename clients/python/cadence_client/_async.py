@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
@@ -363,22 +363,11 @@ class AsyncCadence:
         return await self._send(r.forecast(owner, weeks))
 
     async def variant_report(
-        self,
-        cadence: str,
-        *,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        version: int | None = None,
-        owner: str | None = None,
-        persona: str | None = None,
-        industry: str | None = None,
-        industry_group: str | None = None,
-        tier: str | None = None,
+        self, cadence: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None, **filters: Unpack[models.ReportFilter]
     ) -> models.VariantReport:
         """The A/B verdicts of a cadence's tested steps, for enrollments started in the range
         (default: the last 90 days), optionally of one version, owner or cohort."""
-        filters = {"owner": owner, "persona": persona, "industry": industry, "industry_group": industry_group, "tier": tier}
-        return await self._send(r.variant_report(cadence, since, until, version, **filters))
+        return await self._send(r.variant_report(cadence, since, until, **filters))
 
     async def outcome_report(
         self,
@@ -387,48 +376,17 @@ class AsyncCadence:
         by: str = "version",
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
-        version: int | None = None,
-        owner: str | None = None,
-        persona: str | None = None,
-        industry: str | None = None,
-        industry_group: str | None = None,
-        tier: str | None = None,
+        **filters: Unpack[models.ReportFilter],
     ) -> models.OutcomeReport:
         """What became of a cadence's enrollments (started in the range; default the last 90
         days) by version, owner or cohort: counts, opens, clicks, replies by intent, rates, and
         times to first touch and reply. The keyword filters narrow the enrollments counted."""
-        filters = {
-            "version": version,
-            "owner": owner,
-            "persona": persona,
-            "industry": industry,
-            "industry_group": industry_group,
-            "tier": tier,
-        }
         return await self._send(r.outcome_report(cadence, by, since, until, **filters))
 
     async def funnel_report(
-        self,
-        cadence: str,
-        *,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        version: int | None = None,
-        owner: str | None = None,
-        persona: str | None = None,
-        industry: str | None = None,
-        industry_group: str | None = None,
-        tier: str | None = None,
+        self, cadence: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None, **filters: Unpack[models.ReportFilter]
     ) -> models.FunnelReport:
         """A cadence's step funnel: who reached each step, and who ended there and how."""
-        filters = {
-            "version": version,
-            "owner": owner,
-            "persona": persona,
-            "industry": industry,
-            "industry_group": industry_group,
-            "tier": tier,
-        }
         return await self._send(r.funnel_report(cadence, since, until, **filters))
 
     async def touch_report(
@@ -438,63 +396,21 @@ class AsyncCadence:
         by: str = "step",
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
-        version: int | None = None,
-        owner: str | None = None,
-        persona: str | None = None,
-        industry: str | None = None,
-        industry_group: str | None = None,
-        tier: str | None = None,
+        **filters: Unpack[models.ReportFilter],
     ) -> models.TouchReport:
         """A cadence's messages by step, channel or variant: delivered, opened, clicked,
         replied, bounced, opted out, and the rates per message delivered."""
-        filters = {
-            "version": version,
-            "owner": owner,
-            "persona": persona,
-            "industry": industry,
-            "industry_group": industry_group,
-            "tier": tier,
-        }
         return await self._send(r.touch_report(cadence, by, since, until, **filters))
 
     async def daily_report(
-        self,
-        cadence: str,
-        *,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        version: int | None = None,
-        owner: str | None = None,
-        persona: str | None = None,
-        industry: str | None = None,
-        industry_group: str | None = None,
-        tier: str | None = None,
+        self, cadence: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None, **filters: Unpack[models.ReportFilter]
     ) -> models.DailyReport:
         """A cadence's sends, opens, clicks and replies per UTC day."""
-        filters = {
-            "version": version,
-            "owner": owner,
-            "persona": persona,
-            "industry": industry,
-            "industry_group": industry_group,
-            "tier": tier,
-        }
         return await self._send(r.daily_report(cadence, since, until, **filters))
 
     async def compare_report(
-        self,
-        a: str,
-        b: str,
-        *,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        owner: str | None = None,
-        persona: str | None = None,
-        industry: str | None = None,
-        industry_group: str | None = None,
-        tier: str | None = None,
+        self, a: str, b: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None, **filters: Unpack[models.CohortFilter]
     ) -> models.Comparison:
         """Two cadences, or two versions ("key@3"), side by side with a verdict on their
         response rates."""
-        filters = {"owner": owner, "persona": persona, "industry": industry, "industry_group": industry_group, "tier": tier}
         return await self._send(r.compare_report(a, b, since, until, **filters))

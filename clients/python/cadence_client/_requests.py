@@ -402,11 +402,8 @@ def _report_params(cadence: str, since: dt.datetime | None, until: dt.datetime |
     return _clean({"cadence": cadence, "since": _iso(since), "until": _iso(until), **more})
 
 
-def variant_report(
-    cadence: str, since: dt.datetime | None, until: dt.datetime | None, version: int | None, **filters: Any
-) -> Call[models.VariantReport]:
-    params = _report_params(cadence, since, until, version=version, **filters)
-    return Call("GET", "/v1/reports/variants", _VARIANTS, params=params, retry_safe=True)
+def variant_report(cadence: str, since: dt.datetime | None, until: dt.datetime | None, **filters: Any) -> Call[models.VariantReport]:
+    return Call("GET", "/v1/reports/variants", _VARIANTS, params=_report_params(cadence, since, until, **filters), retry_safe=True)
 
 
 def outcome_report(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -587,6 +587,22 @@ class StepTest(_Model):
     leader: str | None
     reason: str
     variants: list[VariantResult]
+
+
+class CohortFilter(TypedDict, total=False):
+    """Keyword filters of a report: only these contacts' enrollments (any combination)."""
+
+    owner: str
+    persona: str
+    industry: str
+    industry_group: Literal["regulated", "standard"]
+    tier: str
+
+
+class ReportFilter(CohortFilter, total=False):
+    """The cohort filters and one version of the cadence."""
+
+    version: int
 
 
 class ReportFilters(_Model):

@@ -32,9 +32,15 @@ def _mask(address: str | None) -> str:
     return f"{local[0]}{'*' * max(len(local) - 1, 2)}@{domain}"
 
 
-def _page(request: Request, name: str, settings: Settings, status: int = 200, **context: Any) -> HTMLResponse:
+def _page(
+    request: Request, name: str, settings: Settings, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, name, {"company": settings.sender_company, "postal_address": settings.sender_postal_address, **context}, status_code=status
+        request,
+        name,
+        {"company": settings.sender_company, "postal_address": settings.sender_postal_address, **context},
+        status_code=status,
+        headers=headers,
     )
 
 
@@ -42,8 +48,9 @@ async def _contact(backend: Backend, token: str, purpose: Purpose, settings: Set
     return await inbound.linked_contact(backend, read_token(token, purpose, settings.link_secret))
 
 
-def _invalid(request: Request, settings: Settings) -> HTMLResponse:
-    return _page(request, "invalid_link.html", settings, status=404)
+def invalid_link(request: Request, settings: Settings, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """The one 404 page for every invalid link in an email (signed or tracking)."""
+    return _page(request, "invalid_link.html", settings, status=404, headers=headers)
 
 
 def _preferences_url(contact: Contact, settings: Settings) -> str:
@@ -55,7 +62,7 @@ async def unsubscribe_page(token: str, request: Request, backend: BackendDep, se
     """Shows what unsubscribing does, with a button; changes nothing."""
     contact = await _contact(backend, token, "unsubscribe", settings)
     if contact is None:
-        return _invalid(request, settings)
+        return invalid_link(request, settings)
     return _page(
         request, "unsubscribe.html", settings, address=_mask(contact.email), done=False, preferences_url=_preferences_url(contact, settings)
     )
@@ -67,7 +74,7 @@ async def unsubscribe(token: str, request: Request, backend: BackendDep, setting
     enrollments. Works without cookies or authentication; never redirects."""
     contact = await _contact(backend, token, "unsubscribe", settings)
     if contact is None:
-        return _invalid(request, settings)
+        return invalid_link(request, settings)
     recorded = await inbound.unsubscribe(backend, contact.id)
     if delivery is not None:
         delivery.notify_recorded(recorded)
@@ -81,7 +88,7 @@ async def preferences_page(token: str, request: Request, backend: BackendDep, se
     """The contact's channels, frequency and topics, as a form."""
     contact = await _contact(backend, token, "preferences", settings)
     if contact is None:
-        return _invalid(request, settings)
+        return invalid_link(request, settings)
     return _preferences(request, settings, contact, saved=False)
 
 
@@ -90,7 +97,7 @@ async def save_preferences(token: str, request: Request, backend: BackendDep, se
     """Save the contact's choices; "stop all" suppresses every channel and ends enrollments."""
     contact = await _contact(backend, token, "preferences", settings)
     if contact is None:
-        return _invalid(request, settings)
+        return invalid_link(request, settings)
     form = await request.form()
     channels = [str(c) for c in form.getlist("channels") if c in dict(CHANNELS)]
     frequency = str(form.get("frequency") or "normal")

@@ -11,23 +11,17 @@ from __future__ import annotations
 import base64
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 
 from starter.api.deps import BackendDep, DeliveryDep, SettingsDep
+from starter.api.routes.links import invalid_link
 from starter.service import engagement
-from starter.web import templates
 
 router = APIRouter(tags=["tracking"])
 
 # A transparent 1x1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referrer"}
-
-
-def _invalid(request: Request, company: str, postal_address: str) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, "invalid_link.html", {"company": company, "postal_address": postal_address}, status_code=404, headers=_NO_STORE
-    )
 
 
 @router.get(
@@ -42,7 +36,7 @@ async def pixel(token: str, request: Request, backend: BackendDep, settings: Set
         backend, settings, token, user_agent=request.headers.get("user-agent"), client_ip=request.client.host if request.client else None
     )
     if tracked is None:
-        return _invalid(request, settings.sender_company, settings.sender_postal_address)
+        return invalid_link(request, settings, _NO_STORE)
     if delivery is not None:
         delivery.notify_all(tracked.follow_ups)
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
@@ -61,7 +55,7 @@ async def click(token: str, request: Request, backend: BackendDep, settings: Set
         backend, settings, token, user_agent=request.headers.get("user-agent"), client_ip=request.client.host if request.client else None
     )
     if forward is None:
-        return _invalid(request, settings.sender_company, settings.sender_postal_address)
+        return invalid_link(request, settings, _NO_STORE)
     url, tracked = forward
     if delivery is not None:
         delivery.notify_all(tracked.follow_ups)
