@@ -20,7 +20,7 @@ from typing import Any
 
 from cadence.definition import CadenceDefinition, ReplyIntent
 from cadence.events import Decided
-from cadence.machine_core import IllegalTransition, MachineCore
+from cadence.machine_core import ALL_STEPS_RAN, IllegalTransition, MachineCore
 from cadence.migration import Landing
 from cadence.rules import Decision, Status
 from cadence.state import Detail, PauseCause, PauseInfo, PendingTask
@@ -50,7 +50,7 @@ class EnrollmentMachine(MachineCore):
 
     def no_steps_left(self, now: dt.datetime) -> None:
         """Every step has run: the enrollment is complete."""
-        self._end(Status.completed, "every step has run", now=now)
+        self._end(Status.completed, ALL_STEPS_RAN, now=now)
 
     def touch_sent(self, now: dt.datetime) -> None:
         """The email or text went out (or had already gone out)."""

@@ -29,6 +29,10 @@ SEEN_EVENTS_KEPT = 500
 # applies with `workflow.patched`, so an enrollment replaying history recorded before the
 # rule existed keeps the decisions it made then; everywhere else the newest rules apply.
 DEFERRAL_MOVES_ANCHORS = "deferral-moves-anchored-steps"
+# The transition that runs past the last step ends the enrollment itself (one search-attribute
+# update and one audit write where there were two of each).
+ENDS_WITH_ITS_LAST_STEP = "ends-with-its-last-step"
+ALL_STEPS_RAN = "every step has run"
 
 
 def newest_rules(rule: str) -> bool:
@@ -178,6 +182,18 @@ class MachineCore:
         self.state.rhythm_start = start
         self._schedule(Position(), reference=start, now=now)
 
+    def adopt(self, planned: Mirror) -> bool:
+        """Take the first step's time as the starter planned it a moment before the workflow
+        started (it is on the row and in the search attributes already), when that plan tells
+        the same story as this one: then the row, the attributes and the timer agree to the
+        microsecond and nothing needs writing. True if adopted."""
+        s = self.state
+        if s.status != Status.active or planned.next_step_at is None or not self.mirror().agrees_with(planned):
+            return False
+        s.due_at = planned.next_step_at
+        s.planned_from = planned.planned_from or s.planned_from
+        return True
+
     def advance(self, now: dt.datetime) -> None:
         """Move past the current step and schedule the next one from now (or, when a
         migration removed the step of the task that just ended, the step it moved to)."""
@@ -188,6 +204,8 @@ class MachineCore:
             self._schedule(position, reference=now, now=now)
             return
         self._schedule(after(self.definition, position), reference=now, now=now)
+        if self.state.position is None and self.status == Status.active and self._applies(ENDS_WITH_ITS_LAST_STEP):
+            self._end(Status.completed, ALL_STEPS_RAN, now=now)
 
     # --- internals --------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
 from cadence.ids import workflow_id
+from cadence.machine import EnrollmentMachine
 from cadence.rules import OPEN_STATUSES
-from cadence.state import ACCOUNT_PAUSE_PREFIX
+from cadence.state import ACCOUNT_PAUSE_PREFIX, Mirror
 from models import audit
 from models.cadences import bundle_of
 from models.contacts import calendar_facts
@@ -122,6 +123,19 @@ def params_for(session: Session, enrollment: Enrollment, *, history_cap: int = 1
         start_paused=account_pause(account),
         history_cap=history_cap,
     )
+
+
+def opening(params: EnrollmentParams, now: dt.datetime) -> Mirror:
+    """What the enrollments row says before its workflow writes anything: the first step
+    planned as the workflow plans it when it starts (the same machine and calendar, from
+    `now`), paused if the enrollment starts paused. The workflow is told what the row says
+    and writes it again only if its own plan disagrees (one Postgres write less per start)."""
+    machine = EnrollmentMachine(params.definition, params.calendar.calendar())
+    machine.start(now, params.start_at)
+    held = params.start_paused
+    if held is not None:
+        machine.pause(held.actor, held.reason, held.until, now, held.cause)
+    return machine.mirror()
 
 
 def account_pause(account: Account | None) -> PauseRequest | None:

@@ -55,6 +55,14 @@ def write(session: Session, enrollment_id: uuid.UUID | str, mirror: Mirror, *, v
     _update(session, enrollment_id, values)
 
 
+def planned(session: Session, enrollment_id: uuid.UUID | str, opening: Mirror) -> None:
+    """The first step as planned at enrollment (`models.enrollments.opening`); the status
+    stays pending until the workflow has started."""
+    values = opening.columns()
+    del values["status"]
+    _update(session, enrollment_id, values)
+
+
 def write_hint(session: Session, enrollment_id: uuid.UUID | str, hint: MirrorHint) -> None:
     """Where the enrollment goes now that this step is done (in the step's transaction)."""
     _update(session, enrollment_id, hint.columns())

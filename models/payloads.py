@@ -103,6 +103,9 @@ class EnrollmentInput(BaseModel):
 
     params: EnrollmentParams
     state: EnrollmentState | None = None
+    # What the enrollments row already says when the workflow starts (the starter planned the
+    # first step with the same machine): the workflow writes the row only if it disagrees.
+    mirrored: Mirror | None = None
 
 
 # --- Signals: fire-and-forget events from the world. Each carries an id; repeats are ignored.

@@ -30,6 +30,7 @@ from models.payloads import (
     EnrollmentParams,
     MigrateRequest,
     MigrateResult,
+    Mirror,
     NamedEventSignal,
     OperationInput,
     PauseRequest,
@@ -73,18 +74,19 @@ class Workflows:
 
     # --- starting --------------------------------------------------------------------------
 
-    async def start_enrollment(self, params: EnrollmentParams, workflow_id: str) -> str | None:
-        """Start the enrollment's workflow; returns its run id. A retry after a crash between
-        the row's insert and the start attaches to the running workflow (USE_EXISTING)."""
+    async def start_enrollment(self, params: EnrollmentParams, opening: Mirror, workflow_id: str) -> str | None:
+        """Start the enrollment's workflow, told what its row says (`opening`: the first step
+        as planned at enrollment); returns its run id. A retry after a crash between the
+        row's insert and the start attaches to the running workflow (USE_EXISTING)."""
         try:
             handle = await self.client.start_workflow(
                 EnrollmentWorkflow.run,
-                EnrollmentInput(params=params),
+                EnrollmentInput(params=params, mirrored=opening),
                 id=workflow_id,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=visibility.start_attributes(params),
+                search_attributes=visibility.start_attributes(params, opening),
                 static_summary=f"{params.cadence_key} enrollment",
             )
         except RPCError as err:

@@ -161,6 +161,30 @@ DATABASE: Options = {
     ),
 }
 
+
+class LocalOptions(TypedDict, total=False):
+    """How long a local activity (run by the worker inside the workflow task) may take, and
+    how it is retried: up to `local_retry_threshold` by the worker itself, after that on a
+    durable timer."""
+
+    start_to_close_timeout: timedelta
+    schedule_to_close_timeout: timedelta
+    local_retry_threshold: timedelta
+    retry_policy: RetryPolicy
+
+
+# The audit records and the status mirror of a transition (record_transition): a short
+# Postgres write, run as a local activity so it costs no activity task and no extra
+# workflow task (the dev server records one marker). Attempts of 10 s, retried with the
+# same backoff as DATABASE for an hour; past a minute of failures the retries wait on
+# durable timers, so a Postgres outage holds the enrollment without a busy workflow task.
+RECORD: LocalOptions = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "schedule_to_close_timeout": timedelta(hours=1),
+    "local_retry_threshold": timedelta(minutes=1),
+    "retry_policy": DATABASE["retry_policy"],
+}
+
 # CRM updates may call an outside webhook, which gets a longer attempt.
 CRM: Options = {**DATABASE, "start_to_close_timeout": timedelta(seconds=60)}
 

@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from cadence.machine import EnrollmentMachine, IllegalTransition
     from cadence.migration import Landing
     from cadence.rules import Status
-    from cadence.state import Detail, PendingTask
+    from cadence.state import Detail, Mirror, PendingTask
     from models.payloads import (
         WORKFLOW_TYPE,
         ActorRequest,
@@ -44,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Mirror writes made only so the row says what the workflow waits for (new in this version).
 MIRROR_WHEN_WAITING = "mirror-when-waiting"
+# Transitions recorded by a local activity (no activity task, no extra workflow task).
+RECORD_LOCALLY = "record-transitions-locally"
 # How far a migration's due time may be from its preview's and still be what was previewed:
 # the preview reads when a wait began from the status mirror, which is written to the second
 # only at transitions (a step's own write uses the moment the step started).
@@ -75,6 +77,8 @@ class EnrollmentWorkflow:
         )
         self.steps = Steps(self.params, self.m, self._do)
         self._fresh = input.state is None
+        # The starter wrote the first step on the row and in the search attributes.
+        self._opening: Mirror | None = input.mirrored if self._fresh else None
         self._wake = False
         # While a step runs, where the enrollment goes next is the step's outcome to decide:
         # changed dates arriving meanwhile are applied once it is known.
@@ -93,6 +97,8 @@ class EnrollmentWorkflow:
             held = self.params.start_paused
             if held is not None:
                 self._do(lambda now: self.m.pause(held.actor, held.reason, held.until, now, held.cause))
+            if self._opening is not None and self.m.adopt(self._opening):
+                self.m.state.mirrored = self._opening
         self._upsert_visibility()
         s = self.m.state
         while not s.status.terminal:
@@ -356,7 +362,10 @@ class EnrollmentWorkflow:
             mirror=mirror,
             cadence_version_id=self.params.cadence_version_id if self._version_unmirrored else None,
         )
-        await workflow.execute_activity(calls.record_transition, batch, **calls.DATABASE)
+        if workflow.patched(RECORD_LOCALLY):
+            await workflow.execute_local_activity(calls.record_transition, batch, **calls.RECORD)
+        else:
+            await workflow.execute_activity(calls.record_transition, batch, **calls.DATABASE)
         self.m.state.mirrored = mirror
         self._version_unmirrored = False
 

@@ -10,7 +10,7 @@ from typing import Any
 from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
 from cadence.rules import Status
-from cadence.state import EnrollmentState
+from cadence.state import EnrollmentState, Mirror
 from models.payloads import EnrollmentParams
 
 CADENCE_ID = SearchAttributeKey.for_keyword("CadenceId")
@@ -26,15 +26,20 @@ NEXT_STEP_AT = SearchAttributeKey.for_datetime("NextStepAt")
 ALL_KEYS = (CADENCE_ID, CADENCE_VERSION, CONTACT_ID, ACCOUNT_ID, OWNER_ID, ENROLLMENT_ID, ENROLLMENT_STATUS, STEP_INDEX, NEXT_STEP_AT)
 
 
-def start_attributes(params: EnrollmentParams) -> TypedSearchAttributes:
-    """The attributes an enrollment workflow starts with (from its EnrollmentParams)."""
+def start_attributes(params: EnrollmentParams, opening: Mirror | None = None) -> TypedSearchAttributes:
+    """The attributes an enrollment workflow starts with (from its EnrollmentParams, and the
+    first step as planned at enrollment, so the workflow's first update has nothing to do)."""
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(CADENCE_ID, params.cadence_id),
         SearchAttributePair(CADENCE_VERSION, params.version_hash[:12]),
         SearchAttributePair(CONTACT_ID, params.contact_id),
         SearchAttributePair(ENROLLMENT_ID, params.enrollment_id),
-        SearchAttributePair(ENROLLMENT_STATUS, "active"),
+        SearchAttributePair(ENROLLMENT_STATUS, opening.status.value if opening else "active"),
     ]
+    if opening is not None:
+        pairs.append(SearchAttributePair(STEP_INDEX, opening.current_step if opening.current_step is not None else -1))
+        if opening.next_step_at is not None and opening.status == Status.active:
+            pairs.append(SearchAttributePair(NEXT_STEP_AT, opening.next_step_at))
     if params.account_id:
         pairs.append(SearchAttributePair(ACCOUNT_ID, params.account_id))
     if params.owner_id:

@@ -22,8 +22,17 @@ from core import metrics
 from models import mirror
 from models.cadences import bundle_of, find_cadence, published_version
 from models.contacts import find_contact, policy_in_force
-from models.enrollments import audit_enrolled, create_or_get, no_contact_until, open_enrollment_of, params_for, remember, remembered
-from models.payloads import EnrollmentParams
+from models.enrollments import (
+    audit_enrolled,
+    create_or_get,
+    no_contact_until,
+    open_enrollment_of,
+    opening,
+    params_for,
+    remember,
+    remembered,
+)
+from models.payloads import EnrollmentParams, Mirror
 from models.tables import Account, Contact, Enrollment
 from starter.errors import CadenceError, Conflict, Invalid, NotFound
 from starter.service import reads
@@ -84,7 +93,7 @@ async def enroll_contact(
         raise Invalid("start_at must carry a time zone", {"field": "start_at"})
     fingerprint = hashlib.sha256(json.dumps([cadence, contact, start_at.isoformat() if start_at else None]).encode()).hexdigest()
 
-    def prepare(session: Session) -> tuple[Enrollment, bool, EnrollmentParams | None]:
+    def prepare(session: Session) -> tuple[Enrollment, bool, Starting | None]:
         if request_key is not None:
             earlier = remembered(session, actor, request_key)
             if earlier is not None:
@@ -92,7 +101,7 @@ async def enroll_contact(
                     raise Conflict("this Idempotency-Key was already used for a different enrollment request", {"field": "Idempotency-Key"})
                 row = session.get(Enrollment, earlier.enrollment_id)
                 assert row is not None
-                return row, earlier.created, params_for(session, row) if row.status == "pending" else None
+                return row, earlier.created, _starting(session, row)
         person = find_contact(session, contact)
         if person is None:
             raise NotFound(f"contact {contact!r} not found", {"field": "contact_id"})
@@ -112,22 +121,49 @@ async def enroll_contact(
                     {"until": until.isoformat(), "field": "contact_id"},
                 )
         row, created = create_or_get(session, cadence=found, version=version, contact=person, actor=actor, start_at=start_at)
-        params = params_for(session, row) if row.status == "pending" else None
+        start = _starting(session, row)
         if request_key is not None:
             remember(session, actor=actor, key=request_key, fingerprint=fingerprint, enrollment_id=row.id, created=created)
         if created:
             audit_enrolled(session, row, cadence=found, version=version, actor=actor)
-        return row, created, params
+        return row, created, start
 
-    row, created, params = await backend.db(prepare)
-    if params is not None:
+    row, created, start = await backend.db(prepare)
+    if start is not None:
         # Only a row that never started gets a workflow (a retry attaches to the running one).
-        run_id = await backend.workflows.start_enrollment(params, row.workflow_id)
-        await backend.db(lambda session: mirror.started(session, row.id, run_id))
-    info = await reads.get(backend, str(row.id))
+        run_id = await backend.workflows.start_enrollment(*start, row.workflow_id)
+
+        def started(session: Session) -> EnrollmentInfo:
+            mirror.started(session, row.id, run_id)
+            now = session.get(Enrollment, row.id)
+            assert now is not None
+            return reads.info(session, now)
+
+        info = await backend.db(started)
+    else:
+        info = await reads.get(backend, str(row.id))
     if created:
         metrics.ENROLLMENTS_STARTED.labels(info.cadence_key).inc()
     return info.model_copy(update={"created": created})
+
+
+# Rows of a bulk enrollment enrolled at once: enough to keep Postgres and Temporal busy
+# (each row is a few round trips to each), few enough to leave the API responsive.
+BULK_CONCURRENCY = 16
+
+# What a workflow starts from: its parameters and what its row already says.
+Starting = tuple[EnrollmentParams, Mirror]
+
+
+def _starting(session: Session, row: Enrollment) -> Starting | None:
+    """For a row whose workflow has not started yet: its parameters, with the first step
+    planned and written on the row in the same transaction."""
+    if row.status != "pending":
+        return None
+    params = params_for(session, row)
+    first = opening(params, dt.datetime.now(dt.UTC))
+    mirror.planned(session, row.id, first)
+    return params, first
 
 
 def _segment_cadence(backend: Backend, person: Contact, account: Account | None) -> str:
@@ -149,34 +185,47 @@ async def bulk_enroll(
     per_second: float = 20.0,
     on_row: Callable[[BulkRow], Any] | None = None,
     request_key: str | None = None,
+    concurrency: int = BULK_CONCURRENCY,
 ) -> list[BulkRow]:
-    """Enroll many contacts, throttled to `per_second` workflow starts so Temporal is not
-    flooded (a row that starts nothing, refused or already enrolled, does not wait).
+    """Enroll many contacts, up to `concurrency` at once, their starts spaced at least
+    1/`per_second` apart so Temporal is not flooded (a blank row waits for nothing).
 
-    Each row succeeds or fails on its own; the result reports every row. With a
-    `request_key`, each row is idempotent under `<key>:<row>`, so a retried batch repeats
-    nothing.
+    Each row succeeds or fails on its own; the result reports every row, in the input's
+    order (`on_row` hears of each as it is done, in any order). With a `request_key`, each
+    row is idempotent under `<key>:<row>`, so a retried batch repeats nothing.
     """
+    rows = list(enumerate(contacts, start=1))
+    results: dict[int, BulkRow] = {}
     interval = 1.0 / per_second
-    results: list[BulkRow] = []
     loop = asyncio.get_running_loop()
     next_at = loop.time()
-    for index, ref in enumerate(contacts, start=1):
+    pending = iter(rows)
+
+    async def paced() -> None:
+        # Reserve the next start slot before waiting for it: the lanes share one schedule.
+        nonlocal next_at
+        now = loop.time()
+        slot, next_at = max(next_at, now), max(next_at, now) + interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    async def one(index: int, ref: str) -> BulkRow:
         if not ref.strip():
-            row = BulkRow(row=index, contact=ref, ok=False, error="the row names no contact", code="validation_error")
-        else:
-            delay = next_at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            try:
-                row_key = f"{request_key}:{index}" if request_key is not None else None
-                info = await enroll_contact(backend, cadence, ref, actor=actor, start_at=start_at, request_key=row_key)
-                row = BulkRow(row=index, contact=ref, ok=True, enrollment_id=info.id, created=info.created)
-                if info.created:
-                    next_at = loop.time() + interval
-            except CadenceError as err:
-                row = BulkRow(row=index, contact=ref, ok=False, error=err.message, code=err.code)
-        results.append(row)
-        if on_row is not None:
-            on_row(row)
-    return results
+            return BulkRow(row=index, contact=ref, ok=False, error="the row names no contact", code="validation_error")
+        await paced()
+        try:
+            row_key = f"{request_key}:{index}" if request_key is not None else None
+            info = await enroll_contact(backend, cadence, ref, actor=actor, start_at=start_at, request_key=row_key)
+        except CadenceError as err:
+            return BulkRow(row=index, contact=ref, ok=False, error=err.message, code=err.code)
+        return BulkRow(row=index, contact=ref, ok=True, enrollment_id=info.id, created=info.created)
+
+    async def lane() -> None:
+        for index, ref in pending:  # the lanes share the iterator: each takes the next row
+            row = await one(index, ref)
+            results[index] = row
+            if on_row is not None:
+                on_row(row)
+
+    await asyncio.gather(*(lane() for _ in range(max(1, min(concurrency, len(rows))))))
+    return [results[index] for index, _ in rows]

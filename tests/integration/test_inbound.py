@@ -376,10 +376,15 @@ async def test_a_positive_reply_switches_to_the_follow_up_cadence(inbound: Inbou
     await eventually(follow_up_started)
     page = await inbound.stack.client.list(contact=person.external_id, cadence="follow-up")
     assert page.total == 1 and page.items[0].enrolled_by == f"switch:{cold.id}"
-    # The mirror says "pending" until the new workflow has recorded its start.
+    # The mirror says "pending" until the new workflow has started.
     await eventually(lambda: _is(inbound.stack, page.items[0].id, "active"))
-    timeline = await inbound.stack.client.timeline(cold.id)
-    assert any(e.kind == "switched" and "follow-up" in e.summary for e in timeline.entries)
+
+    async def switch_recorded() -> bool:
+        timeline = await inbound.stack.client.timeline(cold.id)
+        return any(e.kind == "switched" and "follow-up" in e.summary for e in timeline.entries)
+
+    # The switch is recorded once the follow-up's start returns to the workflow.
+    await eventually(switch_recorded)
 
 
 async def test_an_overdue_task_is_escalated_to_the_owners_manager(inbound: Inbound) -> None:

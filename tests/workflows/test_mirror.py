@@ -5,14 +5,19 @@ before the workflow waits, whenever the row would otherwise tell another story."
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from cadence.rules import Status
-from models.payloads import TouchResult
+from cadence.state import Mirror
+from models.enrollments import opening
+from models.payloads import EnrollmentInput, EnrollmentParams, StatusView, TouchResult
 from tests.workflows.conftest import Recorder
 from tests.workflows.test_enrollment import THREE_EMAILS, make_params, start
+from workflows import visibility
 
 
 async def test_a_delayed_first_step_is_in_the_mirror_before_the_workflow_sleeps(
@@ -54,3 +59,42 @@ async def test_a_deferral_written_by_the_send_needs_no_second_write(
 
 def handle_params_id(recorder: Recorder) -> str:
     return recorder.touches[0].enrollment_id
+
+
+async def start_told(env: WorkflowEnvironment, worker: Worker, params: EnrollmentParams, told: Mirror, recorder: Recorder) -> Any:
+    """Start as the starter does: the row and the search attributes already say `told`."""
+    return await env.client.start_workflow(
+        "Enrollment",
+        EnrollmentInput(params=params, mirrored=told),
+        id=f"enr-{uuid.uuid4()}",
+        task_queue=worker.task_queue,
+        result_type=StatusView,
+        search_attributes=visibility.start_attributes(params, told),
+    )
+
+
+async def test_a_first_step_the_starter_wrote_is_not_written_again(ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder) -> None:
+    begin = await ts_env.get_current_time()
+    params = make_params(THREE_EMAILS, start_at=begin + dt.timedelta(days=2))
+    told = opening(params, begin)
+    handle = await start_told(ts_env, worker, params, told, recorder)
+    assert (await handle.result()).status == "completed"
+    assert [b for b in recorder.batches if not b.items] == []  # nothing but the end was written
+    assert recorder.touches[0].scheduled_at == told.next_step_at  # the timer is the row's time
+
+
+async def test_a_plan_the_workflow_disagrees_with_is_written_before_it_waits(
+    ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder
+) -> None:
+    begin = await ts_env.get_current_time()
+    params = make_params(THREE_EMAILS, start_at=begin + dt.timedelta(days=2))
+    stale = opening(params, begin).model_copy(update={"current_step": 1, "waiting_reason": "something else"})
+    handle = await start_told(ts_env, worker, params, stale, recorder)
+    assert (await handle.result()).status == "completed"
+    [first, *_] = recorder.batches
+    assert (
+        not first.items
+        and first.mirror is not None
+        and (first.mirror.current_step, first.mirror.waiting_reason)
+        == (0, "waiting for step 1 'first' (email): right after the previous step")
+    )

@@ -173,7 +173,7 @@ def test_waiting_for_a_rep_is_not_a_deferral() -> None:
     assert isinstance(step, TaskStep)
     m.task_created(step, "t-1", None, chicago(2026, 11, 9, 9, 0))
     m.task_completed("done", "t-1", "connected", False, chicago(2026, 11, 12, 9, 0))  # the rep took three days
-    assert m.status == Status.active and m.state.position is None
+    assert m.status == Status.completed and m.state.position is None
     assert [s for s, _ in skipped(m)] == ["reminder"]
 
 

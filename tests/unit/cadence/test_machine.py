@@ -12,6 +12,7 @@ import pytest
 
 from cadence.definition import ReplyIntent
 from cadence.machine import EnrollmentMachine, IllegalTransition
+from cadence.machine_core import ENDS_WITH_ITS_LAST_STEP
 from cadence.rules import Status
 from cadence.schedule import ContactCalendar
 from cadence.state import MIRROR_TOLERANCE, Mirror, PauseInfo
@@ -345,12 +346,31 @@ def test_a_switch_records_the_follow_up_enrollment() -> None:
 
 
 def test_the_last_step_completes_the_cadence() -> None:
-    m = EnrollmentMachine(definition(email("only")), CAL)
+    m = EnrollmentMachine(definition(email("only"), email("two")), CAL)
     m.start(NOW, None)
     m.touch_sent(NOW)
-    assert m.state.position is None and m.state.waiting_reason == "no steps left"
+    assert m.status == Status.active and m.take_visibility_change()
+    m.begin_step()
+    m.touch_sent(NOW)
+    assert (m.status, m.state.outcome_reason, m.state.position) == (Status.completed, "every step has run", None)
+    assert [r.action for r in m.take_records()] == ["ended"]
+
+
+def test_history_recorded_before_the_rule_completes_on_the_next_turn() -> None:
+    m = EnrollmentMachine(definition(email("only")), CAL, applies=lambda rule: rule != ENDS_WITH_ITS_LAST_STEP)
+    m.start(NOW, None)
+    m.touch_sent(NOW)
+    assert m.state.position is None and m.state.waiting_reason == "no steps left" and m.status == Status.active
     m.no_steps_left(NOW)
     assert (m.status, m.state.outcome_reason) == (Status.completed, "every step has run")
+
+
+def test_a_paused_enrollment_past_its_last_step_ends_only_once_resumed() -> None:
+    m = EnrollmentMachine(definition(email("only")), CAL)
+    m.start(NOW, None)
+    m.pause("cs", "holiday", None, NOW)
+    m.skip("cs", None, NOW)
+    assert (m.status, m.state.position) == (Status.paused, None)
 
 
 def test_a_start_time_in_the_future_delays_the_first_step() -> None:
@@ -378,6 +398,9 @@ def test_the_mirror_hint_of_a_step_is_where_advancing_leads() -> None:
             m.task_created(step, None, None, NOW)  # a task that does not wait
         else:
             m.advance(NOW)
+        if m.status == Status.completed:  # past the last step: the hint's row, then the end
+            assert (hint.next_step_index, hint.next_due_at, hint.waiting_reason) == (None, None, "no steps left")
+            break
         assert hint.applied().agrees_with(m.mirror())
         assert (hint.next_step_index, hint.next_due_at, hint.waiting_reason) == (
             m.mirror().current_step,
@@ -394,3 +417,17 @@ def test_the_mirror_tolerates_a_little_drift_in_the_next_step_time_only() -> Non
     assert not base.agrees_with(base.model_copy(update={"current_step": 2}))
     assert not base.agrees_with(base.model_copy(update={"next_step_at": None}))
     assert not base.agrees_with(None)
+
+
+def test_a_start_adopts_the_first_step_time_the_starter_wrote_when_it_tells_the_same_story() -> None:
+    planner = EnrollmentMachine(definition(email("only")), CAL)
+    planner.start(NOW, None)
+    written = planner.mirror()  # what the starter put on the row, a moment before the workflow starts
+    m = EnrollmentMachine(definition(email("only")), CAL)
+    m.start(NOW + dt.timedelta(milliseconds=40), None)
+    assert m.adopt(written) and m.state.due_at == written.next_step_at and m.mirror() == written
+    other = EnrollmentMachine(definition(email("only"), email("two")), CAL)
+    other.start(NOW, None)
+    other.touch_sent(NOW + dt.timedelta(hours=1))  # another step, due later: not what the row says
+    due = other.state.due_at
+    assert not other.adopt(written) and other.state.due_at == due != written.next_step_at
