@@ -147,9 +147,9 @@ class LocalCadence:
         """The enrollment as the Postgres mirror has it."""
         return await reads.get(self.backend, enrollment_id)
 
-    async def status(self, enrollment_id: str) -> EnrollmentDetail:
-        """The live status from the workflow, and the touches so far."""
-        return await reads.status(self.backend, enrollment_id)
+    async def status(self, enrollment_id: str, *, live: bool = True) -> EnrollmentDetail:
+        """The live status from the workflow (`live=False`: the mirror only), and the touches so far."""
+        return await reads.status(self.backend, enrollment_id, live=live)
 
     async def list(
         self,

@@ -95,9 +95,10 @@ async def get(backend: Backend, enrollment_id: str) -> EnrollmentInfo:
     return await backend.db(lambda session: info(session, enrollment_row(session, enrollment_id)))
 
 
-async def status(backend: Backend, enrollment_id: str) -> EnrollmentDetail:
+async def status(backend: Backend, enrollment_id: str, *, live: bool = True) -> EnrollmentDetail:
     """Live status from the workflow (state, current step, next due time and why it waits)
-    plus the touches so far. Falls back to the Postgres mirror if no worker answers."""
+    plus the touches so far. Falls back to the Postgres mirror if no worker answers;
+    `live=False` reads the mirror only (no query: what frequent polling should use)."""
 
     def load(session: Session) -> tuple[str, EnrollmentInfo, list[TouchInfo]]:
         row = enrollment_row(session, enrollment_id)
@@ -105,15 +106,16 @@ async def status(backend: Backend, enrollment_id: str) -> EnrollmentDetail:
         return row.workflow_id, info(session, row), [_touch(t) for t in touches]
 
     workflow_id, recorded, touches = await backend.db(load)
-    live: StatusView | None = None
+    view: StatusView | None = None
     error: str | None = None
-    try:
-        live = await backend.workflows.status(workflow_id)
-    except (RPCError, TimeoutError) as err:
-        error = f"live status unavailable: {getattr(err, 'message', None) or type(err).__name__}"
-    except Exception as err:  # a query can fail for reasons the caller cannot fix
-        error = f"live status unavailable: {err}"
-    return EnrollmentDetail(**recorded.model_dump(), live=live, live_error=error, touches=touches)
+    if live:
+        try:
+            view = await backend.workflows.status(workflow_id)
+        except (RPCError, TimeoutError) as err:
+            error = f"live status unavailable: {getattr(err, 'message', None) or type(err).__name__}"
+        except Exception as err:  # a query can fail for reasons the caller cannot fix
+            error = f"live status unavailable: {err}"
+    return EnrollmentDetail(**recorded.model_dump(), live=view, live_error=error, touches=touches)
 
 
 EnrollmentSort = Literal["newest", "score"]

@@ -238,6 +238,10 @@ def _live_edits(api: Api) -> None:
     done = admin.wait_for_operation(plan.id, poll=0.2, timeout=60)
     assert done.progress["applied"] == 1 and auditor.operation_items(plan.id).items[0].status == "applied"
     assert admin.get_enrollment(enrollment.id).cadence_version == 2
+    # Polling reads the mirror alone (no query to the workflow); the default asks it too.
+    polled = admin.get_enrollment(enrollment.id, live=False)
+    assert (polled.live, polled.live_error, polled.cadence_version, polled.status) == (None, None, 2, "active")
+    assert admin.get_enrollment(enrollment.id).live is not None
 
     # A CS lead pauses by query; the rollback is publishing v1 again.
     paused = lead.preview_operation("pause", "holiday", cadence_id="client-cadence")

@@ -334,7 +334,7 @@ def test_every_call_the_client_makes_is_an_endpoint_of_the_api(openapi: dict[str
         calls.resume_account("x", None),
         calls.enroll(None, "x", None, None, None),
         calls.bulk_enroll("c", ["x"], None, None),
-        calls.get_enrollment("x"),
+        calls.get_enrollment("x", True),
         calls.list_enrollments(None, None, None, None, None, 50, 0),
         calls.pause("x", "r", None, None),
         calls.resume("x", None, None),

@@ -128,9 +128,10 @@ class AsyncCadence:
         """Enroll up to 1,000 contacts (ids or external ids); each row reports its outcome."""
         return await self._send(r.bulk_enroll(cadence, contacts, start_at, idempotency_key))
 
-    async def get_enrollment(self, enrollment_id: str) -> models.EnrollmentDetail:
-        """The enrollment with its live status and its touches."""
-        return await self._send(r.get_enrollment(enrollment_id))
+    async def get_enrollment(self, enrollment_id: str, *, live: bool = True) -> models.EnrollmentDetail:
+        """The enrollment with its live status (`live=False`: from Postgres only, no
+        round trip to a worker; for frequent polling) and its touches."""
+        return await self._send(r.get_enrollment(enrollment_id, live))
 
     async def list_enrollments(
         self,

@@ -143,8 +143,9 @@ def bulk_enroll(cadence: str, contacts: list[str], start_at: dt.datetime | None,
     return Call("POST", "/v1/enrollments/bulk", _BULK, json=body, headers=_key(idempotency_key), retry_safe=True)
 
 
-def get_enrollment(enrollment_id: str) -> Call[models.EnrollmentDetail]:
-    return Call("GET", f"/v1/enrollments/{_seg(enrollment_id)}", _DETAIL, retry_safe=True)
+def get_enrollment(enrollment_id: str, live: bool) -> Call[models.EnrollmentDetail]:
+    params = {} if live else {"live": "false"}
+    return Call("GET", f"/v1/enrollments/{_seg(enrollment_id)}", _DETAIL, params=params, retry_safe=True)
 
 
 def list_enrollments(

@@ -127,9 +127,10 @@ class Cadence:
         """Enroll up to 1,000 contacts (ids or external ids); each row reports its outcome."""
         return self._send(r.bulk_enroll(cadence, contacts, start_at, idempotency_key))
 
-    def get_enrollment(self, enrollment_id: str) -> models.EnrollmentDetail:
-        """The enrollment with its live status and its touches."""
-        return self._send(r.get_enrollment(enrollment_id))
+    def get_enrollment(self, enrollment_id: str, *, live: bool = True) -> models.EnrollmentDetail:
+        """The enrollment with its live status (`live=False`: from Postgres only, no
+        round trip to a worker; for frequent polling) and its touches."""
+        return self._send(r.get_enrollment(enrollment_id, live))
 
     def list_enrollments(
         self,

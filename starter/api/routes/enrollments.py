@@ -82,10 +82,18 @@ async def list_enrollments(
 
 
 @router.get("/{enrollment_id}", response_model=EnrollmentDetail)
-async def read(enrollment_id: str, backend: BackendDep, caller: Reader) -> EnrollmentDetail:
+async def read(
+    enrollment_id: str,
+    backend: BackendDep,
+    caller: Reader,
+    live: Annotated[
+        bool, Query(description="Ask the workflow for its live status too (false: the Postgres mirror only, for frequent polling)")
+    ] = True,
+) -> EnrollmentDetail:
     """Live status from the workflow (state, current step, next due time and why it waits)
-    and the touches so far."""
-    return await reads.status(backend, enrollment_id)
+    and the touches so far; `live=false` answers from Postgres alone (the mirror every
+    transition writes), without a round trip to a worker."""
+    return await reads.status(backend, enrollment_id, live=live)
 
 
 @router.post("/{enrollment_id}/pause", response_model=StatusView)
