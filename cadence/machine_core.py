@@ -26,11 +26,12 @@ from cadence.waiting import describe_step
 SEEN_EVENTS_KEPT = 500
 
 # Rules that changed how a running enrollment moves on. The workflow answers whether one
-# applies with `workflow.patched`, so an enrollment replaying history recorded before the
-# rule existed keeps the decisions it made then; everywhere else the newest rules apply.
+# applies (by `workflow.patched`, or by the engine revision its input carries), so an
+# enrollment replaying history recorded before the rule existed keeps the decisions it made
+# then; everywhere else the newest rules apply.
 DEFERRAL_MOVES_ANCHORS = "deferral-moves-anchored-steps"
 # The transition that runs past the last step ends the enrollment itself (one search-attribute
-# update and one audit write where there were two of each).
+# update and one audit write where there were two of each). Engine revision 2.
 ENDS_WITH_ITS_LAST_STEP = "ends-with-its-last-step"
 ALL_STEPS_RAN = "every step has run"
 

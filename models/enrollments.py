@@ -17,7 +17,7 @@ from cadence.state import ACCOUNT_PAUSE_PREFIX, Mirror
 from models import audit
 from models.cadences import bundle_of
 from models.contacts import calendar_facts
-from models.payloads import EnrollmentParams, PauseRequest
+from models.payloads import ENGINE_REVISION, EnrollmentParams, PauseRequest
 from models.tables import Account, Cadence, CadenceVersion, Contact, Enrollment, RequestKey
 
 OPEN = [s.value for s in OPEN_STATUSES]
@@ -122,6 +122,7 @@ def params_for(session: Session, enrollment: Enrollment, *, history_cap: int = 1
         start_at=enrollment.started_at,
         start_paused=account_pause(account),
         history_cap=history_cap,
+        revision=ENGINE_REVISION,
     )
 
 

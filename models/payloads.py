@@ -80,6 +80,15 @@ class CalendarFacts(BaseModel):
         return ContactCalendar(self.timezone, self.country, self.subdivision, dict(self.dates))
 
 
+# How the enrollment workflow runs, as a number its input carries: a run follows the revision
+# it started (or continued as new) under, so recorded histories replay as they were written,
+# with no patch marker (each costs a marker and a search-attribute update per run).
+#   1  the first: transitions recorded by an activity; past the last step, a turn to end.
+#   2  transitions recorded by a local activity (no activity task, no extra workflow task);
+#      the step past the last one ends the enrollment in the same transition.
+ENGINE_REVISION = 2
+
+
 class EnrollmentParams(BaseModel):
     """Everything an enrollment needs to run, fixed when it starts (the version is pinned)."""
 
@@ -96,6 +105,8 @@ class EnrollmentParams(BaseModel):
     start_at: dt.datetime | None = None
     start_paused: PauseRequest | None = Field(default=None, description="Start paused (the contact's account is paused)")
     history_cap: int = Field(default=1000, ge=10, description="Continue-as-new past this many events")
+    # Absent from inputs recorded before revisions existed: those replay under revision 1.
+    revision: int = Field(default=1, ge=1, description="The engine revision the run follows (ENGINE_REVISION at its start)")
 
 
 class EnrollmentInput(BaseModel):

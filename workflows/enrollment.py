@@ -11,6 +11,7 @@ transitions before anything reaches history. Orchestration only: the rules live 
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 from typing import Any
 
@@ -20,10 +21,12 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from cadence import events
     from cadence.machine import EnrollmentMachine, IllegalTransition
+    from cadence.machine_core import ENDS_WITH_ITS_LAST_STEP
     from cadence.migration import Landing
     from cadence.rules import Status
     from cadence.state import Detail, Mirror, PendingTask
     from models.payloads import (
+        ENGINE_REVISION,
         WORKFLOW_TYPE,
         ActorRequest,
         ContactEventSignal,
@@ -44,8 +47,6 @@ with workflow.unsafe.imports_passed_through():
 
 # Mirror writes made only so the row says what the workflow waits for (new in this version).
 MIRROR_WHEN_WAITING = "mirror-when-waiting"
-# Transitions recorded by a local activity (no activity task, no extra workflow task).
-RECORD_LOCALLY = "record-transitions-locally"
 # How far a migration's due time may be from its preview's and still be what was previewed:
 # the preview reads when a wait began from the status mirror, which is written to the second
 # only at transitions (a step's own write uses the moment the step started).
@@ -69,11 +70,7 @@ class EnrollmentWorkflow:
         self.params = input.params
         self.definition = input.params.definition
         self.m = EnrollmentMachine(
-            self.definition,
-            input.params.calendar.calendar(),
-            input.state,
-            pure=workflow.unsafe.sandbox_unrestricted,
-            applies=workflow.patched,
+            self.definition, input.params.calendar.calendar(), input.state, pure=workflow.unsafe.sandbox_unrestricted, applies=self._applies
         )
         self.steps = Steps(self.params, self.m, self._do)
         self._fresh = input.state is None
@@ -93,12 +90,10 @@ class EnrollmentWorkflow:
     async def run(self, input: EnrollmentInput) -> StatusView:
         """Drive the enrollment to its end; returns the final status."""
         if self._fresh:
-            self._do(lambda now: self.m.start(now, self.params.start_at))
+            self._do(self._begin)
             held = self.params.start_paused
             if held is not None:
                 self._do(lambda now: self.m.pause(held.actor, held.reason, held.until, now, held.cause))
-            if self._opening is not None and self.m.adopt(self._opening):
-                self.m.state.mirrored = self._opening
         self._upsert_visibility()
         s = self.m.state
         while not s.status.terminal:
@@ -124,8 +119,23 @@ class EnrollmentWorkflow:
                     await self._flush()
                     if not s.status.terminal:
                         s.runs += 1
-                        workflow.continue_as_new(EnrollmentInput(params=self.params, state=s))
+                        # The next run is a new history: it follows the newest engine revision.
+                        params = self.params.model_copy(update={"revision": ENGINE_REVISION})
+                        workflow.continue_as_new(EnrollmentInput(params=params, state=s))
         return await self._finish()
+
+    def _begin(self, now: dt.datetime) -> None:
+        """Plan the first step; where the starter planned it a moment ago (on the row and in
+        the search attributes already), take its plan so nothing needs writing again."""
+        self.m.start(now, self.params.start_at)
+        if self._opening is not None and self.m.adopt(self._opening):
+            self.m.state.mirrored = self._opening
+
+    def _applies(self, rule: str) -> bool:
+        """Whether a rule newer than some recorded histories applies to this run."""
+        if rule == ENDS_WITH_ITS_LAST_STEP:
+            return self.params.revision >= 2
+        return workflow.patched(rule)
 
     async def _run_step(self) -> None:
         self._stepping = True
@@ -362,7 +372,7 @@ class EnrollmentWorkflow:
             mirror=mirror,
             cadence_version_id=self.params.cadence_version_id if self._version_unmirrored else None,
         )
-        if workflow.patched(RECORD_LOCALLY):
+        if self.params.revision >= 2:
             await workflow.execute_local_activity(calls.record_transition, batch, **calls.RECORD)
         else:
             await workflow.execute_activity(calls.record_transition, batch, **calls.DATABASE)

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from cadence.parse import parse_definition
 from cadence.variants import choose
 from models.payloads import (
+    ENGINE_REVISION,
     ActorRequest,
     CalendarFacts,
     ContactEventSignal,
@@ -58,6 +59,7 @@ def make_params(definition: dict[str, Any], **overrides: Any) -> EnrollmentParam
         "version_hash": "0" * 64,
         "contact_id": str(uuid.uuid4()),
         "definition": parsed,
+        "revision": ENGINE_REVISION,
     }
     values.update(overrides)
     return EnrollmentParams(**values)

@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -97,4 +98,36 @@ async def test_a_plan_the_workflow_disagrees_with_is_written_before_it_waits(
         and first.mirror is not None
         and (first.mirror.current_step, first.mirror.waiting_reason)
         == (0, "waiting for step 1 'first' (email): right after the previous step")
+    )
+
+
+async def test_a_run_keeps_its_engine_revision_and_the_next_run_takes_the_newest(
+    ts_env: WorkflowEnvironment, worker: Worker, recorder: Recorder
+) -> None:
+    # An enrollment started before revision 2 (its input has none): transitions recorded by
+    # an activity, and a turn of its own to end; its next run, a new history, records locally.
+    definition = {
+        "key": "rhythm",
+        "name": "Rhythm",
+        "steps": [{"id": "weekly", "type": "email", "template": "t", "wait": {"days": 7}, "repeat": {"count": 6}}],
+    }
+    params = make_params(definition, history_cap=10, revision=1)
+    handle = await start(ts_env, worker, params, recorder)
+    assert (await handle.result()).status == "completed"
+    first = await ts_env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id).fetch_history()
+    last = await ts_env.client.get_workflow_handle(handle.id).fetch_history()
+    assert "record_transition" in activity_types(first) and "record_transition" not in activity_types(last)
+    assert local_activities(first) == 0 and local_activities(last) >= 1
+    assert recorder.actions()[-1] == "ended" and [t.occurrence for t in recorder.touches] == list(range(6))
+
+
+def activity_types(history: Any) -> list[str]:
+    kind = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    return [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events if e.event_type == kind]
+
+
+def local_activities(history: Any) -> int:
+    kind = EventType.EVENT_TYPE_MARKER_RECORDED
+    return sum(
+        1 for e in history.events if e.event_type == kind and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
     )

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from cadence.definition import CadenceDefinition
 from cadence.steps import CrmUpdateStep, EmailStep, SmsStep, TaskStep, WaitEventStep
-from models.payloads import CalendarFacts, EnrollmentInput, EnrollmentParams, StatusView, StopRequest, TaskCompletedSignal
+from models.payloads import ENGINE_REVISION, CalendarFacts, EnrollmentInput, EnrollmentParams, StatusView, StopRequest, TaskCompletedSignal
 from starter.catalog import load_file, playbook_files
 from tests.workflows.conftest import Recorder
 
@@ -65,6 +65,7 @@ async def test_playbook_runs_every_step(path: Any, ts_env: WorkflowEnvironment, 
         owner_id="csm-1",
         definition=definition,
         calendar=calendar,
+        revision=ENGINE_REVISION,
     )
     handle = await ts_env.client.start_workflow(
         "Enrollment", EnrollmentInput(params=params), id=f"enr-{uuid.uuid4()}", task_queue=worker.task_queue, result_type=StatusView
