@@ -50,7 +50,8 @@ from starter.service.backend import Backend
 from starter.service.enroll import enroll_contact
 from starter.service.operation_runner import run_batch
 from starter.temporal import Workflows
-from workflows import WORKFLOWS, visibility
+from workflows import visibility
+from workflows.registry import WORKFLOWS
 
 log = logging.getLogger("cadence.worker")
 

@@ -1,9 +1,6 @@
-"""Workflows: orchestration only. `WORKFLOWS` is what every worker registers."""
+"""Workflows: orchestration only. `workflows.registry.WORKFLOWS` is what every worker registers.
 
-from workflows.archiver import HistoryArchiver
-from workflows.enrollment import EnrollmentWorkflow
-from workflows.operation import OperationWorkflow
-
-WORKFLOWS = [EnrollmentWorkflow, HistoryArchiver, OperationWorkflow]
-
-__all__ = ["WORKFLOWS", "EnrollmentWorkflow", "HistoryArchiver", "OperationWorkflow"]
+This file stays empty on purpose: the workflow sandbox re-imports a workflow's package for
+every workflow instance it creates (each new enrollment, each replay after eviction), so
+whatever this file imported would be executed and held again per instance.
+"""

@@ -29,7 +29,7 @@ from starter.temporal import Workflows
 from tests.conftest import APP_ROLE, TestDatabase
 from tests.integration.conftest import Stack
 from worker import workflow_runner
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 pytestmark = pytest.mark.integration
 

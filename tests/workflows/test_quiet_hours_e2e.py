@@ -25,7 +25,7 @@ from starter.catalog import parse_policy, parse_text
 from starter.local import LocalCadence
 from tests.support.fake_twilio import TEST_FROM_OK, FakeTwilio
 from worker import build_activities, workflow_runner
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 pytestmark = pytest.mark.integration
 

@@ -30,7 +30,7 @@ from starter.local import LocalCadence
 from tests.support.fake_twilio import TEST_FROM_OK, FakeTwilio
 from tests.workflows.test_quiet_hours_e2e import CADENCE, QUIET_ONLY
 from worker import build_activities, workflow_runner
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 pytestmark = pytest.mark.integration
 
