@@ -151,3 +151,23 @@ class BareMigratable:
     @workflow.signal
     def finish(self) -> None:
         self.done = True
+
+
+BARE_REPLIED = "BareReplied"
+
+
+@workflow.defn(name=BARE_REPLIED)
+class BareReplied:
+    """For bench/inbound.py: a workflow that waits for a reply signal and ends. The least a
+    reply halting one enrollment can cost in Temporal (signal -> workflow completed)."""
+
+    def __init__(self) -> None:
+        self.replied = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self.replied)
+
+    @workflow.signal
+    def reply(self) -> None:
+        self.replied = True
