@@ -48,7 +48,7 @@ from bench.stack import product_stack, save_results  # noqa: E402
 KEY = "wave-bench"
 CONTACTS = """
     INSERT INTO contacts (id, external_id, email, timezone, consent, preferences, dates, fields, created_at, updated_at)
-    SELECT md5('w' || g)::uuid, 'wave-' || g, 'wave' || g || '@example.com', (:zones)[1 + g % cardinality(:zones)],
+    SELECT md5('w' || g)::uuid, 'wave-' || g, 'wave' || g || '@example.com', (CAST(:zones AS text[]))[1 + g % cardinality(CAST(:zones AS text[]))],
            '{}', '{}', '{}', '{}', now(), now()
       FROM generate_series(1, :n) g
 """
