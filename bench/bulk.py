@@ -32,7 +32,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.stack import product_stack, save_results  # noqa: E402
+from bench.stack import bare_repliers, product_stack, save_results  # noqa: E402
 
 KEY = "bulk-bench"
 CADENCE = {
@@ -102,31 +101,10 @@ async def via_api(stack: Any, key: str, refs: list[str]) -> float:
 
 
 async def bare_starts(stack: Any, n: int) -> float:
-    from temporalio.common import WorkflowIDConflictPolicy
-
-    from bench.bare import BARE_REPLIED
-    from bench.engine import WorkerProc
-
-    queue = f"bulk-bare-{uuid.uuid4().hex[:6]}"
-    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
-    env.update(TEMPORAL_ADDRESS=stack.temporal_address, TASK_QUEUE=queue, LOG_LEVEL="WARNING")
-    worker = WorkerProc("baseline", queue, env, Path(os.devnull))
-    worker.start()
-    try:
-        await worker.wait_polling(stack.temporal)
-        slots = asyncio.Semaphore(16)
-
-        async def start(i: int) -> None:
-            async with slots:
-                await stack.temporal.start_workflow(
-                    BARE_REPLIED, id=f"bulk-bare-{queue}-{i}", task_queue=queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL
-                )
-
+    async with bare_repliers(stack, "bulk", n) as bare:
         t0 = time.perf_counter()
-        await asyncio.gather(*(start(i) for i in range(n)))
+        await bare.start()
         return time.perf_counter() - t0
-    finally:
-        worker.stop()
 
 
 async def main_async(args: argparse.Namespace) -> int:

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.engine import log  # noqa: E402
-from bench.stack import product_stack, save_results, summary_ms  # noqa: E402
+from bench.stack import bare_repliers, product_stack, save_results, summary_ms  # noqa: E402
 
 AUTH_TOKEN = "bench-twilio-auth-token"
 CADENCE = {
@@ -190,27 +190,10 @@ async def main_async(args: argparse.Namespace) -> int:
 
 async def bare_phase(stack: Any, args: argparse.Namespace) -> dict[str, Any]:
     """N bare workflows waiting for a signal on a bare worker; signalled at the same rate."""
-    from temporalio.common import WorkflowIDConflictPolicy
-
     from bench.bare import BARE_REPLIED
-    from bench.engine import WorkerProc
 
-    queue = f"inbound-bare-{uuid.uuid4().hex[:6]}"
-    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
-    env.update(TEMPORAL_ADDRESS=stack.temporal_address, TASK_QUEUE=queue, LOG_LEVEL="WARNING")
-    worker = WorkerProc("baseline", queue, env, Path(os.devnull))
-    worker.start()
-    try:
-        await worker.wait_polling(stack.temporal)
-        sem = asyncio.Semaphore(16)
-
-        async def start(i: int) -> Any:
-            async with sem:
-                return await stack.temporal.start_workflow(
-                    BARE_REPLIED, id=f"bare-reply-{queue}-{i}", task_queue=queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL
-                )
-
-        handles = await asyncio.gather(*[start(i) for i in range(args.contacts)])
+    async with bare_repliers(stack, "inbound", args.contacts) as bare:
+        handles = await bare.start()
         await asyncio.sleep(3)
         log(f"bare: {len(handles)} waiting; signalling at {args.rate}/s")
         signalled: dict[str, float] = {}
@@ -231,7 +214,7 @@ async def bare_phase(stack: Any, args: argparse.Namespace) -> dict[str, Any]:
         achieved = len(handles) / (loop.time() - begin)
         closed: dict[str, float] = {}
         deadline = time.monotonic() + args.timeout
-        query = f"WorkflowType = '{BARE_REPLIED}' AND TaskQueue = '{queue}' AND ExecutionStatus = 'Completed'"
+        query = f"WorkflowType = '{BARE_REPLIED}' AND TaskQueue = '{bare.queue}' AND ExecutionStatus = 'Completed'"
         while time.monotonic() < deadline and len(closed) < len(handles):
             async for execution in stack.temporal.list_workflows(query):
                 if execution.close_time is not None:
@@ -239,8 +222,6 @@ async def bare_phase(stack: Any, args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(1)
         latency = [closed[w] - signalled[w] for w in signalled if w in closed]
         return {"rate_achieved": achieved, "closed_count": len(closed), "closed": summary_ms(latency)}
-    finally:
-        worker.stop()
 
 
 def main() -> None:

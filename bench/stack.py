@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,3 +131,43 @@ async def product_stack(name: str, extra_env: dict[str, str] | None = None, pool
         engine.dispose()
         drop_database(server_url, dbname)
         del pg_handle
+
+
+@dataclass
+class Repliers:
+    """Bare workflows that wait for a `reply` signal and end, on a queue of their own."""
+
+    queue: str
+    start: Callable[[], Awaitable[list[Any]]]
+
+
+@contextlib.asynccontextmanager
+async def bare_repliers(stack: Stack, name: str, n: int) -> AsyncIterator[Repliers]:
+    """A bare worker process for N bench.bare.BareReplied workflows on the stack's dev
+    server; `start()` starts them, 16 at a time, and returns their handles (the caller times
+    what it needs). The worker stops on the way out."""
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from bench.bare import BARE_REPLIED
+
+    queue = f"{name}-bare-{uuid.uuid4().hex[:6]}"
+    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    env.update(TEMPORAL_ADDRESS=stack.temporal_address, TASK_QUEUE=queue, LOG_LEVEL="WARNING")
+    worker = WorkerProc("baseline", queue, env, Path(os.devnull))
+    worker.start()
+    try:
+        await worker.wait_polling(stack.temporal)
+        slots = asyncio.Semaphore(16)
+
+        async def one(i: int) -> Any:
+            async with slots:
+                return await stack.temporal.start_workflow(
+                    BARE_REPLIED, id=f"{queue}-{i}", task_queue=queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL
+                )
+
+        async def start() -> list[Any]:
+            return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+        yield Repliers(queue, start)
+    finally:
+        worker.stop()
